@@ -1,0 +1,96 @@
+using MassTransit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.ModelBinding;
+using Microsoft.Extensions.Logging;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Hosting;
+using Mlops.Contracts;
+using Mlops.ServiceDefaults.Messaging;
+using Npgsql;
+using System.Diagnostics;
+
+namespace Mlops.ServiceDefaults.Diagnostics;
+
+/// <param name="Note">Free text carried in the log of the sending service, at most 200 characters.</param>
+public sealed record SendProbeRequest(string? Note);
+public sealed record ProbeResponse(Guid ProbeId, string Origin, DateTimeOffset SentAt, string? Note);
+public sealed record ProbeReceipt(string Origin, DateTimeOffset ReceivedAt, string? TraceId);
+public sealed record ProbeReceiptsResponse(Guid ProbeId, string Service, int Count, IReadOnlyList<ProbeReceipt> Receipts);
+
+/// <summary>
+/// A synthetic check of the whole event path: POST commits a probe and its <see cref="ProbeSent"/> event through the
+/// outbox; every service consumes it (idempotently) and records a receipt that GET shows.
+/// </summary>
+public static class BusProbeEndpoints
+{
+    /// <summary>Maps <c>/api/diagnostics/probes</c>.</summary>
+    public static RouteGroupBuilder MapBusProbeEndpoints(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/diagnostics/probes").WithTags("Diagnostics");
+        group.MapPost("/", SendProbe).WithName("SendBusProbe").WithSummary("Commit a probe and publish ProbeSent through the outbox.");
+        group.MapGet("/{probeId:guid}", GetReceipts).WithName("GetBusProbeReceipts").WithSummary("Receipts this service recorded for a probe.");
+        return group;
+    }
+
+    public const int MaxNoteLength = 200;
+
+    internal static async Task<Results<Accepted<ProbeResponse>, ValidationProblem>> SendProbe(
+        [FromBody(EmptyBodyBehavior = EmptyBodyBehavior.Allow)] SendProbeRequest? request, NpgsqlDataSource db, IHostEnvironment env,
+        ILoggerFactory loggers, CancellationToken ct)
+    {
+        if (request?.Note is { Length: > MaxNoteLength })
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["note"] = [$"The note is {request.Note.Length} characters; at most {MaxNoteLength} are allowed."],
+            });
+        var probe = new ProbeSent(Guid.CreateVersion7(), env.ApplicationName, DateTimeOffset.UtcNow);
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        await using (var insert = new NpgsqlCommand("INSERT INTO bus_probes (probe_id, origin, sent_at) VALUES (@id, @origin, @sentAt)", connection, transaction))
+        {
+            insert.Parameters.AddWithValue("id", probe.ProbeId);
+            insert.Parameters.AddWithValue("origin", probe.Origin);
+            insert.Parameters.AddWithValue("sentAt", probe.SentAt);
+            await insert.ExecuteNonQueryAsync(ct);
+        }
+        await transaction.EnqueueAsync(probe, ct);
+        await transaction.CommitAsync(ct);
+        loggers.CreateLogger(typeof(BusProbeEndpoints)).LogInformation("Sent bus probe {ProbeId}: {Note}", probe.ProbeId, request?.Note);
+        return TypedResults.Accepted($"/api/diagnostics/probes/{probe.ProbeId}",
+            new ProbeResponse(probe.ProbeId, probe.Origin, probe.SentAt, request?.Note));
+    }
+
+    internal static async Task<Results<Ok<ProbeReceiptsResponse>, ProblemHttpResult>> GetReceipts(
+        Guid probeId, NpgsqlDataSource db, IHostEnvironment env, CancellationToken ct)
+    {
+        await using var command = db.CreateCommand(
+            "SELECT origin, received_at, trace_id FROM bus_probe_receipts WHERE probe_id = @id ORDER BY received_at");
+        command.Parameters.AddWithValue("id", probeId);
+        var receipts = new List<ProbeReceipt>();
+        await using (var reader = await command.ExecuteReaderAsync(ct))
+            while (await reader.ReadAsync(ct))
+                receipts.Add(new ProbeReceipt(reader.GetString(0), reader.GetFieldValue<DateTimeOffset>(1), reader.IsDBNull(2) ? null : reader.GetString(2)));
+        return receipts.Count == 0
+            ? TypedResults.Problem($"{env.ApplicationName} has no receipt for probe {probeId} (yet).", statusCode: StatusCodes.Status404NotFound, title: "Probe not received")
+            : TypedResults.Ok(new ProbeReceiptsResponse(probeId, env.ApplicationName, receipts.Count, receipts));
+    }
+}
+
+/// <summary>Records a receipt per probe, once per MessageId however often the broker delivers it.</summary>
+public sealed class ProbeSentConsumer(NpgsqlDataSource db) : IConsumer<ProbeSent>
+{
+    public Task Consume(ConsumeContext<ProbeSent> context) =>
+        db.ExecuteOnceAsync(context, nameof(ProbeSentConsumer), async transaction =>
+        {
+            await using var insert = new NpgsqlCommand(
+                "INSERT INTO bus_probe_receipts (probe_id, origin, received_at, trace_id) VALUES (@id, @origin, now(), @trace)",
+                transaction.Connection, transaction);
+            insert.Parameters.AddWithValue("id", context.Message.ProbeId);
+            insert.Parameters.AddWithValue("origin", context.Message.Origin);
+            insert.Parameters.AddWithValue("trace", (object?)Activity.Current?.TraceId.ToString() ?? DBNull.Value);
+            await insert.ExecuteNonQueryAsync(context.CancellationToken);
+        });
+}

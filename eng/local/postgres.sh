@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs PostgreSQL in the foreground for the AppHost (LocalProcesses mode): initialises the data folder on first use,
+# listens on 127.0.0.1 only, and runs as the postgres user when started as root (PostgreSQL refuses root).
+set -euo pipefail
+: "${MLOPS_PG_DATA:?}" "${MLOPS_PG_PORT:?}" "${MLOPS_PG_PASSWORD:?}"
+bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+
+as_owner=()
+mkdir -p "$MLOPS_PG_DATA"
+if [ "$(id -u)" = 0 ]; then
+  chown postgres:postgres "$MLOPS_PG_DATA"
+  as_owner=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+fi
+chmod 700 "$MLOPS_PG_DATA"
+
+if [ ! -s "$MLOPS_PG_DATA/PG_VERSION" ]; then
+  pwfile="$(mktemp)"
+  trap 'rm -f "$pwfile"' EXIT
+  printf '%s\n' "$MLOPS_PG_PASSWORD" > "$pwfile"
+  [ "$(id -u)" = 0 ] && chown postgres "$pwfile"
+  "${as_owner[@]}" "$bin/initdb" -D "$MLOPS_PG_DATA" -U postgres --pwfile="$pwfile" \
+    --auth-host=scram-sha-256 --auth-local=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+  rm -f "$pwfile"
+fi
+
+extra=()
+# Throwaway data (tests) needs no crash safety; this roughly halves write latency.
+if [ "${MLOPS_PG_DURABLE:-true}" = false ]; then extra+=(-c fsync=off -c synchronous_commit=off -c full_page_writes=off); fi
+exec "${as_owner[@]}" "$bin/postgres" -D "$MLOPS_PG_DATA" -p "$MLOPS_PG_PORT" \
+  -c listen_addresses=127.0.0.1 -c unix_socket_directories="$MLOPS_PG_DATA" -c max_connections=300 "${extra[@]}"

@@ -1,0 +1,35 @@
+using System.Diagnostics;
+
+namespace Mlops.Tests;
+
+public sealed class BootstrapScriptTests
+{
+    [Fact]
+    public async Task Bootstrap_MissingToolsWithoutRoot_StopsWithOneMessageNamingTheInstallCommand()
+    {
+        var script = Path.Combine(RepoRoot(), "eng", "bootstrap.sh");
+        // An unprivileged user with an empty PATH: node and npm are "missing", and neither root nor sudo is available.
+        var start = Environment.UserName == "root"
+            ? new ProcessStartInfo("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/bin/bash", script])
+            : new ProcessStartInfo("/bin/bash", [script]);
+        start.Environment["PATH"] = "/nonexistent";
+        start.RedirectStandardError = true;
+        start.RedirectStandardOutput = true;
+        using var process = Process.Start(start)!;
+        var stderr = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+
+        Assert.Equal(3, process.ExitCode);
+        Assert.Contains("Run: sudo apt-get install -y", stderr);
+        Assert.Contains("nodejs npm", stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
+    }
+
+    internal static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Mlops.Aspire.sln")))
+                return dir.FullName;
+        throw new InvalidOperationException("Mlops.Aspire.sln not found above the test directory.");
+    }
+}
