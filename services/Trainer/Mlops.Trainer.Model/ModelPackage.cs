@@ -22,13 +22,23 @@ public sealed class ModelPackage
     public const string PredictedLabelColumn = "PredictedLabel";
     public const string ProbabilityColumn = "Probability";
 
-    private readonly MLContext _ml;
+    // Binding a model to its input costs milliseconds (every transform checks its inputs and builds its
+    // getters); one bound row mapper per thread, moved across the rows of each call, keeps single-row
+    // scoring fast and the package thread-safe.
+    private readonly ThreadLocal<(TableRow Input, DataViewRow Output)> _bound;
 
-    private ModelPackage(MLContext ml, ITransformer model, ModelManifest manifest)
+    private ModelPackage(ITransformer model, ModelManifest manifest)
     {
-        _ml = ml;
         Model = model;
         Manifest = manifest;
+        _bound = new ThreadLocal<(TableRow, DataViewRow)>(() =>
+        {
+            var input = new TableRow(new TableDataView(RowConverter.ToTable(manifest.InputSchema, [])));
+            var mapper = model.GetRowToRowMapper(input.Schema);
+            var outputs = new[] { ScoreColumn, PredictedLabelColumn, ProbabilityColumn }
+                .Select(n => mapper.OutputSchema.GetColumnOrNull(n)).OfType<DataViewSchema.Column>();
+            return (input, mapper.GetRow(input, outputs));
+        });
     }
 
     public ModelManifest Manifest { get; }
@@ -48,7 +58,7 @@ public sealed class ModelPackage
 
         var ml = CreateContext(manifest.Seed);
         var model = ml.Model.Load(Path.Combine(directory, ModelManifest.ModelFileName), out _);
-        return new ModelPackage(ml, model, manifest);
+        return new ModelPackage(model, manifest);
     }
 
     /// <summary>
@@ -68,37 +78,104 @@ public sealed class ModelPackage
     public IReadOnlyList<Prediction> Score(IReadOnlyList<IReadOnlyDictionary<string, object?>> rows) =>
         Score(RowConverter.ToTable(Manifest.InputSchema, rows));
 
-    public IReadOnlyList<Prediction> Score(DataTable table) =>
-        ReadPredictions(Manifest, Model.Transform(new TableDataView(table)));
+    /// <summary>Scores a table that has (at least) the input schema's columns; other columns are ignored.</summary>
+    public IReadOnlyList<Prediction> Score(DataTable table)
+    {
+        var inputs = new DataTable([.. Manifest.InputSchema.Select(c => table.Find(c.Name) is { } column && column.Kind.ToString().Equals(c.Type, StringComparison.OrdinalIgnoreCase)
+            ? column
+            : throw new ArgumentException(
+                $"The rows lack input column '{c.Name}' of type {c.Type}. Input schema: {string.Join(", ", Manifest.InputSchema.Select(s => $"{s.Name} ({s.Type})"))}.", nameof(table)))]);
+        var (input, output) = _bound.Value;
+        var row = -1;
+        try
+        {
+            return ReadPredictions(Manifest, output, () =>
+            {
+                if (++row >= inputs.RowCount)
+                {
+                    return false;
+                }
+
+                input.MoveTo(inputs, row);
+                return true;
+            });
+        }
+        finally
+        {
+            // Do not keep the caller's rows alive between calls.
+            input.MoveTo(DataTable.Empty, 0);
+        }
+    }
 
     /// <summary>Reads predictions from a data view that a trainer model has already transformed.</summary>
     public static IReadOnlyList<Prediction> ReadPredictions(ModelManifest manifest, IDataView scored)
     {
+        using var cursor = scored.GetRowCursor(new[] { ScoreColumn, PredictedLabelColumn, ProbabilityColumn }
+            .Select(n => scored.Schema.GetColumnOrNull(n)).OfType<DataViewSchema.Column>());
+        return ReadPredictions(manifest, cursor, cursor.MoveNext);
+    }
+
+    /// <summary>Reads the output columns of <paramref name="cursor"/> for every row <paramref name="moveNext"/> moves it to, in one pass.</summary>
+    private static List<Prediction> ReadPredictions(ModelManifest manifest, DataViewRow cursor, Func<bool> moveNext)
+    {
+        var score = cursor.Schema[ScoreColumn];
+        var label = cursor.Schema.GetColumnOrNull(PredictedLabelColumn);
+        var probability = cursor.Schema.GetColumnOrNull(ProbabilityColumn);
+        var predictions = new List<Prediction>();
         switch (manifest.ProblemType)
         {
             case ProblemType.Binary:
             {
-                var labels = scored.GetColumn<bool>(PredictedLabelColumn).ToArray();
-                var scores = scored.GetColumn<float>(ScoreColumn).ToArray();
-                var probabilities = scored.GetColumn<float>(ProbabilityColumn).ToArray();
-                return [.. labels.Select((l, i) => new Prediction(l, scores[i], probabilities[i], null))];
+                var getLabel = cursor.GetGetter<bool>(label!.Value);
+                var getScore = cursor.GetGetter<float>(score);
+                var getProbability = cursor.GetGetter<float>(probability!.Value);
+                bool l = default;
+                float s = default, p = default;
+                while (moveNext())
+                {
+                    getLabel(ref l);
+                    getScore(ref s);
+                    getProbability(ref p);
+                    predictions.Add(new Prediction(l, s, p, null));
+                }
+
+                break;
             }
 
             case ProblemType.Multiclass:
             {
                 var classes = manifest.Classes ?? throw new InvalidDataException("A multiclass package must list its classes.");
-                var labels = scored.GetColumn<string>(PredictedLabelColumn).ToArray();
-                var scores = scored.GetColumn<float[]>(ScoreColumn).ToArray();
-                return [.. labels.Select((l, i) => new Prediction(
-                    l,
-                    scores[i].Max(),
-                    scores[i].Max(),
-                    classes.Select((c, k) => (c, k)).ToDictionary(p => p.c, p => scores[i][p.k])))];
+                var getLabel = cursor.GetGetter<ReadOnlyMemory<char>>(label!.Value);
+                var getScores = cursor.GetGetter<VBuffer<float>>(score);
+                ReadOnlyMemory<char> l = default;
+                VBuffer<float> s = default;
+                while (moveNext())
+                {
+                    getLabel(ref l);
+                    getScores(ref s);
+                    var values = s.DenseValues().ToArray();
+                    var best = values.Max();
+                    predictions.Add(new Prediction(l.ToString(), best, best, classes.Select((c, k) => (c, k)).ToDictionary(x => x.c, x => values[x.k])));
+                }
+
+                break;
             }
 
             default:
-                return [.. scored.GetColumn<float>(ScoreColumn).Select(s => new Prediction(null, s, null, null))];
+            {
+                var getScore = cursor.GetGetter<float>(score);
+                float s = default;
+                while (moveNext())
+                {
+                    getScore(ref s);
+                    predictions.Add(new Prediction(null, s, null, null));
+                }
+
+                break;
+            }
         }
+
+        return predictions;
     }
 }
 

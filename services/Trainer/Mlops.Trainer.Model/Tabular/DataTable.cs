@@ -20,6 +20,8 @@ public sealed class DataTable
         _byName = columns.ToDictionary(c => c.Name, StringComparer.Ordinal);
     }
 
+    public static DataTable Empty { get; } = new([]);
+
     public IReadOnlyList<TableColumn> Columns { get; }
 
     public int RowCount { get; }
