@@ -84,7 +84,7 @@ return 0;
 
 static void ScoreBenchmark(string modelDirectory, Mlops.Trainer.Model.Tabular.DataTable flights)
 {
-    var package = ModelPackage.Load(modelDirectory);
+    using var package = ModelPackage.Load(modelDirectory);
     var june = FlightsSample.ForTask(flights, FlightsTask.Delayed);
     var rows = june.Select([.. Enumerable.Range(june.RowCount - 100_000, 100_000)]).Without("delayed");
     package.Score(rows.Select([.. Enumerable.Range(0, 1000)]));

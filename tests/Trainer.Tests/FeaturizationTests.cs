@@ -37,7 +37,7 @@ public sealed class FeaturizationTests
         Assert.True(result.Metrics.Channels["validation"].Metrics["auc"] > 0.85, $"AUC {result.Metrics.Channels["validation"].Metrics["auc"]:F3}");
         Assert.Equal(2, result.Manifest.TrainingData["train"].Files.Count);
 
-        var package = ModelPackage.Load(layout.ModelDirectory);
+        using var package = ModelPackage.Load(layout.ModelDirectory);
         var rows = new List<IReadOnlyDictionary<string, object?>>
         {
             new Dictionary<string, object?> { ["amount"] = 90.0, ["member"] = true, ["city"] = "c1", ["user"] = "u5", ["note"] = "urgent please", ["seen"] = "2024-03-01T20:30:00Z" },

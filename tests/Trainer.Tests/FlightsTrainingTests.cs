@@ -79,7 +79,7 @@ public sealed class FlightsTrainingTests(FlightsFixture flights)
         var (result, layout, _) = await flights.TrainAsync(tree, new FlightsJob(FlightsTask.Delayed, 30_000, 5_000,
             Hyperparameters: new Dictionary<string, string> { ["importance_rows"] = "0" }));
 
-        var package = ModelPackage.Load(layout.ModelDirectory);
+        using var package = ModelPackage.Load(layout.ModelDirectory);
         var rows = result.Validation.Select([.. Enumerable.Range(0, 500).Select(i => i * 10)]);
         var inMemory = ModelPackage.ReadPredictions(result.Manifest, result.Model.Transform(new TableDataView(rows)));
         var fromTable = package.Score(rows);
@@ -88,6 +88,11 @@ public sealed class FlightsTrainingTests(FlightsFixture flights)
         Assert.Equal(inMemory, fromTable);
         Assert.Equal(inMemory, fromJsonRows);
         Assert.True(inMemory.Max(p => p.Probability) - inMemory.Min(p => p.Probability) > 0.2, "probabilities must vary across flights");
+
+        // Concurrent callers each get their own bound pipeline and the same answers.
+        var concurrent = new IReadOnlyList<Prediction>[8];
+        Parallel.For(0, concurrent.Length, i => concurrent[i] = package.Score(rows));
+        Assert.All(concurrent, c => Assert.Equal(inMemory, c));
     }
 
     [Fact]
@@ -123,7 +128,7 @@ public sealed class FlightsTrainingTests(FlightsFixture flights)
         Assert.Equal(4, validation.ConfusionMatrix!.Counts.Count);
         Assert.Matches(@"(?m)^metric validation:macro_accuracy=0\.\d+$", stdout);
 
-        var package = ModelPackage.Load(layout.ModelDirectory);
+        using var package = ModelPackage.Load(layout.ModelDirectory);
         var predictions = package.Score(result.Validation.Select([0, 1, 2]));
         Assert.All(predictions, p => Assert.Contains((string)p.PredictedLabel!, result.Manifest.Classes!));
         Assert.All(predictions, p => Assert.Equal(1.0, p.ClassScores!.Values.Sum(), 3));
@@ -146,7 +151,8 @@ public sealed class FlightsTrainingTests(FlightsFixture flights)
 
         Assert.Equal("exported", result.Manifest.Onnx.Status);
         var rows = result.Validation.Select([.. Enumerable.Range(0, 200)]);
-        var expected = ModelPackage.Load(layout.ModelDirectory).Score(rows).Select(p => p.Score).ToArray();
+        using var loaded = ModelPackage.Load(layout.ModelDirectory);
+        var expected = loaded.Score(rows).Select(p => p.Score).ToArray();
         var onnx = OnnxScoring.Score(Path.Combine(layout.ModelDirectory, ModelManifest.OnnxFileName), rows, "Score");
         Assert.Equal(expected.Length, onnx.Length);
         for (var i = 0; i < expected.Length; i++)

@@ -16,7 +16,7 @@ public sealed record Prediction(object? PredictedLabel, float Score, float? Prob
 /// A trained model package as the Trainer writes it to its model directory: package.json plus model.zip
 /// (featurization and predictor in one ML.NET model). Load it once, score many rows.
 /// </summary>
-public sealed class ModelPackage
+public sealed class ModelPackage : IDisposable
 {
     public const string ScoreColumn = "Score";
     public const string PredictedLabelColumn = "PredictedLabel";
@@ -42,6 +42,8 @@ public sealed class ModelPackage
     }
 
     public ModelManifest Manifest { get; }
+
+    public void Dispose() => _bound.Dispose();
 
     public ITransformer Model { get; }
 

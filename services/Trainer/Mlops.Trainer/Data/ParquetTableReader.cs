@@ -68,7 +68,11 @@ public static class ParquetTableReader
 
         if (type == typeof(DateTime))
         {
-            return TableColumn.Timestamps(name, await ReadNullableAsync<DateTime>(rowGroup, field, rows, ct));
+            // Parquet.Net labels timestamps that are not UTC-adjusted as Local without converting them; they are
+            // wall-clock values, and marking them so keeps their parts (hour, day) the same on every machine.
+            var kind = field is DateTimeDataField { IsAdjustedToUTC: true } ? DateTimeKind.Utc : DateTimeKind.Unspecified;
+            var values = await ReadNullableAsync<DateTime>(rowGroup, field, rows, ct);
+            return TableColumn.Timestamps(name, [.. values.Select(v => v is { } t ? DateTime.SpecifyKind(t, kind) : (DateTime?)null)]);
         }
 
         if (type == typeof(DateTimeOffset))
