@@ -151,6 +151,31 @@ public sealed class BadInputTests
     }
 
     [Fact]
+    public async Task PipeModeOrSeveralHosts_AreRefusedWithTheSupportedSetting()
+    {
+        using var tree = new TempTree();
+        var layout = Layout(tree, new() { ["label"] = "label" }, ("train", "a.csv", GoodCsv), ("validation", "b.csv", GoodCsv));
+        File.WriteAllText(layout.InputDataConfigPath, """{"train": {"ContentType": "text/csv", "TrainingInputMode": "Pipe"}}""");
+        Assert.Contains("TrainingInputMode 'Pipe'; this trainer reads files only. Valid choice: File", await FailAsync(layout));
+
+        File.WriteAllText(layout.InputDataConfigPath, "{}");
+        File.WriteAllText(layout.ResourceConfigPath, """{"current_host": "algo-1", "hosts": ["algo-1", "algo-2"]}""");
+        Assert.Contains("Set InstanceCount to 1", await FailAsync(layout));
+    }
+
+    [Fact]
+    public async Task ExcludingAnAbsentColumn_ListsTheColumns()
+    {
+        using var tree = new TempTree();
+        var layout = Layout(tree, new() { ["label"] = "label", ["exclude_columns"] = "id" }, ("train", "a.csv", GoodCsv), ("validation", "b.csv", GoodCsv));
+
+        var failure = await FailAsync(layout);
+
+        Assert.Contains("'exclude_columns' names column(s) id", failure);
+        Assert.Contains("Its columns: x, color, label", failure);
+    }
+
+    [Fact]
     public async Task TrainExecutable_ExitsNonZero_AndWritesFailure()
     {
         using var tree = new TempTree();

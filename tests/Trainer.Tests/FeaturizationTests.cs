@@ -15,7 +15,7 @@ public sealed class FeaturizationTests
     {
         using var tree = new TempTree();
         var layout = BadInputTests.Layout(tree,
-            new() { ["label"] = "label", ["algorithm"] = algorithm, ["max_onehot_cardinality"] = "10", ["text_columns"] = "note" },
+            new() { ["label"] = "label", ["algorithm"] = algorithm, ["max_onehot_cardinality"] = "10", ["text_columns"] = "note", ["_tuning_objective_metric"] = "validation:auc" },
             ("train", "part-1.csv", Csv(3000, 1)), ("train", "part-2.csv", Csv(1000, 2)), ("validation", "v.csv", Csv(1000, 3)));
 
         var result = await new TrainingJob(layout, new StringWriter(), new StringWriter()).TrainAsync();
@@ -48,10 +48,72 @@ public sealed class FeaturizationTests
         Assert.All(predictions, p => Assert.InRange(p.Probability!.Value, 0f, 1f));
     }
 
+    [Fact]
+    public async Task ContentTypeInInputDataConfig_OverridesTheFileExtension()
+    {
+        using var tree = new TempTree();
+        var layout = BadInputTests.Layout(tree, new() { ["label"] = "label", ["algorithm"] = "sdca", ["importance_rows"] = "0" },
+            ("train", "part-00000", Csv(800, 7)), ("validation", "part-00000", Csv(300, 8)));
+        File.WriteAllText(layout.InputDataConfigPath, """
+            {"train": {"ContentType": "text/csv", "TrainingInputMode": "File"}, "validation": {"ContentType": "text/csv"}}
+            """);
+
+        var result = await new TrainingJob(layout, new StringWriter(), new StringWriter()).TrainAsync();
+
+        Assert.Equal(800, result.Manifest.TrainingData["train"].Rows);
+        Assert.Equal(["part-00000"], result.Manifest.TrainingData["validation"].Files);
+    }
+
+    [Theory]
+    [InlineData("label", "lightgbm")]
+    [InlineData("label", "fasttree")]
+    [InlineData("label", "fastforest")]
+    [InlineData("label", "sdca")]
+    [InlineData("label", "lbfgs")]
+    [InlineData("city", "lightgbm")]
+    [InlineData("city", "sdca")]
+    [InlineData("city", "lbfgs")]
+    [InlineData("amount", "lightgbm")]
+    [InlineData("amount", "fasttree")]
+    [InlineData("amount", "fastforest")]
+    [InlineData("amount", "sdca")]
+    public async Task EveryLearner_WithTheSameSeed_ReproducesMetricsAndPredictions(string label, string algorithm)
+    {
+        async Task<(TrainingResult Result, IReadOnlyList<Prediction> Predictions)> TrainAsync()
+        {
+            using var tree = new TempTree();
+            var hyperparameters = new Dictionary<string, string> { ["label"] = label, ["algorithm"] = algorithm, ["seed"] = "11", ["importance_rows"] = "200", ["diagnostics_rows"] = "500" };
+            if (algorithm == "lightgbm")
+            {
+                // Fewer rounds keep eight-class LightGBM quick; randomness (bagging by feature) stays on.
+                hyperparameters["num_iterations"] = "30";
+                hyperparameters["feature_fraction"] = "0.8";
+            }
+
+            var layout = BadInputTests.Layout(tree, hyperparameters,
+                ("train", "t.csv", Csv(1500, 5)), ("validation", "v.csv", Csv(400, 6)));
+            var result = await new TrainingJob(layout, new StringWriter(), new StringWriter()).TrainAsync();
+            using var package = ModelPackage.Load(layout.ModelDirectory);
+            return (result, package.Score(result.Validation));
+        }
+
+        var first = await TrainAsync();
+        var second = await TrainAsync();
+
+        Assert.Equal(first.Result.Manifest.ProblemType, second.Result.Manifest.ProblemType);
+        foreach (var (channel, metrics) in first.Result.Metrics.Channels)
+        {
+            Assert.Equal(metrics.Metrics, second.Result.Metrics.Channels[channel].Metrics);
+        }
+
+        Assert.Equal(first.Result.Metrics.FeatureImportance, second.Result.Metrics.FeatureImportance);
+        Assert.Equal(first.Predictions.Select(p => (p.PredictedLabel, p.Score, p.Probability)), second.Predictions.Select(p => (p.PredictedLabel, p.Score, p.Probability)));
+    }
+
     private static string DiagnosticFindingStatus(string rule, TrainingResult result) => result.Diagnostics.Findings.Single(f => f.Rule == rule).Status;
 
     /// <summary>Synthetic rows with every kind of column, and a label that depends on several of them.</summary>
-    private static string Csv(int rows, int seed)
+    internal static string Csv(int rows, int seed)
     {
         var random = new Random(seed);
         var text = new StringBuilder("amount,member,city,user,note,seen,constant,label\n");
