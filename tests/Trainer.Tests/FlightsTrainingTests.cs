@@ -6,12 +6,13 @@ using Mlops.Trainer.Diagnostics;
 using Mlops.Trainer.Model;
 using Mlops.Trainer.Model.Tabular;
 using Mlops.Trainer.Samples;
+using Xunit.Abstractions;
 
 namespace Trainer.Tests;
 
 /// <summary>End to end on real flights data: train January–April, validate on May, test on June.</summary>
 [Collection(FlightsCollection.Name)]
-public sealed class FlightsTrainingTests(FlightsFixture flights)
+public sealed class FlightsTrainingTests(FlightsFixture flights, ITestOutputHelper output)
 {
     private static readonly Dictionary<string, string> NoHyperparameters = [];
 
@@ -20,6 +21,8 @@ public sealed class FlightsTrainingTests(FlightsFixture flights)
     {
         using var tree = new TempTree();
         var (result, layout, stdout) = await flights.TrainAsync(tree, new FlightsJob(FlightsTask.Delayed, 60_000, 20_000, TestRows: 10_000));
+
+        Log(result);
 
         // Stated margin: AUC at least 0.10 above the majority-class baseline's 0.5, on a later month than training.
         var validation = result.Metrics.Channels["validation"];
@@ -120,6 +123,7 @@ public sealed class FlightsTrainingTests(FlightsFixture flights)
         var (result, layout, stdout) = await flights.TrainAsync(tree, new FlightsJob(FlightsTask.DistanceBand, 30_000, 10_000,
             Hyperparameters: new Dictionary<string, string> { ["importance_rows"] = "3000" }));
 
+        Log(result);
         var validation = result.Metrics.Channels["validation"];
         Assert.True(validation.Metrics["micro_accuracy"] >= validation.Baseline["micro_accuracy"] + 0.20,
             $"micro accuracy {validation.Metrics["micro_accuracy"]:F4} vs majority {validation.Baseline["micro_accuracy"]:F4}");
@@ -143,6 +147,7 @@ public sealed class FlightsTrainingTests(FlightsFixture flights)
         var (result, layout, stdout) = await flights.TrainAsync(tree, new FlightsJob(FlightsTask.Distance, 30_000, 10_000,
             Hyperparameters: new Dictionary<string, string> { ["exclude_columns"] = "date", ["importance_rows"] = "3000" }));
 
+        Log(result);
         var validation = result.Metrics.Channels["validation"];
         Assert.True(validation.Metrics["r2"] >= 0.5, $"R² {validation.Metrics["r2"]:F4}");
         Assert.True(validation.Metrics["rmse"] <= 0.7 * validation.Baseline["rmse"], $"RMSE {validation.Metrics["rmse"]:F1} vs mean-predictor {validation.Baseline["rmse"]:F1}");
@@ -191,6 +196,14 @@ public sealed class FlightsTrainingTests(FlightsFixture flights)
         Assert.Equal(DiagnosticFinding.Issue, overfit.Status);
         Assert.True(result.Metrics.Channels["train"].Metrics["auc"] > 0.95);
         Assert.Equal(DiagnosticFinding.Issue, result.Diagnostics.Findings.Single(f => f.Rule == "loss_not_improving").Status);
+    }
+
+    private void Log(Mlops.Trainer.TrainingResult result)
+    {
+        foreach (var (channel, metrics) in result.Metrics.Channels)
+        {
+            output.WriteLine($"{channel}: {string.Join(", ", metrics.Metrics.Select(m => $"{m.Key}={m.Value:F4}"))}; baseline {string.Join(", ", metrics.Baseline.Select(m => $"{m.Key}={m.Value:F4}"))}");
+        }
     }
 
     private static Dictionary<string, double> Flatten(IReadOnlyDictionary<string, Mlops.Trainer.Evaluation.ChannelMetrics> channels) =>
