@@ -168,7 +168,7 @@ public sealed class TrainingJob(TrainingLayout layout, TextWriter stdout, TextWr
         DiagnosticFinding[] findings =
         [
             DiagnosticRules.Overfitting(problem, channels[ChannelLoader.Train], channels[ChannelLoader.Validation]),
-            DiagnosticRules.LossPlateau(curve, learner.Name),
+            DiagnosticRules.LossPlateau(curve, learner.Name, learner.Trees == TreeEnsembleKind.Forest),
             DiagnosticRules.ClassImbalance(problem, trainTable, label),
             DiagnosticRules.ConstantFeatures(plan.ConstantColumns),
             DiagnosticRules.LeakingFeatures(problem, trainSample, label, plan.Inputs.Select(c => c.Name)),

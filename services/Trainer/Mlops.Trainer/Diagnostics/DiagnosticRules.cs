@@ -36,7 +36,7 @@ public static class DiagnosticRules
             : new("overfitting", DiagnosticFinding.Ok, $"Train/validation {metric} gap {gap:F4} is within {OverfitGap}.", details);
     }
 
-    public static DiagnosticFinding LossPlateau(LearningCurve? curve, string learner)
+    public static DiagnosticFinding LossPlateau(LearningCurve? curve, string learner, bool forest = false)
     {
         if (curve is null || curve.Iterations.Count < 4)
         {
@@ -57,8 +57,9 @@ public static class DiagnosticRules
         };
         if (Better(v[best], v[last]) > tolerance)
         {
-            return new("loss_not_improving", DiagnosticFinding.Issue,
-                $"Validation {curve.Metric} peaked at iteration {curve.Iterations[best]} ({v[best]:F4}) and worsened to {v[last]:F4} by iteration {curve.Iterations[last]}: later iterations overfit. Stop near iteration {curve.Iterations[best]}.", details);
+            return new("loss_not_improving", DiagnosticFinding.Issue, forest
+                ? $"Validation {curve.Metric} peaked at {curve.Iterations[best]} trees ({v[best]:F4}) and ended at {v[last]:F4} with {curve.Iterations[last]}: a forest averages its trees, so the extra trees add nothing but cost; about {curve.Iterations[best]} trees would do."
+                : $"Validation {curve.Metric} peaked at iteration {curve.Iterations[best]} ({v[best]:F4}) and worsened to {v[last]:F4} by iteration {curve.Iterations[last]}: later iterations overfit. Stop near iteration {curve.Iterations[best]}.", details);
         }
 
         var gain = Better(v[last], v[half]);

@@ -61,7 +61,8 @@ public static class PackageWriter
 
     /// <summary>
     /// Microsoft.ML.OnnxConverter exports most built-in transforms and learners; a custom mapping (timestamp
-    /// parts) or an unsupported learner makes it throw, and then the package says why instead of shipping a partial file.
+    /// parts) or an unsupported learner makes it throw, and then the package says why instead of shipping a
+    /// partial file. The export is an extra: whatever it throws must not fail a job whose model is already saved.
     /// </summary>
     private static OnnxExport ExportOnnx(MLContext ml, string directory, ITransformer model, IDataView input)
     {
@@ -75,7 +76,7 @@ public static class PackageWriter
 
             return new OnnxExport(ModelManifest.OnnxFileName, "exported");
         }
-        catch (Exception e) when (e is NotSupportedException or InvalidOperationException or ArgumentException or NotImplementedException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
             File.Delete(path);
             return new OnnxExport(null, "not_supported", $"{e.GetType().Name}: {e.Message}");
