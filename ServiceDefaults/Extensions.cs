@@ -37,7 +37,7 @@ public static class ServiceDefaultsExtensions
             http.AddServiceDiscovery();
         });
 
-        builder.Services.AddProblemDetails();
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ProblemDetailsExceptionHandler.Explain);
         builder.Services.AddExceptionHandler<ProblemDetailsExceptionHandler>();
         // Bad JSON and bad parameters surface as exceptions so the handler can name what is wrong (never a bare 400 or a 500).
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
@@ -58,7 +58,7 @@ public static class ServiceDefaultsExtensions
         app.UseAuthorization();
 
         // Readiness: every registered check (database, bus, ...). Liveness: the process answers.
-        app.MapHealthChecks(HealthEndpointPath).AllowAnonymous();
+        app.MapHealthChecks(HealthEndpointPath, new HealthCheckOptions { ResponseWriter = WriteHealthAsync }).AllowAnonymous();
         app.MapHealthChecks(AlivenessEndpointPath, new HealthCheckOptions { Predicate = r => r.Tags.Contains("live") }).AllowAnonymous();
 
         var openApi = app.MapOpenApi();
@@ -69,5 +69,13 @@ public static class ServiceDefaultsExtensions
             app.MapScalarApiReference().AllowAnonymous();
         }
         return app;
+    }
+
+    // "Healthy", or the status followed by the checks that are not healthy (names only: this endpoint is anonymous).
+    private static Task WriteHealthAsync(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "text/plain";
+        var failing = report.Entries.Where(e => e.Value.Status != HealthStatus.Healthy).Select(e => $"{e.Key}: {e.Value.Status}");
+        return context.Response.WriteAsync(string.Join("\n", failing.Prepend(report.Status.ToString())));
     }
 }

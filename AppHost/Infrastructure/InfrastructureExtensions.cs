@@ -80,7 +80,9 @@ public static class InfrastructureExtensions
         messaging.WithConnectionHealthCheck(builder, "rabbitmq-accepts-connections", HealthChecks.RabbitMqAsync);
 
         var s3Port = FreePort.Next();
-        var s3 = builder.AddExecutable(ResourceNames.S3, "node", eng,
+        // s3rver encrypts list continuation tokens with DES, which Node's OpenSSL 3 refuses unless the legacy provider is on:
+        // without it every paged listing fails with 500.
+        var s3 = builder.AddExecutable(ResourceNames.S3, "node", eng, "--openssl-legacy-provider",
                 Path.Combine(eng, "node", "node_modules", "s3rver", "bin", "s3rver.js"),
                 "--directory", Path.Combine(data, "s3"), "--address", "127.0.0.1", "--port", s3Port.ToString(), "--silent",
                 "--configure-bucket", ResourceNames.LakeBucket, "--configure-bucket", ResourceNames.ArtifactBucket)

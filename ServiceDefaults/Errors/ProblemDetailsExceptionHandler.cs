@@ -15,8 +15,6 @@ internal sealed class ProblemDetailsExceptionHandler(IProblemDetailsService prob
     {
         var (status, title, detail) = exception switch
         {
-            BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } e =>
-                (e.StatusCode, "Request body too large", $"{e.Message} The limit is {MaxBody(httpContext)} bytes."),
             BadHttpRequestException e => (e.StatusCode, "Bad request", Describe(e)),
             JsonException e => (StatusCodes.Status400BadRequest, "Malformed JSON", e.Message),
             _ => (StatusCodes.Status500InternalServerError, "Unexpected error", "The server failed to process the request; see its logs with the trace id."),
@@ -28,6 +26,16 @@ internal sealed class ProblemDetailsExceptionHandler(IProblemDetailsService prob
             Exception = exception,
             ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = detail },
         });
+    }
+
+    /// <summary>Every 413, however the framework produced it, states the limit.</summary>
+    internal static void Explain(ProblemDetailsContext context)
+    {
+        if (context.ProblemDetails.Status == StatusCodes.Status413PayloadTooLarge)
+        {
+            context.ProblemDetails.Title = "Request body too large";
+            context.ProblemDetails.Detail ??= $"The request body exceeds the limit of {MaxBody(context.HttpContext)} bytes.";
+        }
     }
 
     // The framework's message says which parameter failed; the inner JSON error says where in the body.

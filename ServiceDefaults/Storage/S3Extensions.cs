@@ -70,7 +70,7 @@ internal sealed class S3HealthCheck(IAmazonS3 s3, IOptions<StorageOptions> stora
     {
         try
         {
-            await s3.ListObjectsV2Async(new() { BucketName = storage.Value.LakeBucket, MaxKeys = 1 }, cancellationToken);
+            await s3.HeadBucketAsync(new() { BucketName = storage.Value.LakeBucket }, cancellationToken);
             return HealthCheckResult.Healthy();
         }
         catch (Exception e)

@@ -12,6 +12,11 @@ if [ "$(id -u)" = 0 ]; then
   as_owner=(setpriv --reuid=postgres --regid=postgres --init-groups --)
 fi
 chmod 700 "$MLOPS_PG_DATA"
+if [ ${#as_owner[@]} -gt 0 ] && ! "${as_owner[@]}" test -w "$MLOPS_PG_DATA"; then
+  echo "PostgreSQL runs as the postgres user, which cannot reach $MLOPS_PG_DATA (a parent folder is private)." \
+       "Set Infrastructure:DataDirectory to a folder it can reach, e.g. /var/tmp/mlops." >&2
+  exit 1
+fi
 
 if [ ! -s "$MLOPS_PG_DATA/PG_VERSION" ]; then
   pwfile="$(mktemp)"

@@ -7,7 +7,12 @@ public sealed class BootstrapScriptTests
     [Fact]
     public async Task Bootstrap_MissingToolsWithoutRoot_StopsWithOneMessageNamingTheInstallCommand()
     {
-        var script = Path.Combine(RepoRoot(), "eng", "bootstrap.sh");
+        // A copy in a world-readable folder: the checkout itself may sit where an unprivileged user cannot read it.
+        var folder = Directory.CreateTempSubdirectory("mlops-bootstrap-").FullName;
+        File.SetUnixFileMode(folder, (UnixFileMode)0b111_101_101);
+        var script = Path.Combine(folder, "bootstrap.sh");
+        File.Copy(Path.Combine(RepoRoot(), "eng", "bootstrap.sh"), script);
+        File.SetUnixFileMode(script, (UnixFileMode)0b111_101_101);
         // An unprivileged user with an empty PATH: node and npm are "missing", and neither root nor sudo is available.
         var start = Environment.UserName == "root"
             ? new ProcessStartInfo("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/bin/bash", script])

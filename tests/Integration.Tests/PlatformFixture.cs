@@ -1,0 +1,135 @@
+using System.Net.Http.Headers;
+using System.Net;
+using System.Net.Sockets;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Mlops.Tests;
+
+[CollectionDefinition(Name)]
+public sealed class PlatformCollection : ICollectionFixture<PlatformFixture>
+{
+    public const string Name = "platform";
+}
+
+/// <summary>
+/// The real AppHost in LocalProcesses mode (PostgreSQL, RabbitMQ, s3rver as processes) with throwaway data, the
+/// dashboard on, and every service exporting traces to an OTLP collector this fixture controls.
+/// </summary>
+public sealed class PlatformFixture : IAsyncLifetime
+{
+    public static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(6);
+    public static readonly string[] Infrastructure = [ResourceNames.Postgres, ResourceNames.Messaging, ResourceNames.S3];
+    public static readonly string[] Services =
+        [ResourceNames.FeatureStore, ResourceNames.ExperimentTracker, ResourceNames.PipelineRunner, ResourceNames.Monitor, ResourceNames.Serving];
+
+    private readonly string _dataDirectory = Path.Combine(Path.GetTempPath(), $"mlops-it-{Guid.NewGuid():N}");
+
+    public DistributedApplication App { get; private set; } = null!;
+    public OtlpCollector Otlp { get; } = new();
+    public string ApiKey { get; private set; } = "";
+    public Uri DashboardUrl { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        await Otlp.StartAsync();
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(
+            new DistributedApplicationTestingBuilderOptions { EnableDashboard = true },
+            [
+                "--Infrastructure:Mode=LocalProcesses",
+                $"--Infrastructure:DataDirectory={_dataDirectory}",
+                "--Infrastructure:Durable=false",
+                $"--ASPNETCORE_URLS=http://127.0.0.1:{FreePort()}",
+                $"--ASPIRE_DASHBOARD_OTLP_HTTP_ENDPOINT_URL=http://127.0.0.1:{FreePort()}",
+                "--ASPIRE_ALLOW_UNSECURED_TRANSPORT=true",
+            ]);
+
+        // Added after the AppHost's own OTLP settings, so these win: traces go to the collector the tests read.
+        foreach (var project in builder.Resources.OfType<ProjectResource>().ToList())
+            builder.CreateResourceBuilder(project)
+                .WithEnvironment("OTEL_EXPORTER_OTLP_ENDPOINT", Otlp.Endpoint)
+                .WithEnvironment("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+                .WithEnvironment("OTEL_BSP_SCHEDULE_DELAY", "200");
+
+        App = await builder.BuildAsync();
+        using var timeout = new CancellationTokenSource(StartTimeout);
+        await App.StartAsync(timeout.Token);
+        await WaitHealthyAsync(timeout.Token);
+        DashboardUrl = await App.GetDashboardUrlAsync(timeout.Token)
+            ?? throw new InvalidOperationException("The AppHost reported no dashboard URL.");
+
+        var model = App.Services.GetRequiredService<DistributedApplicationModel>();
+        ApiKey = (await model.Resources.OfType<ParameterResource>().Single(p => p.Name == ResourceNames.ApiKey).GetValueAsync(timeout.Token))!;
+    }
+
+    public async Task WaitHealthyAsync(CancellationToken ct)
+    {
+        try
+        {
+            foreach (var name in Infrastructure.Concat(Services))
+                await App.ResourceNotifications.WaitForResourceHealthyAsync(name, ct);
+        }
+        catch (OperationCanceledException e)
+        {
+            throw new TimeoutException($"Not all resources became healthy. Service health: {await DescribeHealthAsync()}", e);
+        }
+    }
+
+    private async Task<string> DescribeHealthAsync()
+    {
+        var reports = new List<string>();
+        foreach (var service in Services)
+        {
+            try
+            {
+                using var client = CreateClient(service, authenticated: false);
+                var response = await client.GetAsync("/health");
+                reports.Add($"{service}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            }
+            catch (Exception e)
+            {
+                reports.Add($"{service}: {e.Message}");
+            }
+        }
+        return string.Join(" | ", reports);
+    }
+
+    public HttpClient CreateClient(string service, bool authenticated = true)
+    {
+        var client = App.CreateHttpClient(service, "http");
+        client.Timeout = TimeSpan.FromSeconds(60);
+        if (authenticated)
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey);
+        return client;
+    }
+
+    /// <summary>A connection to a service's own database, as the service itself sees it.</summary>
+    public async Task<NpgsqlConnection> OpenDatabaseAsync(string service)
+    {
+        var server = await App.GetConnectionStringAsync(ResourceNames.Postgres);
+        var connection = new NpgsqlConnection($"{server};Database={service}");
+        await connection.OpenAsync();
+        return connection;
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (App is not null)
+        {
+            await App.StopAsync();
+            await App.DisposeAsync();
+        }
+        await Otlp.DisposeAsync();
+        try { Directory.Delete(_dataDirectory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
