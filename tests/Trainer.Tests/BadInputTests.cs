@@ -156,7 +156,7 @@ public sealed class BadInputTests
         using var tree = new TempTree();
         var layout = Layout(tree, new() { ["label"] = "label" }, ("train", "a.csv", GoodCsv), ("validation", "b.csv", GoodCsv));
         File.WriteAllText(layout.InputDataConfigPath, """{"train": {"ContentType": "text/csv", "TrainingInputMode": "Pipe"}}""");
-        Assert.Contains("TrainingInputMode 'Pipe'; this trainer reads files only. Valid choice: File", await FailAsync(layout));
+        Assert.Contains("TrainingInputMode 'Pipe'; this trainer reads files only. Valid choices: File, FastFile", await FailAsync(layout));
 
         File.WriteAllText(layout.InputDataConfigPath, "{}");
         File.WriteAllText(layout.ResourceConfigPath, """{"current_host": "algo-1", "hosts": ["algo-1", "algo-2"]}""");

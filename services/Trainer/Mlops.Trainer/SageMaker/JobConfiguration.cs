@@ -29,10 +29,11 @@ public sealed record JobConfiguration(
             : null;
         foreach (var (name, channel) in channels ?? [])
         {
-            if (channel.TrainingInputMode is { } mode && !mode.Equals("File", StringComparison.OrdinalIgnoreCase))
+            // FastFile streams from S3 behind an ordinary file system, so it reads like File; Pipe does not.
+            if (channel.TrainingInputMode is { } mode && !mode.Equals("File", StringComparison.OrdinalIgnoreCase) && !mode.Equals("FastFile", StringComparison.OrdinalIgnoreCase))
             {
                 throw new TrainerException(
-                    $"Channel '{name}' uses TrainingInputMode '{mode}'; this trainer reads files only. Valid choice: File.");
+                    $"Channel '{name}' uses TrainingInputMode '{mode}'; this trainer reads files only. Valid choices: File, FastFile.");
             }
         }
 
