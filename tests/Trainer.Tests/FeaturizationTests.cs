@@ -64,6 +64,21 @@ public sealed class FeaturizationTests
         Assert.Equal(["part-00000"], result.Manifest.TrainingData["validation"].Files);
     }
 
+    [Fact]
+    public async Task ZeroOneNumericLabel_IsInferredAsBinary()
+    {
+        static string ZeroOne(string csv) => string.Join('\n', csv.Split('\n').Select((line, i) =>
+            i == 0 || line.Length == 0 ? line : line[..line.LastIndexOf(',')] + (line.EndsWith(",true", StringComparison.Ordinal) ? ",1" : ",0")));
+        using var tree = new TempTree();
+        var layout = BadInputTests.Layout(tree, new() { ["label"] = "label", ["algorithm"] = "lbfgs", ["importance_rows"] = "0" },
+            ("train", "t.csv", ZeroOne(Csv(800, 9))), ("validation", "v.csv", ZeroOne(Csv(300, 10))));
+
+        var result = await new TrainingJob(layout, new StringWriter(), new StringWriter()).TrainAsync();
+
+        Assert.Equal(ProblemType.Binary, result.Manifest.ProblemType);
+        Assert.True(result.Metrics.Channels["validation"].Metrics["auc"] > 0.8);
+    }
+
     [Theory]
     [InlineData("label", "lightgbm")]
     [InlineData("label", "fasttree")]

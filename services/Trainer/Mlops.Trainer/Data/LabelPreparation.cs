@@ -10,11 +10,14 @@ namespace Mlops.Trainer.Data;
 /// </summary>
 public static class LabelPreparation
 {
-    public static ProblemType InferProblem(DataTable train, string label) => Find(train, label, ChannelLoader.Train).Kind switch
+    public static ProblemType InferProblem(DataTable train, string label) => Find(train, label, ChannelLoader.Train) switch
     {
-        ColumnKind.Boolean => ProblemType.Binary,
-        ColumnKind.Text => ProblemType.Multiclass,
-        ColumnKind.Number => ProblemType.Regression,
+        { Kind: ColumnKind.Boolean } => ProblemType.Binary,
+        { Kind: ColumnKind.Text } => ProblemType.Multiclass,
+
+        // 0/1 labels are how CSV (and SageMaker's built-in algorithms) spell a binary target.
+        { Values: float[] numbers } when numbers.All(v => float.IsNaN(v) || v is 0 or 1) => ProblemType.Binary,
+        { Kind: ColumnKind.Number } => ProblemType.Regression,
         _ => throw new TrainerException(
             $"Label '{label}' is a timestamp; set problem_type to binary (boolean or 0/1 label), multiclass (text or integer label) or regression (numeric label) with a suitable label column."),
     };
