@@ -2,6 +2,8 @@ using System.Diagnostics;
 
 namespace Mlops.Tests;
 
+// The bootstrap script is for Linux machines (apt); so are its file modes.
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class BootstrapScriptTests
 {
     [Fact]
