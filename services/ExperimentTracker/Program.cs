@@ -1,4 +1,7 @@
 using Mlops;
+using Mlops.ExperimentTracker.Features.Experiments;
+using Mlops.ExperimentTracker.Features.Runs;
+using Mlops.ExperimentTracker.Mlflow;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
@@ -6,4 +9,9 @@ builder.AddMlopsPlatform(ResourceNames.ExperimentTrackerDb, typeof(Program).Asse
 
 var app = builder.Build();
 app.MapMlopsPlatformEndpoints();
+app.UseMlflowErrors();
+
+var mlflow = app.MapGroup(MlflowErrorMiddleware.ApiPrefix);
+mlflow.MapExperimentEndpoints();
+mlflow.MapRunEndpoints();
 app.Run();

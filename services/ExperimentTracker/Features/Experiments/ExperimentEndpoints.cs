@@ -1,0 +1,213 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Mlops.ExperimentTracker.Data;
+using Mlops.ExperimentTracker.Features.Search;
+using Mlops.ExperimentTracker.Mlflow;
+using Npgsql;
+
+namespace Mlops.ExperimentTracker.Features.Experiments;
+
+/// <summary>MLflow's experiments API under <c>/api/2.0/mlflow/experiments</c>.</summary>
+public static class ExperimentEndpoints
+{
+    public const string DefaultExperimentId = "0";
+    private const int SearchMaxResultsDefault = 1000;
+    private const int SearchMaxResultsLimit = 50000;
+
+    public static RouteGroupBuilder MapExperimentEndpoints(this RouteGroupBuilder mlflow)
+    {
+        var group = mlflow.MapGroup("/experiments").WithTags("MLflow experiments");
+        group.MapPost("/create", CreateExperiment);
+        group.MapGet("/get", GetExperiment);
+        group.MapGet("/get-by-name", GetExperimentByName);
+        group.MapPost("/search", SearchExperiments);
+        group.MapGet("/search", SearchExperimentsByQuery);
+        group.MapPost("/update", UpdateExperiment);
+        group.MapPost("/delete", DeleteExperiment);
+        group.MapPost("/restore", RestoreExperiment);
+        group.MapPost("/set-experiment-tag", SetExperimentTag);
+        return group;
+    }
+
+    internal static async Task<JsonHttpResult<CreateExperimentResponse>> CreateExperiment(HttpRequest http, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var request = await http.ReadBodyAsync<CreateExperimentRequest>(ct);
+        var name = Validate.Required(request.Name, "name");
+        var tags = ValidTags(request.Tags ?? []);
+        var now = Db.NowMs();
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        long id;
+        await using (var insert = connection.Command(
+            """
+            INSERT INTO experiments (name, artifact_location, creation_time, last_update_time) VALUES (@name, '', @now, @now)
+            ON CONFLICT (name) DO NOTHING RETURNING experiment_id
+            """, transaction, ("name", name), ("now", now)))
+            id = await insert.ExecuteScalarAsync(ct) as long? ?? throw MlflowException.AlreadyExists($"Experiment(name={name}) already exists.");
+        // Artifacts are served through the tracker (mlflow-artifacts:), so clients never need the bucket's credentials.
+        await transaction.ExecuteAsync("UPDATE experiments SET artifact_location = @location WHERE experiment_id = @id", ct,
+            ("location", string.IsNullOrEmpty(request.ArtifactLocation) ? $"mlflow-artifacts:/{id}" : request.ArtifactLocation), ("id", id));
+        foreach (var (key, value) in tags)
+            await UpsertTagAsync(transaction, id, key, value, ct);
+        await transaction.CommitAsync(ct);
+        return MlflowJson.Ok(new CreateExperimentResponse(id.ToString()));
+    }
+
+    internal static async Task<JsonHttpResult<GetExperimentResponse>> GetExperiment(
+        [FromQuery(Name = "experiment_id")] string? experimentId, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var id = ParseId(experimentId);
+        await using var connection = await db.OpenConnectionAsync(ct);
+        var experiments = await LoadAsync(connection, "e.experiment_id = @id", [new NpgsqlParameter("id", id)], ct);
+        return MlflowJson.Ok(new GetExperimentResponse(experiments.SingleOrDefault() ?? throw NotFound(experimentId!)));
+    }
+
+    internal static async Task<JsonHttpResult<GetExperimentResponse>> GetExperimentByName(
+        [FromQuery(Name = "experiment_name")] string? experimentName, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var name = Validate.Required(experimentName, "experiment_name");
+        await using var connection = await db.OpenConnectionAsync(ct);
+        var experiments = await LoadAsync(connection, "e.name = @name", [new NpgsqlParameter("name", name)], ct);
+        return MlflowJson.Ok(new GetExperimentResponse(experiments.SingleOrDefault()
+            ?? throw MlflowException.NotFound($"Could not find experiment with name '{name}'")));
+    }
+
+    internal static async Task<JsonHttpResult<SearchExperimentsResponse>> SearchExperiments(HttpRequest http, NpgsqlDataSource db, CancellationToken ct) =>
+        await SearchAsync(await http.ReadBodyAsync<SearchExperimentsRequest>(ct), db, ct);
+
+    internal static Task<JsonHttpResult<SearchExperimentsResponse>> SearchExperimentsByQuery(
+        [FromQuery(Name = "max_results")] long? maxResults, [FromQuery(Name = "page_token")] string? pageToken,
+        [FromQuery(Name = "filter")] string? filter, [FromQuery(Name = "order_by")] string[]? orderBy,
+        [FromQuery(Name = "view_type")] string? viewType, NpgsqlDataSource db, CancellationToken ct) =>
+        SearchAsync(new SearchExperimentsRequest(maxResults, pageToken, filter, orderBy, viewType), db, ct);
+
+    private static async Task<JsonHttpResult<SearchExperimentsResponse>> SearchAsync(SearchExperimentsRequest request, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var maxResults = PageToken.MaxResults(request.MaxResults, SearchMaxResultsDefault, SearchMaxResultsLimit);
+        var offset = PageToken.Decode(request.PageToken);
+        var stages = ViewType.LifecycleStages(request.ViewType, "view_type");
+        var search = SearchSql.CompileExperiments(request.Filter, request.OrderBy);
+        var parameters = search.Parameters.Append(new NpgsqlParameter("stages", stages))
+            .Append(new NpgsqlParameter("limit", maxResults + 1)).Append(new NpgsqlParameter("offset", offset)).ToList();
+        await using var connection = await db.OpenConnectionAsync(ct);
+        var experiments = await LoadAsync(connection,
+            $"e.lifecycle_stage = ANY(@stages){search.Conditions}", parameters, ct,
+            joins: search.Joins, orderBy: search.OrderBy, paging: "LIMIT @limit OFFSET @offset");
+        var hasMore = experiments.Count > maxResults;
+        return MlflowJson.Ok(new SearchExperimentsResponse(
+            experiments.Take(maxResults).ToList().NullIfEmpty(), hasMore ? PageToken.Encode(offset + maxResults) : null));
+    }
+
+    internal static async Task<JsonHttpResult<Empty>> UpdateExperiment(HttpRequest http, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var request = await http.ReadBodyAsync<UpdateExperimentRequest>(ct);
+        var id = ParseId(request.ExperimentId);
+        var newName = Validate.Required(request.NewName, "new_name");
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        var stage = await LockAsync(transaction, id, request.ExperimentId!, ct);
+        if (stage != "active")
+            throw MlflowException.Invalid("Cannot rename a non-active experiment.");
+        try
+        {
+            await transaction.ExecuteAsync("UPDATE experiments SET name = @name, last_update_time = @now WHERE experiment_id = @id", ct,
+                ("name", newName), ("now", Db.NowMs()), ("id", id));
+        }
+        catch (PostgresException e) when (e.IsUniqueViolation())
+        {
+            throw MlflowException.AlreadyExists($"Experiment(name={newName}) already exists.");
+        }
+        await transaction.CommitAsync(ct);
+        return MlflowJson.Empty();
+    }
+
+    internal static Task<JsonHttpResult<Empty>> DeleteExperiment(HttpRequest http, NpgsqlDataSource db, CancellationToken ct) =>
+        SetLifecycleStageAsync(http, db, "deleted", ct);
+
+    internal static Task<JsonHttpResult<Empty>> RestoreExperiment(HttpRequest http, NpgsqlDataSource db, CancellationToken ct) =>
+        SetLifecycleStageAsync(http, db, "active", ct);
+
+    private static async Task<JsonHttpResult<Empty>> SetLifecycleStageAsync(HttpRequest http, NpgsqlDataSource db, string stage, CancellationToken ct)
+    {
+        var request = await http.ReadBodyAsync<ExperimentIdRequest>(ct);
+        var id = ParseId(request.ExperimentId);
+        if (stage == "deleted" && request.ExperimentId == DefaultExperimentId)
+            throw MlflowException.Invalid($"Cannot delete the default experiment '{DefaultExperimentId}'. This is an internally reserved experiment.");
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        await LockAsync(transaction, id, request.ExperimentId!, ct);
+        await transaction.ExecuteAsync("UPDATE experiments SET lifecycle_stage = @stage, last_update_time = @now WHERE experiment_id = @id", ct,
+            ("stage", stage), ("now", Db.NowMs()), ("id", id));
+        await transaction.CommitAsync(ct);
+        return MlflowJson.Empty();
+    }
+
+    internal static async Task<JsonHttpResult<Empty>> SetExperimentTag(HttpRequest http, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var request = await http.ReadBodyAsync<SetExperimentTagRequest>(ct);
+        var id = ParseId(request.ExperimentId);
+        var (key, value) = ValidTags([new KeyValue(request.Key, request.Value)]).Single();
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        if (await LockAsync(transaction, id, request.ExperimentId!, ct) != "active")
+            throw MlflowException.Invalid($"The experiment {id} must be in the 'active' state. Current state is deleted.");
+        await UpsertTagAsync(transaction, id, key, value, ct);
+        await transaction.CommitAsync(ct);
+        return MlflowJson.Empty();
+    }
+
+    /// <summary>Experiment ids are integers; anything else names no experiment.</summary>
+    public static long ParseId(string? experimentId)
+    {
+        Validate.Required(experimentId, "experiment_id");
+        return long.TryParse(experimentId, System.Globalization.NumberStyles.None, null, out var id) ? id : throw NotFound(experimentId!);
+    }
+
+    public static MlflowException NotFound(string experimentId) => MlflowException.NotFound($"No Experiment with id={experimentId} exists");
+
+    /// <summary>Locks the experiment row for the rest of the transaction and returns its lifecycle stage.</summary>
+    public static async Task<string> LockAsync(NpgsqlTransaction transaction, long id, string experimentId, CancellationToken ct)
+    {
+        await using var select = transaction.Connection!.Command("SELECT lifecycle_stage FROM experiments WHERE experiment_id = @id FOR UPDATE",
+            transaction, ("id", id));
+        return await select.ExecuteScalarAsync(ct) as string ?? throw NotFound(experimentId);
+    }
+
+    private static List<(string Key, string Value)> ValidTags(IReadOnlyList<KeyValue> tags) =>
+        tags.Select(t => (Key: Validate.EntityKey(t.Key, "Tag"), Value: Validate.Value(t.Value, "Tag", t.Key!, Validate.MaxExperimentTagValueLength)))
+            .ToList();
+
+    private static Task<int> UpsertTagAsync(NpgsqlTransaction transaction, long id, string key, string value, CancellationToken ct) =>
+        transaction.ExecuteAsync(
+            """
+            INSERT INTO experiment_tags (experiment_id, key, value) VALUES (@id, @key, @value)
+            ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value
+            """, ct, ("id", id), ("key", key), ("value", value));
+
+    private static async Task<List<Experiment>> LoadAsync(NpgsqlConnection connection, string where, IReadOnlyList<NpgsqlParameter> parameters,
+        CancellationToken ct, string joins = "", string orderBy = "e.experiment_id", string paging = "")
+    {
+        // Tags ride along as two aligned arrays so one round trip returns a whole page.
+        await using var command = new NpgsqlCommand(
+            $"""
+            SELECT e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.last_update_time, e.creation_time,
+                   (SELECT coalesce(array_agg(t.key ORDER BY t.key), ARRAY[]::text[]) FROM experiment_tags t WHERE t.experiment_id = e.experiment_id),
+                   (SELECT coalesce(array_agg(t.value ORDER BY t.key), ARRAY[]::text[]) FROM experiment_tags t WHERE t.experiment_id = e.experiment_id)
+            FROM experiments e{joins}
+            WHERE {where}
+            ORDER BY {orderBy}
+            {paging}
+            """, connection);
+        command.Parameters.AddRange(parameters.ToArray());
+        var experiments = new List<Experiment>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            var keys = reader.GetFieldValue<string[]>(6);
+            var values = reader.GetFieldValue<string[]>(7);
+            experiments.Add(new Experiment(reader.GetInt64(0).ToString(), reader.GetString(1), reader.GetString(2), reader.GetString(3),
+                reader.GetInt64(4), reader.GetInt64(5), keys.Zip(values, (k, v) => new KeyValue(k, v)).ToList().NullIfEmpty()));
+        }
+        return experiments;
+    }
+}

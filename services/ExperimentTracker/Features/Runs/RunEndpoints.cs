@@ -1,0 +1,249 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Mlops.Contracts;
+using Mlops.ExperimentTracker.Data;
+using Mlops.ExperimentTracker.Features.Experiments;
+using Mlops.ExperimentTracker.Features.Search;
+using Mlops.ExperimentTracker.Mlflow;
+using Mlops.ServiceDefaults.Messaging;
+using Npgsql;
+
+namespace Mlops.ExperimentTracker.Features.Runs;
+
+/// <summary>MLflow's runs API under <c>/api/2.0/mlflow/runs</c> and <c>/metrics</c>.</summary>
+public static class RunEndpoints
+{
+    private const int SearchMaxResultsDefault = 1000;
+    private const int SearchMaxResultsLimit = 50000;
+    private const int HistoryMaxResultsDefault = 25000;
+    private const int HistoryMaxResultsLimit = 25000;
+    private static readonly string[] Statuses = ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"];
+    private static readonly string[] TerminalStatuses = ["FINISHED", "FAILED", "KILLED"];
+
+    public static RouteGroupBuilder MapRunEndpoints(this RouteGroupBuilder mlflow)
+    {
+        var runs = mlflow.MapGroup("/runs").WithTags("MLflow runs");
+        runs.MapPost("/create", CreateRun);
+        runs.MapGet("/get", GetRun);
+        runs.MapPost("/update", UpdateRun);
+        runs.MapPost("/delete", DeleteRun);
+        runs.MapPost("/restore", RestoreRun);
+        runs.MapPost("/search", SearchRuns);
+        runs.MapPost("/log-metric", LogMetric);
+        runs.MapPost("/log-parameter", LogParameter);
+        runs.MapPost("/log-batch", LogBatch);
+        runs.MapPost("/set-tag", SetTag);
+        runs.MapPost("/delete-tag", DeleteTag);
+        mlflow.MapGet("/metrics/get-history", GetMetricHistory).WithTags("MLflow runs");
+        return runs;
+    }
+
+    internal static async Task<JsonHttpResult<RunResponse>> CreateRun(HttpRequest http, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var request = await http.ReadBodyAsync<CreateRunRequest>(ct);
+        var experimentId = ExperimentEndpoints.ParseId(request.ExperimentId);
+        var tags = (request.Tags ?? []).ToList();
+        RunLogging.CheckLimits(0, 0, tags.Count);
+        var runName = ResolveRunName(request.RunName, tags);
+        tags.RemoveAll(t => t.Key == RunStore.RunNameTag);
+        tags.Add(new KeyValue(RunStore.RunNameTag, runName));
+        foreach (var tag in tags)
+            Validate.Value(tag.Value, "Tag", Validate.EntityKey(tag.Key, "Tag"), Validate.MaxTagValueLength);
+
+        var runId = Guid.NewGuid().ToString("N");
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        await using (var experiment = connection.Command(
+            "SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = @id FOR SHARE", transaction, ("id", experimentId)))
+        await using (var reader = await experiment.ExecuteReaderAsync(ct))
+        {
+            if (!await reader.ReadAsync(ct))
+                throw ExperimentEndpoints.NotFound(request.ExperimentId!);
+            if (reader.GetString(0) != "active")
+                throw MlflowException.Invalid($"The experiment {experimentId} must be in the 'active' state. Current state is {reader.GetString(0)}.");
+            var artifactUri = $"{reader.GetString(1).TrimEnd('/')}/{runId}/artifacts";
+            await reader.DisposeAsync();
+            await transaction.ExecuteAsync(
+                """
+                INSERT INTO runs (run_id, experiment_id, run_name, user_id, status, start_time, artifact_uri)
+                VALUES (@id, @experiment, @name, @user, 'RUNNING', @start, @artifacts)
+                """, ct, ("id", runId), ("experiment", experimentId), ("name", runName), ("user", request.UserId ?? ""),
+                ("start", request.StartTime ?? Db.NowMs()), ("artifacts", artifactUri));
+        }
+        await RunLogging.UpsertTagsAsync(transaction, runId, tags.GroupBy(t => t.Key).Select(g => g.Last()).ToList(), ct);
+        await transaction.CommitAsync(ct);
+        return MlflowJson.Ok(new RunResponse(await RunStore.GetAsync(connection, runId, ct)));
+    }
+
+    internal static async Task<JsonHttpResult<RunResponse>> GetRun([FromQuery(Name = "run_id")] string? runId,
+        [FromQuery(Name = "run_uuid")] string? runUuid, NpgsqlDataSource db, CancellationToken ct)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        return MlflowJson.Ok(new RunResponse(await RunStore.GetAsync(connection, RunStore.RequiredRunId(runId, runUuid), ct)));
+    }
+
+    /// <summary>Updates status, end time and name; a change into a terminal status publishes <see cref="RunFinished"/> in the same transaction.</summary>
+    internal static async Task<JsonHttpResult<UpdateRunResponse>> UpdateRun(HttpRequest http, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var request = await http.ReadBodyAsync<UpdateRunRequest>(ct);
+        var runId = RunStore.RequiredRunId(request.RunId, request.RunUuid);
+        var status = request.Status?.ToUpperInvariant();
+        if (status is not null && !Statuses.Contains(status))
+            throw MlflowException.Invalid($"Invalid value '{request.Status}' for parameter 'status': use one of {string.Join(", ", Statuses)}.");
+        if (request.RunName is { Length: > 0 })
+            Validate.Value(request.RunName, "Tag", RunStore.RunNameTag, Validate.MaxTagValueLength);
+
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        var before = await RunStore.GetActiveAsync(transaction, runId, forUpdate: true, ct);
+        var finishes = status is not null && TerminalStatuses.Contains(status) && status != before.Status;
+        // MLflow clients always send end_time with a terminal status; default it so a finished run never lacks one.
+        var endTime = request.EndTime ?? (finishes ? before.EndTime ?? Db.NowMs() : before.EndTime);
+        await transaction.ExecuteAsync("UPDATE runs SET status = coalesce(@status, status), end_time = @end WHERE run_id = @id", ct,
+            ("status", status), ("end", endTime), ("id", runId));
+        if (request.RunName is { Length: > 0 })
+            await RunLogging.UpsertTagsAsync(transaction, runId, [new KeyValue(RunStore.RunNameTag, request.RunName)], ct);
+        if (finishes)
+            await transaction.EnqueueAsync(new RunFinished(runId, before.ExperimentId.ToString(), status!,
+                DateTimeOffset.FromUnixTimeMilliseconds(endTime!.Value), await FinalMetricsAsync(transaction, runId, ct)), ct);
+        await transaction.CommitAsync(ct);
+        return MlflowJson.Ok(new UpdateRunResponse((await RunStore.GetAsync(connection, runId, ct)).Info));
+    }
+
+    internal static Task<JsonHttpResult<Empty>> DeleteRun(HttpRequest http, NpgsqlDataSource db, CancellationToken ct) =>
+        SetLifecycleStageAsync(http, db, "deleted", ct);
+
+    internal static Task<JsonHttpResult<Empty>> RestoreRun(HttpRequest http, NpgsqlDataSource db, CancellationToken ct) =>
+        SetLifecycleStageAsync(http, db, "active", ct);
+
+    private static async Task<JsonHttpResult<Empty>> SetLifecycleStageAsync(HttpRequest http, NpgsqlDataSource db, string stage, CancellationToken ct)
+    {
+        var runId = RunStore.RequiredRunId((await http.ReadBodyAsync<RunIdRequest>(ct)).RunId, null);
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        await RunStore.GetStateAsync(transaction, runId, forUpdate: true, ct);
+        await transaction.ExecuteAsync(
+            "UPDATE runs SET lifecycle_stage = @stage, deleted_time = CASE WHEN @stage = 'deleted' THEN @now END WHERE run_id = @id", ct,
+            ("stage", stage), ("now", Db.NowMs()), ("id", runId));
+        await transaction.CommitAsync(ct);
+        return MlflowJson.Empty();
+    }
+
+    internal static async Task<JsonHttpResult<SearchRunsResponse>> SearchRuns(HttpRequest http, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var request = await http.ReadBodyAsync<SearchRunsRequest>(ct);
+        var maxResults = PageToken.MaxResults(request.MaxResults, SearchMaxResultsDefault, SearchMaxResultsLimit);
+        var offset = PageToken.Decode(request.PageToken);
+        var stages = ViewType.LifecycleStages(request.RunViewType, "run_view_type");
+        var experimentIds = (request.ExperimentIds ?? []).Select(id => long.TryParse(id, System.Globalization.NumberStyles.None, null, out var parsed)
+            ? parsed
+            : throw MlflowException.Invalid($"Invalid experiment id '{id}' in 'experiment_ids': experiment ids are integers.")).ToArray();
+        var search = SearchSql.CompileRuns(request.Filter, request.OrderBy);
+        var parameters = search.Parameters.Concat([
+            new NpgsqlParameter("experiments", experimentIds), new NpgsqlParameter("stages", stages),
+            new NpgsqlParameter("limit", maxResults + 1), new NpgsqlParameter("offset", offset)]);
+        await using var connection = await db.OpenConnectionAsync(ct);
+        var runs = await RunStore.LoadAsync(connection, $"r.experiment_id = ANY(@experiments) AND r.lifecycle_stage = ANY(@stages){search.Conditions}",
+            parameters, ct, search.Joins, search.OrderBy, "LIMIT @limit OFFSET @offset");
+        var hasMore = runs.Count > maxResults;
+        return MlflowJson.Ok(new SearchRunsResponse(runs.Take(maxResults).ToList().NullIfEmpty(), hasMore ? PageToken.Encode(offset + maxResults) : null));
+    }
+
+    internal static async Task<JsonHttpResult<Empty>> LogMetric(HttpRequest http, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var request = await http.ReadBodyAsync<LogMetricRequest>(ct);
+        var metric = new Metric(request.Key, request.Value, request.Timestamp, request.Step);
+        await RunLogging.LogAsync(db, RunStore.RequiredRunId(request.RunId, request.RunUuid), [metric], [], [], ct);
+        return MlflowJson.Empty();
+    }
+
+    internal static async Task<JsonHttpResult<Empty>> LogParameter(HttpRequest http, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var request = await http.ReadBodyAsync<LogParamRequest>(ct);
+        await RunLogging.LogAsync(db, RunStore.RequiredRunId(request.RunId, request.RunUuid), [], [new KeyValue(request.Key, request.Value)], [], ct);
+        return MlflowJson.Empty();
+    }
+
+    internal static async Task<JsonHttpResult<Empty>> SetTag(HttpRequest http, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var request = await http.ReadBodyAsync<SetTagRequest>(ct);
+        await RunLogging.LogAsync(db, RunStore.RequiredRunId(request.RunId, request.RunUuid), [], [], [new KeyValue(request.Key, request.Value)], ct);
+        return MlflowJson.Empty();
+    }
+
+    internal static async Task<JsonHttpResult<Empty>> LogBatch(HttpRequest http, NpgsqlDataSource db, CancellationToken ct)
+    {
+        if (http.ContentLength > RunLogging.MaxBatchRequestBytes)
+            throw MlflowException.Invalid($"Batched logging API requests must be at most {RunLogging.MaxBatchRequestBytes} bytes; got {http.ContentLength}.");
+        var request = await http.ReadBodyAsync<LogBatchRequest>(ct);
+        await RunLogging.LogAsync(db, RunStore.RequiredRunId(request.RunId, null), request.Metrics ?? [], request.Params ?? [], request.Tags ?? [], ct);
+        return MlflowJson.Empty();
+    }
+
+    internal static async Task<JsonHttpResult<Empty>> DeleteTag(HttpRequest http, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var request = await http.ReadBodyAsync<DeleteTagRequest>(ct);
+        var runId = RunStore.RequiredRunId(request.RunId, null);
+        var key = Validate.Required(request.Key, "key");
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        await RunStore.GetActiveAsync(transaction, runId, forUpdate: false, ct);
+        if (await transaction.ExecuteAsync("DELETE FROM tags WHERE run_id = @run AND key = @key", ct, ("run", runId), ("key", key)) == 0)
+            throw MlflowException.NotFound($"No tag with name: {key} in run with id {runId}");
+        await transaction.CommitAsync(ct);
+        return MlflowJson.Empty();
+    }
+
+    internal static async Task<JsonHttpResult<MetricHistoryResponse>> GetMetricHistory([FromQuery(Name = "run_id")] string? runId,
+        [FromQuery(Name = "run_uuid")] string? runUuid, [FromQuery(Name = "metric_key")] string? metricKey,
+        [FromQuery(Name = "max_results")] long? maxResults, [FromQuery(Name = "page_token")] string? pageToken,
+        NpgsqlDataSource db, CancellationToken ct)
+    {
+        var id = RunStore.RequiredRunId(runId, runUuid);
+        var key = Validate.Required(metricKey, "metric_key");
+        var limit = PageToken.MaxResults(maxResults, HistoryMaxResultsDefault, HistoryMaxResultsLimit);
+        var offset = PageToken.Decode(pageToken);
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        await RunStore.GetStateAsync(transaction, id, forUpdate: false, ct);
+        await using var select = connection.Command(
+            """
+            SELECT key, value, timestamp, step FROM metrics WHERE run_id = @run AND key = @key
+            ORDER BY step, timestamp, id LIMIT @limit OFFSET @offset
+            """, transaction, ("run", id), ("key", key), ("limit", limit + 1), ("offset", offset));
+        var metrics = new List<Metric>();
+        await using (var reader = await select.ExecuteReaderAsync(ct))
+            while (await reader.ReadAsync(ct))
+                metrics.Add(new Metric(reader.GetString(0), reader.GetDouble(1), reader.GetInt64(2), reader.GetInt64(3)));
+        var hasMore = metrics.Count > limit;
+        return MlflowJson.Ok(new MetricHistoryResponse(metrics.Take(limit).ToList().NullIfEmpty(), hasMore ? PageToken.Encode(offset + limit) : null));
+    }
+
+    // MLflow names unnamed runs like this ("bold-fox-123"); the name is also the mlflow.runName tag.
+    private static readonly string[] Adjectives = ["bold", "calm", "brave", "bright", "clever", "eager", "gentle", "keen", "lucky", "swift"];
+    private static readonly string[] Nouns = ["fox", "owl", "lynx", "hawk", "otter", "whale", "panda", "heron", "bison", "wren"];
+
+    private static string ResolveRunName(string? runName, IReadOnlyList<KeyValue> tags)
+    {
+        var tagged = tags.LastOrDefault(t => t.Key == RunStore.RunNameTag)?.Value;
+        if (!string.IsNullOrEmpty(runName) && !string.IsNullOrEmpty(tagged) && runName != tagged)
+            throw MlflowException.Invalid($"Both 'run_name' argument and '{RunStore.RunNameTag}' tag are specified, but with different values (run_name='{runName}', {RunStore.RunNameTag}='{tagged}').");
+        if (!string.IsNullOrEmpty(runName))
+            return runName;
+        if (!string.IsNullOrEmpty(tagged))
+            return tagged;
+        return $"{Adjectives[Random.Shared.Next(Adjectives.Length)]}-{Nouns[Random.Shared.Next(Nouns.Length)]}-{Random.Shared.Next(1000)}";
+    }
+
+    // The bus carries JSON numbers only: NaN and infinities stay in the tracker (search and get still return them).
+    private static async Task<IReadOnlyDictionary<string, double>> FinalMetricsAsync(NpgsqlTransaction transaction, string runId, CancellationToken ct)
+    {
+        await using var select = transaction.Connection!.Command("SELECT key, value FROM latest_metrics WHERE run_id = @run", transaction, ("run", runId));
+        var metrics = new Dictionary<string, double>();
+        await using var reader = await select.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+            if (double.IsFinite(reader.GetDouble(1)))
+                metrics[reader.GetString(0)] = reader.GetDouble(1);
+        return metrics;
+    }
+}

@@ -1,0 +1,135 @@
+using Mlops.ExperimentTracker.Data;
+using Mlops.ExperimentTracker.Features.Experiments;
+using Mlops.ExperimentTracker.Mlflow;
+using Npgsql;
+
+namespace Mlops.ExperimentTracker.Features.Runs;
+
+/// <summary>
+/// Every write of metrics, params and tags (log-metric, log-parameter, set-tag and log-batch are batches of one kind):
+/// the whole batch is validated before anything is written, and written in one transaction.
+/// </summary>
+public static class RunLogging
+{
+    public const int MaxMetricsPerBatch = 1000;
+    public const int MaxParamsPerBatch = 100;
+    public const int MaxTagsPerBatch = 100;
+    public const int MaxEntitiesPerBatch = 1000;
+    public const long MaxBatchRequestBytes = 1_000_000;
+
+    private sealed record ValidMetric(string Key, double Value, long Timestamp, long Step);
+
+    public static async Task LogAsync(NpgsqlDataSource db, string runId, IReadOnlyList<Metric> metrics, IReadOnlyList<KeyValue> runParams,
+        IReadOnlyList<KeyValue> tags, CancellationToken ct)
+    {
+        CheckLimits(metrics.Count, runParams.Count, tags.Count);
+        var validMetrics = metrics.Select(ValidateMetric).ToList();
+        var validParams = ValidateParams(runParams);
+        // Tags are last-writer-wins, within a batch too.
+        var validTags = tags.Select(t => new KeyValue(Validate.EntityKey(t.Key, "Tag"), Validate.Value(t.Value, "Tag", t.Key!, Validate.MaxTagValueLength)))
+            .GroupBy(t => t.Key).Select(g => g.Last()).ToList();
+
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        await RunStore.GetActiveAsync(transaction, runId, forUpdate: false, ct);
+        if (validParams.Count > 0)
+            await InsertParamsAsync(transaction, runId, validParams, ct);
+        if (validMetrics.Count > 0)
+            await InsertMetricsAsync(transaction, runId, validMetrics, ct);
+        if (validTags.Count > 0)
+            await UpsertTagsAsync(transaction, runId, validTags, ct);
+        await transaction.CommitAsync(ct);
+    }
+
+    public static void CheckLimits(int metrics, int runParams, int tags)
+    {
+        if (metrics > MaxMetricsPerBatch)
+            throw MlflowException.Invalid($"A batch logging request can contain at most {MaxMetricsPerBatch} metrics. Got {metrics} metrics. Please split up metrics across multiple requests and try again.");
+        if (runParams > MaxParamsPerBatch)
+            throw MlflowException.Invalid($"A batch logging request can contain at most {MaxParamsPerBatch} params. Got {runParams} params. Please split up params across multiple requests and try again.");
+        if (tags > MaxTagsPerBatch)
+            throw MlflowException.Invalid($"A batch logging request can contain at most {MaxTagsPerBatch} tags. Got {tags} tags. Please split up tags across multiple requests and try again.");
+        if (metrics + runParams + tags > MaxEntitiesPerBatch)
+            throw MlflowException.Invalid($"A batch logging request can contain at most {MaxEntitiesPerBatch} metrics, params and tags in total. Got {metrics + runParams + tags}.");
+    }
+
+    /// <summary>Upserts tags in the caller's transaction; <c>mlflow.runName</c> is the run's name, so it renames the run.</summary>
+    public static async Task UpsertTagsAsync(NpgsqlTransaction transaction, string runId, IReadOnlyList<KeyValue> tags, CancellationToken ct)
+    {
+        await transaction.ExecuteAsync(
+            """
+            INSERT INTO tags (run_id, key, value) SELECT @run, k, v FROM unnest(@keys, @values) AS t(k, v)
+            ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value
+            """, ct, ("run", runId), ("keys", tags.Select(t => t.Key!).ToArray()), ("values", tags.Select(t => t.Value!).ToArray()));
+        if (tags.LastOrDefault(t => t.Key == RunStore.RunNameTag) is { } name)
+            await transaction.ExecuteAsync("UPDATE runs SET run_name = @name WHERE run_id = @run", ct, ("name", name.Value), ("run", runId));
+    }
+
+    private static ValidMetric ValidateMetric(Metric metric)
+    {
+        var key = Validate.EntityKey(metric.Key, "Metric");
+        var value = metric.Value ?? throw MlflowException.Invalid($"Got invalid value None for metric '{key}': a number (or \"NaN\", \"Infinity\") is required.");
+        var timestamp = metric.Timestamp ?? throw MlflowException.Invalid($"Got invalid timestamp None for metric '{key}' (value={value}). Timestamp must be a nonnegative long (64-bit integer).");
+        if (timestamp < 0)
+            throw MlflowException.Invalid($"Got invalid timestamp {timestamp} for metric '{key}'. Timestamp must be a nonnegative long (64-bit integer).");
+        return new ValidMetric(key, value, timestamp, metric.Step ?? 0);
+    }
+
+    private static List<KeyValue> ValidateParams(IReadOnlyList<KeyValue> runParams)
+    {
+        var valid = runParams.Select(p => new KeyValue(Validate.EntityKey(p.Key, "Param"), Validate.Value(p.Value, "Param", p.Key!, Validate.MaxParamValueLength)))
+            .ToList();
+        var conflicting = valid.GroupBy(p => p.Key).FirstOrDefault(g => g.Select(p => p.Value).Distinct().Count() > 1);
+        if (conflicting is not null)
+            throw MlflowException.Invalid($"Duplicate parameter keys have been submitted: '{conflicting.Key}' with values {string.Join(", ", conflicting.Select(p => $"'{p.Value}'").Distinct())}. Params are immutable.");
+        return valid.DistinctBy(p => p.Key).ToList();
+    }
+
+    // Insert-then-compare holds under concurrency: a racing insert of the same key commits first, ours does nothing, and
+    // the comparison sees the committed value. A mismatch throws before commit, so the whole batch rolls back.
+    private static async Task InsertParamsAsync(NpgsqlTransaction transaction, string runId, List<KeyValue> runParams, CancellationToken ct)
+    {
+        var keys = runParams.Select(p => p.Key!).ToArray();
+        await transaction.ExecuteAsync(
+            "INSERT INTO params (run_id, key, value) SELECT @run, k, v FROM unnest(@keys, @values) AS p(k, v) ON CONFLICT (run_id, key) DO NOTHING",
+            ct, ("run", runId), ("keys", keys), ("values", runParams.Select(p => p.Value!).ToArray()));
+        await using var select = transaction.Connection!.Command("SELECT key, value FROM params WHERE run_id = @run AND key = ANY(@keys)",
+            transaction, ("run", runId), ("keys", keys));
+        var requested = runParams.ToDictionary(p => p.Key!, p => p.Value!);
+        await using var reader = await select.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            var (key, existing) = (reader.GetString(0), reader.GetString(1));
+            if (existing != requested[key])
+                throw MlflowException.Invalid(
+                    $"Changing param values is not allowed. Param with key='{key}' was already logged with value='{existing}' for run ID='{runId}'. Attempted logging new value '{requested[key]}'.");
+        }
+    }
+
+    private static async Task InsertMetricsAsync(NpgsqlTransaction transaction, string runId, List<ValidMetric> metrics, CancellationToken ct)
+    {
+        var parameters = new (string, object?)[]
+        {
+            ("run", runId),
+            ("keys", metrics.Select(m => m.Key).ToArray()),
+            ("values", metrics.Select(m => m.Value).ToArray()),
+            ("timestamps", metrics.Select(m => m.Timestamp).ToArray()),
+            ("steps", metrics.Select(m => m.Step).ToArray()),
+        };
+        await transaction.ExecuteAsync(
+            """
+            INSERT INTO metrics (run_id, key, value, timestamp, step)
+            SELECT @run, k, v, t, s FROM unnest(@keys, @values, @timestamps, @steps) AS m(k, v, t, s)
+            """, ct, parameters);
+        // MLflow's "latest" is the greatest (step, timestamp, value), not the last one written.
+        await transaction.ExecuteAsync(
+            """
+            INSERT INTO latest_metrics (run_id, key, value, timestamp, step)
+            SELECT @run, k, v, t, s FROM (
+                SELECT DISTINCT ON (k) k, v, t, s FROM unnest(@keys, @values, @timestamps, @steps) AS m(k, v, t, s)
+                ORDER BY k, s DESC, t DESC, v DESC) AS newest
+            ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp, step = excluded.step
+            WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)
+            """, ct, parameters);
+    }
+}

@@ -1,0 +1,156 @@
+using Mlops.ExperimentTracker.Mlflow;
+using Npgsql;
+
+namespace Mlops.ExperimentTracker.Features.Search;
+
+/// <summary>
+/// A search compiled to SQL fragments over the target's alias (<c>r</c> for runs, <c>e</c> for experiments). Every value
+/// and key from the request is a parameter; the SQL text holds only column names and operators from fixed tables here.
+/// </summary>
+public sealed record CompiledSearch(string Joins, string Conditions, string OrderBy, IReadOnlyList<NpgsqlParameter> Parameters);
+
+public static class SearchSql
+{
+    public const int MaxFilterClauses = 100;
+    public const int MaxOrderByClauses = 20;
+
+    private static readonly string[] StringComparators = ["=", "!=", "LIKE", "ILIKE"];
+    private static readonly string[] NumericComparators = ["=", "!=", "<", "<=", ">", ">="];
+
+    private sealed record Target(
+        string Name,
+        string Alias,
+        string IdColumn,
+        IReadOnlyDictionary<EntityType, string> KeyValueTables,
+        IReadOnlyDictionary<string, string> StringAttributes,
+        IReadOnlyDictionary<string, string> NumericAttributes,
+        IReadOnlyDictionary<string, string> OrderAttributes,
+        string DefaultOrder,
+        string TieBreak);
+
+    private static readonly Target Runs = new(
+        "runs", "r", "run_id",
+        new Dictionary<EntityType, string> { [EntityType.Metric] = "latest_metrics", [EntityType.Param] = "params", [EntityType.Tag] = "tags" },
+        new Dictionary<string, string>
+        {
+            ["run_id"] = "r.run_id", ["run_name"] = "r.run_name", ["status"] = "r.status", ["user_id"] = "r.user_id",
+            ["artifact_uri"] = "r.artifact_uri",
+        },
+        new Dictionary<string, string> { ["start_time"] = "r.start_time", ["end_time"] = "r.end_time", ["created"] = "r.start_time" },
+        new Dictionary<string, string>
+        {
+            ["run_id"] = "r.run_id", ["run_name"] = "r.run_name", ["status"] = "r.status", ["user_id"] = "r.user_id",
+            ["artifact_uri"] = "r.artifact_uri", ["start_time"] = "r.start_time", ["end_time"] = "r.end_time", ["created"] = "r.start_time",
+        },
+        "r.start_time DESC, r.run_id", "r.start_time DESC, r.run_id");
+
+    private static readonly Target Experiments = new(
+        "experiments", "e", "experiment_id",
+        new Dictionary<EntityType, string> { [EntityType.Tag] = "experiment_tags" },
+        new Dictionary<string, string> { ["name"] = "e.name" },
+        new Dictionary<string, string> { ["creation_time"] = "e.creation_time", ["last_update_time"] = "e.last_update_time" },
+        new Dictionary<string, string>
+        {
+            ["name"] = "e.name", ["experiment_id"] = "e.experiment_id", ["creation_time"] = "e.creation_time",
+            ["last_update_time"] = "e.last_update_time",
+        },
+        "e.creation_time DESC, e.experiment_id", "e.experiment_id");
+
+    public static CompiledSearch CompileRuns(string? filter, IReadOnlyList<string>? orderBy) => Compile(Runs, filter, orderBy);
+
+    public static CompiledSearch CompileExperiments(string? filter, IReadOnlyList<string>? orderBy) => Compile(Experiments, filter, orderBy);
+
+    private static CompiledSearch Compile(Target target, string? filter, IReadOnlyList<string>? orderBy)
+    {
+        var clauses = SearchParser.ParseFilter(filter);
+        if (clauses.Count > MaxFilterClauses)
+            throw MlflowException.Invalid($"The filter has {clauses.Count} clauses; at most {MaxFilterClauses} are allowed.");
+        orderBy ??= [];
+        if (orderBy.Count > MaxOrderByClauses)
+            throw MlflowException.Invalid($"{orderBy.Count} order_by clauses given; at most {MaxOrderByClauses} are allowed.");
+
+        var parameters = new List<NpgsqlParameter>();
+        string Parameter(object value)
+        {
+            var name = $"p{parameters.Count}";
+            parameters.Add(new NpgsqlParameter(name, value));
+            return "@" + name;
+        }
+
+        var conditions = clauses.Select(c => " AND " + Condition(target, c, Parameter)).ToList();
+        var joins = new List<string>();
+        var order = new List<string>();
+        foreach (var clause in orderBy.Select(SearchParser.ParseOrderBy))
+        {
+            var direction = clause.Ascending ? "ASC" : "DESC";
+            if (clause.Identifier.Type == EntityType.Attribute)
+            {
+                order.Add($"{Column(target, target.OrderAttributes, clause.Identifier)} {direction} NULLS LAST");
+                continue;
+            }
+            var table = Table(target, clause.Identifier);
+            var alias = $"o{joins.Count}";
+            joins.Add($" LEFT JOIN {table} {alias} ON {alias}.{target.IdColumn} = {target.Alias}.{target.IdColumn} AND {alias}.key = {Parameter(clause.Identifier.Key)}");
+            order.Add($"{alias}.value {direction} NULLS LAST");
+        }
+        order.Add(order.Count == 0 ? target.DefaultOrder : target.TieBreak);
+        return new CompiledSearch(string.Concat(joins), string.Concat(conditions), string.Join(", ", order), parameters);
+    }
+
+    private static string Condition(Target target, FilterClause clause, Func<object, string> parameter)
+    {
+        var identifier = clause.Identifier;
+        if (identifier.Type == EntityType.Attribute)
+        {
+            if (target.NumericAttributes.ContainsKey(identifier.Key))
+                return Compare(Column(target, target.NumericAttributes, identifier), clause, numeric: true, parameter);
+            var column = Column(target, target.StringAttributes, identifier);
+            return clause.Comparator switch
+            {
+                "IN" => $"{column} = ANY({parameter(StringList(clause))})",
+                "NOT IN" => $"NOT ({column} = ANY({parameter(StringList(clause))}))",
+                _ => Compare(column, clause, numeric: false, parameter),
+            };
+        }
+        var table = Table(target, identifier);
+        var key = parameter(identifier.Key);
+        var comparison = Compare("x.value", clause, numeric: identifier.Type == EntityType.Metric, parameter);
+        return $"EXISTS (SELECT 1 FROM {table} x WHERE x.{target.IdColumn} = {target.Alias}.{target.IdColumn} AND x.key = {key} AND {comparison})";
+    }
+
+    private static string Compare(string column, FilterClause clause, bool numeric, Func<object, string> parameter)
+    {
+        var allowed = numeric ? NumericComparators : StringComparators;
+        if (!allowed.Contains(clause.Comparator))
+            throw MlflowException.Invalid(
+                $"Invalid comparator '{clause.Comparator}' for {clause.Identifier}: use one of {string.Join(", ", allowed)}.");
+        if (numeric && clause.Value is not double)
+            throw MlflowException.Invalid($"Invalid value for {clause.Identifier}: expected a number, got {Describe(clause.Value)}.");
+        if (!numeric && clause.Value is not string)
+            throw MlflowException.Invalid($"Invalid value for {clause.Identifier}: expected a quoted string ('...'), got {Describe(clause.Value)}.");
+        var value = parameter(clause.Value);
+        return clause.Comparator switch
+        {
+            // ESCAPE '' makes backslashes literal: a pattern can never be malformed, whatever the user sends.
+            "LIKE" or "ILIKE" => $"{column} {clause.Comparator} {value} ESCAPE ''",
+            "!=" => $"{column} <> {value}",
+            _ => $"{column} {clause.Comparator} {value}",
+        };
+    }
+
+    private static string[] StringList(FilterClause clause) => ((IReadOnlyList<string>)clause.Value).ToArray();
+
+    private static string Describe(object value) => value is double d ? $"the number {d}" : $"the string '{value}'";
+
+    private static string Column(Target target, IReadOnlyDictionary<string, string> columns, Identifier identifier) =>
+        columns.TryGetValue(identifier.Key, out var column)
+            ? column
+            : throw MlflowException.Invalid(
+                $"Invalid attribute key '{identifier.Key}' for searching {target.Name}: valid keys are {string.Join(", ", columns.Keys)}.");
+
+    private static string Table(Target target, Identifier identifier) =>
+        target.KeyValueTables.TryGetValue(identifier.Type, out var table)
+            ? table
+            : throw MlflowException.Invalid(
+                $"Invalid identifier {identifier} for searching {target.Name}: {identifier.Type.ToString().ToLowerInvariant()}s are not searchable there.");
+}

@@ -1,0 +1,123 @@
+using Mlops.ExperimentTracker.Features.Search;
+using Mlops.ExperimentTracker.Mlflow;
+
+namespace Mlops.ExperimentTracker.Tests;
+
+public sealed class SearchSqlTests
+{
+    [Fact]
+    public void CompileRuns_MetricFilterAndOrder_UsesLatestMetricsWithParameters()
+    {
+        var search = SearchSql.CompileRuns("metrics.acc > 0.5", ["metrics.acc DESC"]);
+
+        Assert.Equal(
+            " AND EXISTS (SELECT 1 FROM latest_metrics x WHERE x.run_id = r.run_id AND x.key = @p0 AND x.value > @p1)",
+            search.Conditions);
+        Assert.Equal(" LEFT JOIN latest_metrics o0 ON o0.run_id = r.run_id AND o0.key = @p2", search.Joins);
+        Assert.Equal("o0.value DESC NULLS LAST, r.start_time DESC, r.run_id", search.OrderBy);
+        Assert.Equal(["acc", 0.5, "acc"], search.Parameters.Select(p => p.Value));
+    }
+
+    [Fact]
+    public void CompileRuns_NoFilterNoOrder_IsNewestFirst()
+    {
+        var search = SearchSql.CompileRuns(null, null);
+        Assert.Equal("", search.Conditions);
+        Assert.Equal("", search.Joins);
+        Assert.Equal("r.start_time DESC, r.run_id", search.OrderBy);
+        Assert.Empty(search.Parameters);
+    }
+
+    [Theory]
+    [InlineData("params.x = '''; DROP TABLE runs; --'")]
+    [InlineData("tags.\"x'; DELETE FROM runs; --\" = 'a'")]
+    [InlineData("tags.`a\"b` LIKE '%\\'")]
+    [InlineData("attributes.run_name IN ('a''); DROP TABLE runs; --', 'b')")]
+    public void CompileRuns_HostileValuesAndKeys_NeverReachTheSqlText(string filter)
+    {
+        var search = SearchSql.CompileRuns(filter, ["tags.`x; DROP TABLE runs` DESC"]);
+        var sql = search.Joins + search.Conditions + search.OrderBy;
+        Assert.DoesNotContain("DROP", sql);
+        Assert.DoesNotContain("DELETE", sql);
+        Assert.DoesNotContain("'a", sql);
+        Assert.DoesNotContain("%", sql);
+        Assert.Contains("@p", sql);
+    }
+
+    [Fact]
+    public void CompileRuns_Like_DisablesTheEscapeCharacter()
+    {
+        var search = SearchSql.CompileRuns("tags.path LIKE 'C:\\%'", null);
+        Assert.EndsWith("x.value LIKE @p1 ESCAPE '')", search.Conditions);
+        Assert.Equal("C:\\%", search.Parameters[1].Value);
+    }
+
+    [Fact]
+    public void CompileRuns_AttributeInAndNumeric_CompileToColumns()
+    {
+        var search = SearchSql.CompileRuns("status NOT IN ('KILLED') and created >= 10 and end_time < 20", ["attributes.end_time"]);
+        Assert.Equal(" AND NOT (r.status = ANY(@p0)) AND r.start_time >= @p1 AND r.end_time < @p2", search.Conditions);
+        Assert.Equal("r.end_time ASC NULLS LAST, r.start_time DESC, r.run_id", search.OrderBy);
+        Assert.Equal(new[] { "KILLED" }, search.Parameters[0].Value);
+    }
+
+    [Theory]
+    [InlineData("metrics.acc LIKE '0.9%'", "Invalid comparator 'LIKE' for metrics.acc")]
+    [InlineData("metrics.acc = 'high'", "expected a number, got the string 'high'")]
+    [InlineData("params.lr = 0.01", "expected a quoted string ('...'), got the number 0.01")]
+    [InlineData("params.lr > '0.01'", "Invalid comparator '>' for params.lr")]
+    [InlineData("params.lr IN ('a')", "Invalid comparator 'IN' for params.lr")]
+    [InlineData("attributes.color = 'red'", "Invalid attribute key 'color'")]
+    [InlineData("start_time > 'yesterday'", "expected a number")]
+    [InlineData("status > 'A'", "Invalid comparator '>' for attributes.status")]
+    public void CompileRuns_UnsupportedComparisons_FailClearly(string filter, string expected)
+    {
+        var error = Assert.Throws<MlflowException>(() => SearchSql.CompileRuns(filter, null));
+        Assert.Equal(MlflowException.InvalidParameterValue, error.ErrorCode);
+        Assert.Contains(expected, error.Message);
+    }
+
+    [Theory]
+    [InlineData("attributes.color")]
+    [InlineData("attributes.status sideways")]
+    public void CompileRuns_BadOrderBy_Fails(string orderBy) =>
+        Assert.Throws<MlflowException>(() => SearchSql.CompileRuns(null, [orderBy]));
+
+    [Fact]
+    public void CompileRuns_TooManyClauses_Fails()
+    {
+        var filter = string.Join(" AND ", Enumerable.Range(0, SearchSql.MaxFilterClauses + 1).Select(i => $"metrics.m{i} > 0"));
+        var error = Assert.Throws<MlflowException>(() => SearchSql.CompileRuns(filter, null));
+        Assert.Contains("at most 100", error.Message);
+    }
+
+    [Fact]
+    public void CompileExperiments_NameAndTags()
+    {
+        var search = SearchSql.CompileExperiments("name LIKE 'exp-%' AND tags.team = 'ml'", ["name ASC"]);
+        Assert.Equal(
+            " AND e.name LIKE @p0 ESCAPE '' AND EXISTS (SELECT 1 FROM experiment_tags x WHERE x.experiment_id = e.experiment_id AND x.key = @p1 AND x.value = @p2)",
+            search.Conditions);
+        Assert.Equal("e.name ASC NULLS LAST, e.experiment_id", search.OrderBy);
+    }
+
+    [Theory]
+    [InlineData("metrics.acc > 1", "metrics are not searchable")]
+    [InlineData("params.lr = 'a'", "params are not searchable")]
+    [InlineData("status = 'FINISHED'", "Invalid attribute key 'status'")]
+    public void CompileExperiments_RunOnlyKeys_Fail(string filter, string expected)
+    {
+        var error = Assert.Throws<MlflowException>(() => SearchSql.CompileExperiments(filter, null));
+        Assert.Contains(expected, error.Message);
+    }
+
+    [Theory]
+    [InlineData("not-base64!")]
+    [InlineData("eyJvZmZzZXQiOiAtNX0=")] // {"offset": -5}
+    [InlineData("bnVsbA==")] // null
+    public void PageToken_Tampered_IsInvalidParameterValue(string token) =>
+        Assert.Equal(MlflowException.InvalidParameterValue, Assert.Throws<MlflowException>(() => PageToken.Decode(token)).ErrorCode);
+
+    [Fact]
+    public void PageToken_RoundTrips() => Assert.Equal(2000, PageToken.Decode(PageToken.Encode(2000)));
+}

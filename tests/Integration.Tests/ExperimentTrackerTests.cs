@@ -1,0 +1,391 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Npgsql;
+
+namespace Mlops.Tests;
+
+/// <summary>The MLflow REST API 2.0 of the ExperimentTracker, through the running AppHost, with MLflow's JSON shapes.</summary>
+[Collection(PlatformCollection.Name)]
+public sealed class ExperimentTrackerTests(PlatformFixture platform)
+{
+    private const string Api = "/api/2.0/mlflow";
+    private readonly HttpClient _client = platform.CreateClient(ResourceNames.ExperimentTracker);
+
+    [Fact]
+    public async Task Experiment_CreateGetRenameDeleteRestore()
+    {
+        var name = Unique("exp");
+        var id = await CreateExperimentAsync(name, new { key = "team", value = "ml" });
+        Assert.True(long.TryParse(id, out _));
+
+        var byId = (await GetAsync($"experiments/get?experiment_id={id}")).GetProperty("experiment");
+        Assert.Equal(id, byId.GetProperty("experiment_id").GetString());
+        Assert.Equal(name, byId.GetProperty("name").GetString());
+        Assert.Equal("active", byId.GetProperty("lifecycle_stage").GetString());
+        Assert.Equal($"mlflow-artifacts:/{id}", byId.GetProperty("artifact_location").GetString());
+        Assert.True(byId.GetProperty("creation_time").GetInt64() > 1_600_000_000_000);
+        Assert.Equal("ml", Tag(byId, "team"));
+
+        var byName = (await GetAsync($"experiments/get-by-name?experiment_name={Uri.EscapeDataString(name)}")).GetProperty("experiment");
+        Assert.Equal(id, byName.GetProperty("experiment_id").GetString());
+
+        var renamed = Unique("renamed");
+        await PostAsync("experiments/update", new { experiment_id = id, new_name = renamed });
+        await PostAsync("experiments/set-experiment-tag", new { experiment_id = id, key = "team", value = "platform" });
+        var updated = (await GetAsync($"experiments/get?experiment_id={id}")).GetProperty("experiment");
+        Assert.Equal(renamed, updated.GetProperty("name").GetString());
+        Assert.Equal("platform", Tag(updated, "team"));
+
+        await PostAsync("experiments/delete", new { experiment_id = id });
+        Assert.Equal("deleted", (await GetAsync($"experiments/get?experiment_id={id}")).GetProperty("experiment").GetProperty("lifecycle_stage").GetString());
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", Post("runs/create", new { experiment_id = id }));
+        await PostAsync("experiments/restore", new { experiment_id = id });
+        Assert.Equal("active", (await GetAsync($"experiments/get?experiment_id={id}")).GetProperty("experiment").GetProperty("lifecycle_stage").GetString());
+    }
+
+    [Fact]
+    public async Task Experiment_DuplicateNameOnCreateOrRename_IsResourceAlreadyExists()
+    {
+        var name = Unique("dup");
+        await CreateExperimentAsync(name);
+        var other = await CreateExperimentAsync(Unique("other"));
+
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "RESOURCE_ALREADY_EXISTS", Post("experiments/create", new { name }));
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "RESOURCE_ALREADY_EXISTS", Post("experiments/update", new { experiment_id = other, new_name = name }));
+    }
+
+    [Fact]
+    public async Task DefaultExperiment_Exists()
+    {
+        var experiment = (await GetAsync("experiments/get?experiment_id=0")).GetProperty("experiment");
+        Assert.Equal("Default", experiment.GetProperty("name").GetString());
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", Post("experiments/delete", new { experiment_id = "0" }));
+    }
+
+    [Fact]
+    public async Task SearchExperiments_FilterOrderAndPaging()
+    {
+        var prefix = Unique("search");
+        foreach (var suffix in new[] { "c", "a", "b" })
+            await CreateExperimentAsync($"{prefix}-{suffix}", new { key = "kind", value = suffix == "b" ? "odd" : "even" });
+
+        var first = await PostAsync("experiments/search", new { filter = $"name LIKE '{prefix}-%'", order_by = new[] { "name ASC" }, max_results = 2 });
+        Assert.Equal([$"{prefix}-a", $"{prefix}-b"], Names(first, "experiments", e => e.GetProperty("name").GetString()!));
+        var second = await PostAsync("experiments/search",
+            new { filter = $"name LIKE '{prefix}-%'", order_by = new[] { "name ASC" }, max_results = 2, page_token = first.GetProperty("next_page_token").GetString() });
+        Assert.Equal([$"{prefix}-c"], Names(second, "experiments", e => e.GetProperty("name").GetString()!));
+        Assert.False(second.TryGetProperty("next_page_token", out _));
+
+        var tagged = await GetAsync($"experiments/search?filter={Uri.EscapeDataString($"name LIKE '{prefix}%' AND tags.kind = 'odd'")}");
+        Assert.Equal([$"{prefix}-b"], Names(tagged, "experiments", e => e.GetProperty("name").GetString()!));
+    }
+
+    [Fact]
+    public async Task Run_CreateGetUpdateFinish_PublishesRunFinishedThroughTheOutbox()
+    {
+        var experimentId = await CreateExperimentAsync(Unique("lifecycle"));
+        var created = await PostAsync("runs/create",
+            new { experiment_id = experimentId, run_name = "first", start_time = 1_700_000_000_000, tags = new[] { new { key = "mlflow.user", value = "ann" } } });
+        var info = created.GetProperty("run").GetProperty("info");
+        var runId = info.GetProperty("run_id").GetString()!;
+        Assert.Equal(32, runId.Length);
+        Assert.Equal(runId, info.GetProperty("run_uuid").GetString());
+        Assert.Equal("first", info.GetProperty("run_name").GetString());
+        Assert.Equal(experimentId, info.GetProperty("experiment_id").GetString());
+        Assert.Equal("RUNNING", info.GetProperty("status").GetString());
+        Assert.Equal(1_700_000_000_000, info.GetProperty("start_time").GetInt64());
+        Assert.Equal("active", info.GetProperty("lifecycle_stage").GetString());
+        Assert.Equal($"mlflow-artifacts:/{experimentId}/{runId}/artifacts", info.GetProperty("artifact_uri").GetString());
+        Assert.False(info.TryGetProperty("end_time", out _));
+        Assert.Equal("first", Tag(created.GetProperty("run").GetProperty("data"), "mlflow.runName"));
+        Assert.Equal("ann", Tag(created.GetProperty("run").GetProperty("data"), "mlflow.user"));
+        Assert.Equal(JsonValueKind.Object, created.GetProperty("run").GetProperty("inputs").ValueKind);
+
+        await PostAsync("runs/log-metric", new { run_id = runId, key = "loss", value = 0.25, timestamp = 1_700_000_000_500, step = 1 });
+        var updated = await PostAsync("runs/update", new { run_id = runId, status = "FINISHED", end_time = 1_700_000_001_000, run_name = "renamed" });
+        var runInfo = updated.GetProperty("run_info");
+        Assert.Equal("FINISHED", runInfo.GetProperty("status").GetString());
+        Assert.Equal(1_700_000_001_000, runInfo.GetProperty("end_time").GetInt64());
+        Assert.Equal("renamed", runInfo.GetProperty("run_name").GetString());
+        Assert.Equal("renamed", Tag((await GetRunAsync(runId)).GetProperty("data"), "mlflow.runName"));
+
+        await using var db = await platform.OpenDatabaseAsync(ResourceNames.ExperimentTracker);
+        var sentAt = await Poll.UntilAsync(async () =>
+        {
+            await using var select = new NpgsqlCommand(
+                "SELECT body::text, sent_at FROM outbox_messages WHERE message_type = 'Mlops.Contracts.RunFinished' AND body->>'runId' = @run", db);
+            select.Parameters.AddWithValue("run", runId);
+            await using var reader = await select.ExecuteReaderAsync();
+            if (!await reader.ReadAsync())
+                throw new InvalidOperationException($"No RunFinished outbox row for run {runId}.");
+            var body = JsonDocument.Parse(reader.GetString(0)).RootElement;
+            Assert.Equal("FINISHED", body.GetProperty("status").GetString());
+            Assert.Equal(experimentId, body.GetProperty("experimentId").GetString());
+            Assert.Equal(0.25, body.GetProperty("metrics").GetProperty("loss").GetDouble());
+            return reader.IsDBNull(1) ? null : (object)reader.GetFieldValue<DateTimeOffset>(1);
+        }, TimeSpan.FromSeconds(30), $"the RunFinished outbox row of run {runId} to be relayed (sent_at set)");
+        Assert.NotNull(sentAt);
+
+        // Only the change into a terminal status is an event.
+        await PostAsync("runs/update", new { run_id = runId, status = "FINISHED", end_time = 1_700_000_002_000 });
+        await using var count = new NpgsqlCommand("SELECT count(*) FROM outbox_messages WHERE body->>'runId' = @run", db);
+        count.Parameters.AddWithValue("run", runId);
+        Assert.Equal(1L, await count.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task LogBatch_WritesEverything_AndABatchWithOneBadItemWritesNothing()
+    {
+        var runId = await CreateRunAsync(await CreateExperimentAsync(Unique("batch")));
+        var metrics = Enumerable.Range(0, 960).Select(i => new { key = $"m{i % 20}", value = (double)i, timestamp = 1_700_000_000_000 + i, step = i / 20 }).ToArray();
+        await PostAsync("runs/log-batch", new
+        {
+            run_id = runId,
+            metrics,
+            @params = new[] { new { key = "lr", value = "0.01" }, new { key = "depth", value = "6" } },
+            tags = new[] { new { key = "stage", value = "a" }, new { key = "stage", value = "b" } },
+        });
+        var data = (await GetRunAsync(runId)).GetProperty("data");
+        Assert.Equal(20, data.GetProperty("metrics").GetArrayLength());
+        Assert.Equal(959, Metric(data, "m19").GetProperty("value").GetDouble());
+        Assert.Equal(47, Metric(data, "m19").GetProperty("step").GetInt64());
+        Assert.Equal("0.01", Param(data, "lr"));
+        Assert.Equal("b", Tag(data, "stage"));
+
+        // The last metric is bad (no timestamp): nothing of the batch may land, not even the valid param, tag and metrics.
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", Post("runs/log-batch", new
+        {
+            run_id = runId,
+            metrics = new object[] { new { key = "good", value = 1.0, timestamp = 1L, step = 0L }, new { key = "bad", value = 1.0 } },
+            @params = new[] { new { key = "new-param", value = "x" } },
+            tags = new[] { new { key = "stage", value = "c" } },
+        }));
+        // Too many params for one batch.
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", Post("runs/log-batch",
+            new { run_id = runId, @params = Enumerable.Range(0, 101).Select(i => new { key = $"p{i}", value = "v" }).ToArray() }));
+        // A bad key (path traversal) anywhere rejects the batch.
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", Post("runs/log-batch",
+            new { run_id = runId, tags = new[] { new { key = "fine", value = "x" }, new { key = "../etc", value = "x" } } }));
+
+        data = (await GetRunAsync(runId)).GetProperty("data");
+        Assert.Equal(20, data.GetProperty("metrics").GetArrayLength());
+        Assert.Null(Param(data, "new-param"));
+        Assert.Null(Tag(data, "fine"));
+        Assert.Equal("b", Tag(data, "stage"));
+    }
+
+    [Fact]
+    public async Task LogParam_ChangedValue_IsRejectedAndTheWholeBatchWithItWritesNothing()
+    {
+        var runId = await CreateRunAsync(await CreateExperimentAsync(Unique("params")));
+        await PostAsync("runs/log-parameter", new { run_id = runId, key = "lr", value = "0.1" });
+        await PostAsync("runs/log-parameter", new { run_id = runId, key = "lr", value = "0.1" }); // same value: allowed
+
+        var error = await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE",
+            Post("runs/log-parameter", new { run_id = runId, key = "lr", value = "0.2" }));
+        Assert.Contains("lr", error);
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", Post("runs/log-batch", new
+        {
+            run_id = runId,
+            metrics = new[] { new { key = "acc", value = 0.9, timestamp = 1L, step = 0L } },
+            @params = new[] { new { key = "lr", value = "0.3" }, new { key = "other", value = "1" } },
+        }));
+
+        var data = (await GetRunAsync(runId)).GetProperty("data");
+        Assert.Equal("0.1", Param(data, "lr"));
+        Assert.Null(Param(data, "other"));
+        Assert.False(data.TryGetProperty("metrics", out _));
+    }
+
+    [Fact]
+    public async Task MetricHistory_KeepsEveryPoint_LatestIsHighestStep()
+    {
+        var runId = await CreateRunAsync(await CreateExperimentAsync(Unique("history")));
+        foreach (var (step, value) in new[] { (2L, 0.3), (0L, 0.9), (1L, 0.5) })
+            await PostAsync("runs/log-metric", new { run_id = runId, key = "loss", value, timestamp = 1_700_000_000_000 + step, step });
+        await PostAsync("runs/log-metric", new { run_id = runId, key = "loss", value = "NaN", timestamp = 1_600_000_000_000, step = 0 });
+
+        var history = await GetAsync($"metrics/get-history?run_id={runId}&metric_key=loss");
+        var points = history.GetProperty("metrics").EnumerateArray().ToList();
+        Assert.Equal(4, points.Count);
+        Assert.Equal([0L, 0L, 1L, 2L], points.Select(p => p.GetProperty("step").GetInt64()));
+        Assert.Equal("NaN", points[0].GetProperty("value").GetString());
+
+        var latest = Metric((await GetRunAsync(runId)).GetProperty("data"), "loss");
+        Assert.Equal(0.3, latest.GetProperty("value").GetDouble());
+        Assert.Equal(2, latest.GetProperty("step").GetInt64());
+
+        var page = await GetAsync($"metrics/get-history?run_id={runId}&metric_key=loss&max_results=3");
+        Assert.Equal(3, page.GetProperty("metrics").GetArrayLength());
+        var rest = await GetAsync($"metrics/get-history?run_id={runId}&metric_key=loss&max_results=3&page_token={Uri.EscapeDataString(page.GetProperty("next_page_token").GetString()!)}");
+        Assert.Equal(2, rest.GetProperty("metrics")[0].GetProperty("step").GetInt64());
+    }
+
+    [Fact]
+    public async Task SearchRuns_MetricFilterOrderAndPaging()
+    {
+        var experimentId = await CreateExperimentAsync(Unique("runsearch"));
+        var runs = new Dictionary<string, double>();
+        for (var i = 1; i <= 7; i++)
+        {
+            var runId = await CreateRunAsync(experimentId);
+            runs[runId] = i / 10.0;
+            await PostAsync("runs/log-batch", new
+            {
+                run_id = runId,
+                metrics = new[] { new { key = "acc", value = i / 10.0, timestamp = 1L, step = 0L } },
+                @params = new[] { new { key = "parity", value = i % 2 == 0 ? "even" : "odd" } },
+            });
+        }
+        await CreateRunAsync(experimentId); // no metric: never matches a metric filter
+
+        var seen = new List<double>();
+        string? token = null;
+        do
+        {
+            var page = await PostAsync("runs/search", new
+            {
+                experiment_ids = new[] { experimentId },
+                filter = "metrics.acc > 0.25 and params.parity = 'odd'",
+                order_by = new[] { "metrics.acc DESC" },
+                max_results = 1,
+                page_token = token,
+            });
+            seen.AddRange(Names(page, "runs", r => Metric(r.GetProperty("data"), "acc").GetProperty("value").GetDouble()));
+            token = page.TryGetProperty("next_page_token", out var next) ? next.GetString() : null;
+        }
+        while (token is not null);
+        Assert.Equal([0.7, 0.5, 0.3], seen);
+
+        var ascending = await PostAsync("runs/search", new { experiment_ids = new[] { experimentId }, order_by = new[] { "metrics.acc ASC" } });
+        var all = Names(ascending, "runs", r => r.GetProperty("info").GetProperty("run_id").GetString()!);
+        Assert.Equal(8, all.Count);
+        Assert.Equal(runs.OrderBy(r => r.Value).Select(r => r.Key), all.Take(7)); // the run without the metric sorts last
+
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE",
+            Post("runs/search", new { experiment_ids = new[] { experimentId }, filter = "metrics.acc > '1'; DROP TABLE runs; --" }));
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE",
+            Post("runs/search", new { experiment_ids = new[] { experimentId }, order_by = new[] { "metrics.acc SIDEWAYS" } }));
+        var hostile = await PostAsync("runs/search", new { experiment_ids = new[] { experimentId }, filter = "params.parity = '''; DROP TABLE runs; --'" });
+        Assert.False(hostile.TryGetProperty("runs", out _));
+        Assert.Equal(8, (await PostAsync("runs/search", new { experiment_ids = new[] { experimentId } })).GetProperty("runs").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task DeletedRun_IsHiddenFromSearchUnlessAskedFor()
+    {
+        var experimentId = await CreateExperimentAsync(Unique("deleted"));
+        var kept = await CreateRunAsync(experimentId);
+        var deleted = await CreateRunAsync(experimentId);
+        await PostAsync("runs/delete", new { run_id = deleted });
+
+        async Task<List<string>> SearchAsync(string? viewType) => Names(
+            await PostAsync("runs/search", new { experiment_ids = new[] { experimentId }, run_view_type = viewType }),
+            "runs", r => r.GetProperty("info").GetProperty("run_id").GetString()!);
+
+        Assert.Equal([kept], await SearchAsync(null));
+        Assert.Equal([deleted], await SearchAsync("DELETED_ONLY"));
+        Assert.Equal(new[] { deleted, kept }.Order(), (await SearchAsync("ALL")).Order());
+        Assert.Equal("deleted", (await GetRunAsync(deleted)).GetProperty("info").GetProperty("lifecycle_stage").GetString());
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE",
+            Post("runs/log-metric", new { run_id = deleted, key = "x", value = 1, timestamp = 1 }));
+
+        await PostAsync("runs/restore", new { run_id = deleted });
+        Assert.Equal(2, (await SearchAsync("ACTIVE_ONLY")).Count);
+    }
+
+    [Fact]
+    public async Task Tags_SetOverwriteAndDelete()
+    {
+        var runId = await CreateRunAsync(await CreateExperimentAsync(Unique("tags")));
+        await PostAsync("runs/set-tag", new { run_id = runId, key = "note", value = "one" });
+        await PostAsync("runs/set-tag", new { run_id = runId, key = "note", value = "two" });
+        Assert.Equal("two", Tag((await GetRunAsync(runId)).GetProperty("data"), "note"));
+
+        await PostAsync("runs/delete-tag", new { run_id = runId, key = "note" });
+        Assert.Null(Tag((await GetRunAsync(runId)).GetProperty("data"), "note"));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", Post("runs/delete-tag", new { run_id = runId, key = "note" }));
+    }
+
+    [Fact]
+    public async Task UnknownIds_AreResourceDoesNotExist()
+    {
+        var missingRun = Guid.NewGuid().ToString("N");
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/experiments/get?experiment_id=987654321"));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/experiments/get?experiment_id=abc"));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/experiments/get-by-name?experiment_name={Unique("none")}"));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/runs/get?run_id={missingRun}"));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/metrics/get-history?run_id={missingRun}&metric_key=x"));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", Post("runs/log-metric", new { run_id = missingRun, key = "x", value = 1, timestamp = 1 }));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", Post("runs/update", new { run_id = missingRun, status = "FINISHED" }));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", Post("runs/create", new { experiment_id = "987654321" }));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", Post("experiments/delete", new { experiment_id = "987654321" }));
+    }
+
+    [Theory]
+    [InlineData("experiments/create", "{\"name\": ")]
+    [InlineData("runs/log-batch", "[1, 2]")]
+    [InlineData("runs/log-metric", "{\"run_id\": \"x\", \"key\": \"k\", \"value\": {\"nested\": 1}, \"timestamp\": 1}")]
+    [InlineData("runs/search", "{\"max_results\": \"many\"}")]
+    [InlineData("runs/search", "{\"max_results\": 50001}")]
+    [InlineData("runs/search", "{\"run_view_type\": \"SOME\"}")]
+    [InlineData("runs/search", "{\"page_token\": \"garbage\"}")]
+    [InlineData("experiments/create", "{}")]
+    [InlineData("runs/update", "{\"run_id\": \"x\", \"status\": \"DONE\"}")]
+    public async Task BadInput_IsInvalidParameterValueInMlflowFormat(string path, string body)
+    {
+        using var content = new StringContent(body, Encoding.UTF8, "application/json");
+        var message = await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", _client.PostAsync($"{Api}/{path}", content));
+        Assert.False(string.IsNullOrWhiteSpace(message));
+    }
+
+    private static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}";
+
+    private Task<HttpResponseMessage> Post(string path, object body) =>
+        _client.PostAsync($"{Api}/{path}", new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json"));
+
+    private async Task<JsonElement> PostAsync(string path, object body) => await ReadOkAsync(await Post(path, body));
+
+    private async Task<JsonElement> GetAsync(string pathAndQuery) => await ReadOkAsync(await _client.GetAsync($"{Api}/{pathAndQuery}"));
+
+    private static async Task<JsonElement> ReadOkAsync(HttpResponseMessage response)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode} {response.RequestMessage?.RequestUri}: {text}");
+        return JsonDocument.Parse(text).RootElement;
+    }
+
+    /// <returns>The error's message.</returns>
+    private static async Task<string> AssertErrorAsync(HttpStatusCode status, string errorCode, Task<HttpResponseMessage> call)
+    {
+        var response = await call;
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == status, $"expected {(int)status} {errorCode}, got {(int)response.StatusCode}: {text}");
+        var error = JsonDocument.Parse(text).RootElement;
+        Assert.Equal(errorCode, error.GetProperty("error_code").GetString());
+        return error.GetProperty("message").GetString()!;
+    }
+
+    private async Task<string> CreateExperimentAsync(string name, params object[] tags) =>
+        (await PostAsync("experiments/create", new { name, tags })).GetProperty("experiment_id").GetString()!;
+
+    private async Task<string> CreateRunAsync(string experimentId) =>
+        (await PostAsync("runs/create", new { experiment_id = experimentId })).GetProperty("run").GetProperty("info").GetProperty("run_id").GetString()!;
+
+    private async Task<JsonElement> GetRunAsync(string runId) => (await GetAsync($"runs/get?run_id={runId}")).GetProperty("run");
+
+    // MLflow leaves empty lists out of its responses.
+    private static List<T> Names<T>(JsonElement response, string list, Func<JsonElement, T> select) =>
+        response.TryGetProperty(list, out var items) ? items.EnumerateArray().Select(select).ToList() : [];
+
+    private static string? KeyValue(JsonElement owner, string list, string key) =>
+        Names(owner, list, e => e).Where(e => e.GetProperty("key").GetString() == key).Select(e => e.GetProperty("value").GetString()).FirstOrDefault();
+
+    private static string? Tag(JsonElement owner, string key) => KeyValue(owner, "tags", key);
+
+    private static string? Param(JsonElement data, string key) => KeyValue(data, "params", key);
+
+    private static JsonElement Metric(JsonElement data, string key) =>
+        Names(data, "metrics", e => e).Single(e => e.GetProperty("key").GetString() == key);
+}
