@@ -1,5 +1,6 @@
 using Mlops;
 using Mlops.ExperimentTracker.Features.Experiments;
+using Mlops.ExperimentTracker.Features.Registry;
 using Mlops.ExperimentTracker.Features.Runs;
 using Mlops.ExperimentTracker.Mlflow;
 
@@ -14,4 +15,5 @@ app.UseMlflowErrors();
 var mlflow = app.MapGroup(MlflowErrorMiddleware.ApiPrefix);
 mlflow.MapExperimentEndpoints();
 mlflow.MapRunEndpoints();
+mlflow.MapRegistryEndpoints();
 app.Run();

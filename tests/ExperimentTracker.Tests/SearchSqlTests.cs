@@ -111,6 +111,17 @@ public sealed class SearchSqlTests
         Assert.Contains(expected, error.Message);
     }
 
+    [Fact]
+    public void CompileRegisteredModels_NameTagsAndTimestampOrder()
+    {
+        var search = SearchSql.CompileRegisteredModels("name ILIKE '%delay%' AND tags.owner != 'x'", ["timestamp DESC"]);
+        Assert.Equal(
+            " AND m.name ILIKE @p0 ESCAPE '' AND EXISTS (SELECT 1 FROM registered_model_tags x WHERE x.name = m.name AND x.key = @p1 AND x.value <> @p2)",
+            search.Conditions);
+        Assert.Equal("m.last_updated_timestamp DESC NULLS LAST, m.name", search.OrderBy);
+        Assert.Throws<MlflowException>(() => SearchSql.CompileRegisteredModels("metrics.acc > 1", null));
+    }
+
     [Theory]
     [InlineData("not-base64!")]
     [InlineData("eyJvZmZzZXQiOiAtNX0=")] // {"offset": -5}

@@ -323,6 +323,65 @@ public sealed class ExperimentTrackerTests(PlatformFixture platform)
         await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", Post("experiments/delete", new { experiment_id = "987654321" }));
     }
 
+    [Fact]
+    public async Task Registry_CreateModelAndVersions_GetSearchDelete()
+    {
+        var prefix = Unique("model");
+        var name = $"{prefix}-a";
+        var created = (await PostAsync("registered-models/create",
+            new { name, description = "flights delay", tags = new[] { new { key = "owner", value = "ml" } } })).GetProperty("registered_model");
+        Assert.Equal(name, created.GetProperty("name").GetString());
+        Assert.Equal("flights delay", created.GetProperty("description").GetString());
+        Assert.Equal("ml", Tag(created, "owner"));
+        Assert.True(created.GetProperty("creation_timestamp").GetInt64() > 1_600_000_000_000);
+        Assert.False(created.TryGetProperty("latest_versions", out _));
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "RESOURCE_ALREADY_EXISTS", Post("registered-models/create", new { name }));
+
+        var runId = await CreateRunAsync(await CreateExperimentAsync(Unique("registry")));
+        var v1 = (await PostAsync("model-versions/create", new { name, source = $"mlflow-artifacts:/1/{runId}/artifacts/model", run_id = runId }))
+            .GetProperty("model_version");
+        Assert.Equal("1", v1.GetProperty("version").GetString());
+        Assert.Equal("None", v1.GetProperty("current_stage").GetString());
+        Assert.Equal("READY", v1.GetProperty("status").GetString());
+        Assert.Equal(runId, v1.GetProperty("run_id").GetString());
+        var v2 = (await PostAsync("model-versions/create", new { name, source = "s3://bucket/model", tags = new[] { new { key = "gate", value = "passed" } } }))
+            .GetProperty("model_version");
+        Assert.Equal("2", v2.GetProperty("version").GetString());
+        Assert.Equal("passed", Tag(v2, "gate"));
+
+        var fetched = (await GetAsync($"model-versions/get?name={name}&version=1")).GetProperty("model_version");
+        Assert.Equal(v1.GetProperty("source").GetString(), fetched.GetProperty("source").GetString());
+        var model = (await GetAsync($"registered-models/get?name={name}")).GetProperty("registered_model");
+        Assert.Equal(["2"], Names(model, "latest_versions", v => v.GetProperty("version").GetString()!));
+
+        await PostAsync("registered-models/create", new { name = $"{prefix}-b" });
+        var filter = Uri.EscapeDataString($"name LIKE '{prefix}-%'");
+        var first = await GetAsync($"registered-models/search?filter={filter}&max_results=1&order_by=name%20DESC");
+        Assert.Equal([$"{prefix}-b"], Names(first, "registered_models", m => m.GetProperty("name").GetString()!));
+        var second = await GetAsync($"registered-models/search?filter={filter}&max_results=1&order_by=name%20DESC&page_token={Uri.EscapeDataString(first.GetProperty("next_page_token").GetString()!)}");
+        Assert.Equal([name], Names(second, "registered_models", m => m.GetProperty("name").GetString()!));
+
+        await using (var db = await platform.OpenDatabaseAsync(ResourceNames.ExperimentTracker))
+        await using (var count = new NpgsqlCommand(
+            "SELECT count(*) FROM outbox_messages WHERE message_type = 'Mlops.Contracts.ModelVersionCreated' AND body->>'name' = @name", db))
+        {
+            count.Parameters.AddWithValue("name", name);
+            Assert.Equal(2L, await count.ExecuteScalarAsync());
+        }
+
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/model-versions/get?name={name}&version=3"));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", Post("model-versions/create", new { name = Unique("none"), source = "s3://x" }));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST",
+            Post("model-versions/create", new { name, source = "s3://x", run_id = Guid.NewGuid().ToString("N") }));
+        using (var delete = new HttpRequestMessage(HttpMethod.Delete, $"{Api}/registered-models/delete")
+        {
+            Content = new StringContent(JsonSerializer.Serialize(new { name }), Encoding.UTF8, "application/json"),
+        })
+            await ReadOkAsync(await _client.SendAsync(delete));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/registered-models/get?name={name}"));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/model-versions/get?name={name}&version=1"));
+    }
+
     [Theory]
     [InlineData("experiments/create", "{\"name\": ")]
     [InlineData("runs/log-batch", "[1, 2]")]

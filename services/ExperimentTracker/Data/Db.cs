@@ -1,3 +1,5 @@
+using Mlops.ExperimentTracker.Features.Experiments;
+using Mlops.ExperimentTracker.Mlflow;
 using Npgsql;
 
 namespace Mlops.ExperimentTracker.Data;
@@ -20,6 +22,35 @@ public static class Db
         await using var command = transaction.Connection!.Command(sql, transaction, parameters);
         return await command.ExecuteNonQueryAsync(ct);
     }
+
+    /// <summary>Runs a query and maps every row.</summary>
+    public static async Task<List<T>> ReadAllAsync<T>(this NpgsqlConnection connection, string sql, IEnumerable<NpgsqlParameter> parameters,
+        Func<NpgsqlDataReader, T> map, CancellationToken ct, NpgsqlTransaction? transaction = null)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        command.Parameters.AddRange(parameters.ToArray());
+        var rows = new List<T>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+            rows.Add(map(reader));
+        return rows;
+    }
+
+    /// <summary>
+    /// Two select-list columns holding an owner's tags as aligned key and value arrays (sorted by key), so one query
+    /// returns a whole page with its tags; read them back with <see cref="KeyValues"/>.
+    /// </summary>
+    public static string KeyValueArrays(string table, string match) =>
+        $"""
+        (SELECT coalesce(array_agg(t.key ORDER BY t.key), ARRAY[]::text[]) FROM {table} t WHERE {match}),
+        (SELECT coalesce(array_agg(t.value ORDER BY t.key), ARRAY[]::text[]) FROM {table} t WHERE {match})
+        """;
+
+    public static IReadOnlyList<KeyValue>? KeyValues(this NpgsqlDataReader reader, int keysOrdinal) =>
+        reader.GetFieldValue<string[]>(keysOrdinal).Zip(reader.GetFieldValue<string[]>(keysOrdinal + 1), (k, v) => new KeyValue(k, v))
+            .ToList().NullIfEmpty();
+
+    public static string? GetNullableString(this NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
 
     public static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 

@@ -184,30 +184,17 @@ public static class ExperimentEndpoints
             ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value
             """, ct, ("id", id), ("key", key), ("value", value));
 
-    private static async Task<List<Experiment>> LoadAsync(NpgsqlConnection connection, string where, IReadOnlyList<NpgsqlParameter> parameters,
-        CancellationToken ct, string joins = "", string orderBy = "e.experiment_id", string paging = "")
-    {
-        // Tags ride along as two aligned arrays so one round trip returns a whole page.
-        await using var command = new NpgsqlCommand(
+    private static Task<List<Experiment>> LoadAsync(NpgsqlConnection connection, string where, IEnumerable<NpgsqlParameter> parameters,
+        CancellationToken ct, string joins = "", string orderBy = "e.experiment_id", string paging = "") =>
+        connection.ReadAllAsync(
             $"""
             SELECT e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.last_update_time, e.creation_time,
-                   (SELECT coalesce(array_agg(t.key ORDER BY t.key), ARRAY[]::text[]) FROM experiment_tags t WHERE t.experiment_id = e.experiment_id),
-                   (SELECT coalesce(array_agg(t.value ORDER BY t.key), ARRAY[]::text[]) FROM experiment_tags t WHERE t.experiment_id = e.experiment_id)
+                   {Db.KeyValueArrays("experiment_tags", "t.experiment_id = e.experiment_id")}
             FROM experiments e{joins}
             WHERE {where}
             ORDER BY {orderBy}
             {paging}
-            """, connection);
-        command.Parameters.AddRange(parameters.ToArray());
-        var experiments = new List<Experiment>();
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-        {
-            var keys = reader.GetFieldValue<string[]>(6);
-            var values = reader.GetFieldValue<string[]>(7);
-            experiments.Add(new Experiment(reader.GetInt64(0).ToString(), reader.GetString(1), reader.GetString(2), reader.GetString(3),
-                reader.GetInt64(4), reader.GetInt64(5), keys.Zip(values, (k, v) => new KeyValue(k, v)).ToList().NullIfEmpty()));
-        }
-        return experiments;
-    }
+            """, parameters,
+            reader => new Experiment(reader.GetInt64(0).ToString(), reader.GetString(1), reader.GetString(2), reader.GetString(3),
+                reader.GetInt64(4), reader.GetInt64(5), reader.KeyValues(6)), ct);
 }

@@ -206,15 +206,12 @@ public static class RunEndpoints
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         await RunStore.GetStateAsync(transaction, id, forUpdate: false, ct);
-        await using var select = connection.Command(
+        var metrics = await connection.ReadAllAsync(
             """
             SELECT key, value, timestamp, step FROM metrics WHERE run_id = @run AND key = @key
             ORDER BY step, timestamp, id LIMIT @limit OFFSET @offset
-            """, transaction, ("run", id), ("key", key), ("limit", limit + 1), ("offset", offset));
-        var metrics = new List<Metric>();
-        await using (var reader = await select.ExecuteReaderAsync(ct))
-            while (await reader.ReadAsync(ct))
-                metrics.Add(new Metric(reader.GetString(0), reader.GetDouble(1), reader.GetInt64(2), reader.GetInt64(3)));
+            """, [new NpgsqlParameter("run", id), new NpgsqlParameter("key", key), new NpgsqlParameter("limit", limit + 1), new NpgsqlParameter("offset", offset)],
+            reader => new Metric(reader.GetString(0), reader.GetDouble(1), reader.GetInt64(2), reader.GetInt64(3)), ct, transaction);
         var hasMore = metrics.Count > limit;
         return MlflowJson.Ok(new MetricHistoryResponse(metrics.Take(limit).ToList().NullIfEmpty(), hasMore ? PageToken.Encode(offset + limit) : null));
     }
@@ -238,12 +235,8 @@ public static class RunEndpoints
     // The bus carries JSON numbers only: NaN and infinities stay in the tracker (search and get still return them).
     private static async Task<IReadOnlyDictionary<string, double>> FinalMetricsAsync(NpgsqlTransaction transaction, string runId, CancellationToken ct)
     {
-        await using var select = transaction.Connection!.Command("SELECT key, value FROM latest_metrics WHERE run_id = @run", transaction, ("run", runId));
-        var metrics = new Dictionary<string, double>();
-        await using var reader = await select.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-            if (double.IsFinite(reader.GetDouble(1)))
-                metrics[reader.GetString(0)] = reader.GetDouble(1);
-        return metrics;
+        var latest = await transaction.Connection!.ReadAllAsync("SELECT key, value FROM latest_metrics WHERE run_id = @run",
+            [new NpgsqlParameter("run", runId)], reader => (Key: reader.GetString(0), Value: reader.GetDouble(1)), ct, transaction);
+        return latest.Where(m => double.IsFinite(m.Value)).ToDictionary(m => m.Key, m => m.Value);
     }
 }

@@ -43,23 +43,17 @@ public static class RunStore
     public static async Task<List<Run>> LoadAsync(NpgsqlConnection connection, string where, IEnumerable<NpgsqlParameter> parameters,
         CancellationToken ct, string joins = "", string orderBy = "r.run_id", string paging = "")
     {
-        var infos = new List<RunInfo>();
-        await using (var command = new NpgsqlCommand(
+        var infos = await connection.ReadAllAsync(
             $"""
             SELECT r.run_id, r.run_name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage
             FROM runs r{joins}
             WHERE {where}
             ORDER BY {orderBy}
             {paging}
-            """, connection))
-        {
-            command.Parameters.AddRange(parameters.ToArray());
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct))
-                infos.Add(new RunInfo(reader.GetString(0), reader.GetString(0), reader.GetString(1), reader.GetInt64(2).ToString(),
-                    reader.GetString(3), reader.GetString(4), reader.GetInt64(5), reader.IsDBNull(6) ? null : reader.GetInt64(6),
-                    reader.GetString(7), reader.GetString(8)));
-        }
+            """, parameters,
+            reader => new RunInfo(reader.GetString(0), reader.GetString(0), reader.GetString(1), reader.GetInt64(2).ToString(),
+                reader.GetString(3), reader.GetString(4), reader.GetInt64(5), reader.IsDBNull(6) ? null : reader.GetInt64(6),
+                reader.GetString(7), reader.GetString(8)), ct);
         if (infos.Count == 0)
             return [];
 

@@ -56,9 +56,23 @@ public static class SearchSql
         },
         "e.creation_time DESC, e.experiment_id", "e.experiment_id");
 
+    private static readonly Target RegisteredModels = new(
+        "registered models", "m", "name",
+        new Dictionary<EntityType, string> { [EntityType.Tag] = "registered_model_tags" },
+        new Dictionary<string, string> { ["name"] = "m.name" },
+        new Dictionary<string, string>(),
+        new Dictionary<string, string>
+        {
+            ["name"] = "m.name", ["timestamp"] = "m.last_updated_timestamp", ["last_updated_timestamp"] = "m.last_updated_timestamp",
+            ["creation_timestamp"] = "m.creation_timestamp",
+        },
+        "m.name", "m.name");
+
     public static CompiledSearch CompileRuns(string? filter, IReadOnlyList<string>? orderBy) => Compile(Runs, filter, orderBy);
 
     public static CompiledSearch CompileExperiments(string? filter, IReadOnlyList<string>? orderBy) => Compile(Experiments, filter, orderBy);
+
+    public static CompiledSearch CompileRegisteredModels(string? filter, IReadOnlyList<string>? orderBy) => Compile(RegisteredModels, filter, orderBy);
 
     private static CompiledSearch Compile(Target target, string? filter, IReadOnlyList<string>? orderBy)
     {
