@@ -16,4 +16,5 @@ var mlflow = app.MapGroup(MlflowErrorMiddleware.ApiPrefix);
 mlflow.MapExperimentEndpoints();
 mlflow.MapRunEndpoints();
 mlflow.MapRegistryEndpoints();
+mlflow.MapMlflowFallback();
 app.Run();

@@ -321,6 +321,7 @@ public sealed class ExperimentTrackerTests(PlatformFixture platform)
         await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", Post("runs/update", new { run_id = missingRun, status = "FINISHED" }));
         await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", Post("runs/create", new { experiment_id = "987654321" }));
         await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", Post("experiments/delete", new { experiment_id = "987654321" }));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "ENDPOINT_NOT_FOUND", Post("runs/teleport", new { run_id = missingRun }));
     }
 
     [Fact]
@@ -391,6 +392,8 @@ public sealed class ExperimentTrackerTests(PlatformFixture platform)
     [InlineData("runs/search", "{\"run_view_type\": \"SOME\"}")]
     [InlineData("runs/search", "{\"page_token\": \"garbage\"}")]
     [InlineData("experiments/create", "{}")]
+    [InlineData("experiments/create", "{\"name\": \"nul\\u0000byte\"}")]
+    [InlineData("runs/delete", "{\"run_id\": \"a\\u0000\"}")]
     [InlineData("runs/update", "{\"run_id\": \"x\", \"status\": \"DONE\"}")]
     public async Task BadInput_IsInvalidParameterValueInMlflowFormat(string path, string body)
     {

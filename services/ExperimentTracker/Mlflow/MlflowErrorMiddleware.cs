@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Npgsql;
 
 namespace Mlops.ExperimentTracker.Mlflow;
 
@@ -10,6 +11,7 @@ public static class MlflowErrorMiddleware
 {
     public const string ApiPrefix = "/api/2.0/mlflow";
 
+    /// <summary>Answers MLflow clients in MLflow's error format for every failure under <see cref="ApiPrefix"/>.</summary>
     public static IApplicationBuilder UseMlflowErrors(this IApplicationBuilder app) =>
         app.UseWhen(context => context.Request.Path.StartsWithSegments(ApiPrefix), branch => branch.Use(async (context, next) =>
         {
@@ -25,10 +27,20 @@ public static class MlflowErrorMiddleware
             }
         }));
 
-    // Framework binding errors (a query parameter that is not a number, an oversized body) are the caller's too.
+    /// <summary>An MLflow path this server does not serve (yet) answers as MLflow does, so clients report it clearly.</summary>
+    public static IEndpointConventionBuilder MapMlflowFallback(this RouteGroupBuilder mlflow) =>
+        mlflow.MapFallback("{**path}", UnknownEndpoint);
+
+    private static IResult UnknownEndpoint(HttpRequest request) =>
+        throw new MlflowException(MlflowException.EndpointNotFound, $"No API endpoint found for {request.Method} {request.Path}.");
+
+    // Framework binding errors (a query parameter that is not a number) are the caller's too, and so are strings
+    // PostgreSQL cannot store (a NUL character): a hostile value is a 400, never a 500.
     private static MlflowException? Translate(Exception e) => e switch
     {
         MlflowException m => m,
+        PostgresException p when p.SqlState is PostgresErrorCodes.CharacterNotInRepertoire or PostgresErrorCodes.UntranslatableCharacter =>
+            MlflowException.Invalid($"A value in the request cannot be stored: {p.MessageText}."),
         BadHttpRequestException b when b.StatusCode == StatusCodes.Status413PayloadTooLarge => null,
         BadHttpRequestException b => MlflowException.Invalid(b.InnerException is JsonException j ? $"{b.Message} {j.Message}" : b.Message),
         _ => null,

@@ -6,11 +6,12 @@ public sealed class MlflowException(string errorCode, string message) : Exceptio
     public const string InvalidParameterValue = "INVALID_PARAMETER_VALUE";
     public const string ResourceDoesNotExist = "RESOURCE_DOES_NOT_EXIST";
     public const string ResourceAlreadyExists = "RESOURCE_ALREADY_EXISTS";
+    public const string EndpointNotFound = "ENDPOINT_NOT_FOUND";
 
     public string ErrorCode { get; } = errorCode;
 
     // MLflow answers RESOURCE_ALREADY_EXISTS with 400, not 409.
-    public int StatusCode => ErrorCode == ResourceDoesNotExist ? StatusCodes.Status404NotFound : StatusCodes.Status400BadRequest;
+    public int StatusCode => ErrorCode is ResourceDoesNotExist or EndpointNotFound ? StatusCodes.Status404NotFound : StatusCodes.Status400BadRequest;
 
     public static MlflowException Invalid(string message) => new(InvalidParameterValue, message);
     public static MlflowException NotFound(string message) => new(ResourceDoesNotExist, message);

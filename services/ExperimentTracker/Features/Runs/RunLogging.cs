@@ -27,7 +27,7 @@ public static class RunLogging
         var validParams = ValidateParams(runParams);
         // Tags are last-writer-wins, within a batch too.
         var validTags = tags.Select(t => new KeyValue(Validate.EntityKey(t.Key, "Tag"), Validate.Value(t.Value, "Tag", t.Key!, Validate.MaxTagValueLength)))
-            .GroupBy(t => t.Key).Select(g => g.Last()).ToList();
+            .GroupBy(t => t.Key).Select(g => g.Last()).OrderBy(t => t.Key, StringComparer.Ordinal).ToList();
 
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
@@ -82,7 +82,8 @@ public static class RunLogging
         var conflicting = valid.GroupBy(p => p.Key).FirstOrDefault(g => g.Select(p => p.Value).Distinct().Count() > 1);
         if (conflicting is not null)
             throw MlflowException.Invalid($"Duplicate parameter keys have been submitted: '{conflicting.Key}' with values {string.Join(", ", conflicting.Select(p => $"'{p.Value}'").Distinct())}. Params are immutable.");
-        return valid.DistinctBy(p => p.Key).ToList();
+        // Sorted, as tags are: concurrent batches on one run then take row locks in the same order and cannot deadlock.
+        return valid.DistinctBy(p => p.Key).OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
     }
 
     // Insert-then-compare holds under concurrency: a racing insert of the same key commits first, ours does nothing, and
