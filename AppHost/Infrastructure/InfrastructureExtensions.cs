@@ -50,7 +50,8 @@ public static class InfrastructureExtensions
     {
         var repoRoot = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."));
         var eng = Path.Combine(repoRoot, "eng");
-        var data = Path.GetFullPath(builder.Configuration[DataDirectoryKey] ?? Path.Combine(repoRoot, ".mlops-data"));
+        var data = LocalDataDirectory.Ensure(builder.Configuration[DataDirectoryKey] ?? Path.Combine(repoRoot, ".mlops-data"),
+            runsAsRoot: Environment.IsPrivilegedProcess);
         var durable = builder.Configuration.GetValue(DurableKey, true);
         if (!builder.Configuration.GetValue(SkipBootstrapKey, false))
             Bootstrap.Run(Path.Combine(eng, "bootstrap.sh"));
