@@ -90,6 +90,29 @@ public sealed class MessagingTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task MessageWhoseConsumerFails_IsRetriedThenMovedToTheErrorQueue_NeverDropped()
+    {
+        // A null origin violates the receipts table's NOT NULL: the consumer fails on every attempt.
+        var poison = new ProbeSent(Guid.CreateVersion7(), null!, DateTimeOffset.UtcNow);
+        const string errorQueue = "experimenttracker-probe-sent_error";
+        var before = await QueueDepthAsync(errorQueue);
+        var bus = await StartTestBusAsync();
+        try
+        {
+            await bus.Publish(poison);
+        }
+        finally
+        {
+            await bus.StopAsync();
+        }
+
+        await Poll.UntilAsync(async () => await QueueDepthAsync(errorQueue) > before ? "moved" : null,
+            TimeSpan.FromSeconds(90), $"the failing message to reach {errorQueue}");
+        using var client = platform.CreateClient(ResourceNames.ExperimentTracker);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/diagnostics/probes/{poison.ProbeId}")).StatusCode);
+    }
+
+    [Fact]
     public async Task EventPublishedWhileBrokerIsDown_ArrivesAfterItRestarts()
     {
         var commands = platform.App.Services.GetRequiredService<ResourceCommandService>();
@@ -173,6 +196,21 @@ public sealed class MessagingTests(PlatformFixture platform)
             var response = await client.GetAsync($"/api/diagnostics/probes/{probeId}");
             return response.StatusCode == HttpStatusCode.OK ? await response.Content.ReadFromJsonAsync<ProbeReceiptsResponse>() : null;
         }, timeout, $"{service} to receive probe {probeId}");
+    }
+
+    private async Task<uint> QueueDepthAsync(string queue)
+    {
+        var factory = new RabbitMQ.Client.ConnectionFactory { Uri = new Uri((await platform.App.GetConnectionStringAsync(ResourceNames.Messaging))!) };
+        await using var connection = await factory.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        try
+        {
+            return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
+        }
+        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
+        {
+            return 0; // MassTransit creates the error queue on the first failure
+        }
     }
 
     private async Task<IBusControl> StartTestBusAsync()
