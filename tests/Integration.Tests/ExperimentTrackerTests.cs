@@ -37,11 +37,21 @@ public sealed class ExperimentTrackerTests(PlatformFixture platform)
         Assert.Equal(renamed, updated.GetProperty("name").GetString());
         Assert.Equal("platform", Tag(updated, "team"));
 
+        var runDeletedAlone = await CreateRunAsync(id);
+        var runDeletedWithExperiment = await CreateRunAsync(id);
+        await PostAsync("runs/delete", new { run_id = runDeletedAlone });
+        string RunStage(JsonElement run) => run.GetProperty("info").GetProperty("lifecycle_stage").GetString()!;
+
         await PostAsync("experiments/delete", new { experiment_id = id });
         Assert.Equal("deleted", (await GetAsync($"experiments/get?experiment_id={id}")).GetProperty("experiment").GetProperty("lifecycle_stage").GetString());
+        Assert.Equal("deleted", RunStage(await GetRunAsync(runDeletedWithExperiment)));
         await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", Post("runs/create", new { experiment_id = id }));
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", Post("experiments/delete", new { experiment_id = id }));
         await PostAsync("experiments/restore", new { experiment_id = id });
         Assert.Equal("active", (await GetAsync($"experiments/get?experiment_id={id}")).GetProperty("experiment").GetProperty("lifecycle_stage").GetString());
+        Assert.Equal("active", RunStage(await GetRunAsync(runDeletedWithExperiment)));
+        Assert.Equal("deleted", RunStage(await GetRunAsync(runDeletedAlone)));
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", Post("experiments/restore", new { experiment_id = id }));
     }
 
     [Fact]

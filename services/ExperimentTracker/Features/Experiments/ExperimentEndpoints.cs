@@ -17,15 +17,15 @@ public static class ExperimentEndpoints
     public static RouteGroupBuilder MapExperimentEndpoints(this RouteGroupBuilder mlflow)
     {
         var group = mlflow.MapGroup("/experiments").WithTags("MLflow experiments");
-        group.MapPost("/create", CreateExperiment);
+        group.MapPost("/create", CreateExperiment).Accepts<CreateExperimentRequest>("application/json");
         group.MapGet("/get", GetExperiment);
         group.MapGet("/get-by-name", GetExperimentByName);
-        group.MapPost("/search", SearchExperiments);
+        group.MapPost("/search", SearchExperiments).Accepts<SearchExperimentsRequest>("application/json");
         group.MapGet("/search", SearchExperimentsByQuery);
-        group.MapPost("/update", UpdateExperiment);
-        group.MapPost("/delete", DeleteExperiment);
-        group.MapPost("/restore", RestoreExperiment);
-        group.MapPost("/set-experiment-tag", SetExperimentTag);
+        group.MapPost("/update", UpdateExperiment).Accepts<UpdateExperimentRequest>("application/json");
+        group.MapPost("/delete", DeleteExperiment).Accepts<ExperimentIdRequest>("application/json");
+        group.MapPost("/restore", RestoreExperiment).Accepts<ExperimentIdRequest>("application/json");
+        group.MapPost("/set-experiment-tag", SetExperimentTag).Accepts<SetExperimentTagRequest>("application/json");
         return group;
     }
 
@@ -135,9 +135,27 @@ public static class ExperimentEndpoints
             throw MlflowException.Invalid($"Cannot delete the default experiment '{DefaultExperimentId}'. This is an internally reserved experiment.");
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
-        await LockAsync(transaction, id, request.ExperimentId!, ct);
+        if (await LockAsync(transaction, id, request.ExperimentId!, ct) == stage)
+            throw MlflowException.Invalid(stage == "deleted" ? $"The experiment {id} is already deleted." : $"Cannot restore an active experiment ({id}).");
+        // As in MLflow, the experiment's runs go with it; a restore brings back exactly the runs deleted with it (their
+        // deleted_time is the experiment's deletion time, which nothing else changes while it is deleted), not the
+        // runs deleted on their own before.
+        var now = Db.NowMs();
+        if (stage == "deleted")
+        {
+            // Strictly after any run deleted on its own, even within the same millisecond, so the marker is unambiguous.
+            await using var after = connection.Command("SELECT greatest(@now, coalesce(max(deleted_time) + 1, 0)) FROM runs WHERE experiment_id = @id",
+                transaction, ("now", now), ("id", id));
+            now = (long)(await after.ExecuteScalarAsync(ct))!;
+        }
+        await transaction.ExecuteAsync(stage == "deleted"
+            ? "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = @now WHERE experiment_id = @id AND lifecycle_stage = 'active'"
+            : """
+              UPDATE runs r SET lifecycle_stage = 'active', deleted_time = NULL FROM experiments e
+              WHERE e.experiment_id = @id AND r.experiment_id = e.experiment_id AND r.deleted_time = e.last_update_time
+              """, ct, ("now", now), ("id", id));
         await transaction.ExecuteAsync("UPDATE experiments SET lifecycle_stage = @stage, last_update_time = @now WHERE experiment_id = @id", ct,
-            ("stage", stage), ("now", Db.NowMs()), ("id", id));
+            ("stage", stage), ("now", now), ("id", id));
         await transaction.CommitAsync(ct);
         return MlflowJson.Empty();
     }

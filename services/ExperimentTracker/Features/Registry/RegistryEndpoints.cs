@@ -20,12 +20,12 @@ public static class RegistryEndpoints
     public static RouteGroupBuilder MapRegistryEndpoints(this RouteGroupBuilder mlflow)
     {
         var models = mlflow.MapGroup("/registered-models").WithTags("MLflow model registry");
-        models.MapPost("/create", CreateRegisteredModel);
+        models.MapPost("/create", CreateRegisteredModel).Accepts<CreateRegisteredModelRequest>("application/json");
         models.MapGet("/get", GetRegisteredModel);
         models.MapGet("/search", SearchRegisteredModels);
-        models.MapDelete("/delete", DeleteRegisteredModel);
+        models.MapDelete("/delete", DeleteRegisteredModel).Accepts<RegisteredModelNameRequest>("application/json");
         var versions = mlflow.MapGroup("/model-versions").WithTags("MLflow model registry");
-        versions.MapPost("/create", CreateModelVersion);
+        versions.MapPost("/create", CreateModelVersion).Accepts<CreateModelVersionRequest>("application/json");
         versions.MapGet("/get", GetModelVersion);
         return models;
     }

@@ -23,17 +23,17 @@ public static class RunEndpoints
     public static RouteGroupBuilder MapRunEndpoints(this RouteGroupBuilder mlflow)
     {
         var runs = mlflow.MapGroup("/runs").WithTags("MLflow runs");
-        runs.MapPost("/create", CreateRun);
+        runs.MapPost("/create", CreateRun).Accepts<CreateRunRequest>("application/json");
         runs.MapGet("/get", GetRun);
-        runs.MapPost("/update", UpdateRun);
-        runs.MapPost("/delete", DeleteRun);
-        runs.MapPost("/restore", RestoreRun);
-        runs.MapPost("/search", SearchRuns);
-        runs.MapPost("/log-metric", LogMetric);
-        runs.MapPost("/log-parameter", LogParameter);
-        runs.MapPost("/log-batch", LogBatch);
-        runs.MapPost("/set-tag", SetTag);
-        runs.MapPost("/delete-tag", DeleteTag);
+        runs.MapPost("/update", UpdateRun).Accepts<UpdateRunRequest>("application/json");
+        runs.MapPost("/delete", DeleteRun).Accepts<RunIdRequest>("application/json");
+        runs.MapPost("/restore", RestoreRun).Accepts<RunIdRequest>("application/json");
+        runs.MapPost("/search", SearchRuns).Accepts<SearchRunsRequest>("application/json");
+        runs.MapPost("/log-metric", LogMetric).Accepts<LogMetricRequest>("application/json");
+        runs.MapPost("/log-parameter", LogParameter).Accepts<LogParamRequest>("application/json");
+        runs.MapPost("/log-batch", LogBatch).Accepts<LogBatchRequest>("application/json");
+        runs.MapPost("/set-tag", SetTag).Accepts<SetTagRequest>("application/json");
+        runs.MapPost("/delete-tag", DeleteTag).Accepts<DeleteTagRequest>("application/json");
         mlflow.MapGet("/metrics/get-history", GetMetricHistory).WithTags("MLflow runs");
         return runs;
     }
