@@ -69,7 +69,7 @@ public sealed class OutboxRelay(NpgsqlDataSource dataSource, IBus bus, IOptions<
         await using (var select = new NpgsqlCommand(
             """
             SELECT sequence, message_id, message_type, body::text, trace_parent, trace_state
-            FROM outbox_messages WHERE sent_at IS NULL ORDER BY sequence LIMIT @batch FOR UPDATE SKIP LOCKED
+            FROM outbox_messages WHERE sent_at IS NULL AND parked_at IS NULL ORDER BY sequence LIMIT @batch FOR UPDATE SKIP LOCKED
             """, connection, transaction))
         {
             select.Parameters.AddWithValue("batch", options.Value.BatchSize);
@@ -87,6 +87,15 @@ public sealed class OutboxRelay(NpgsqlDataSource dataSource, IBus bus, IOptions<
             {
                 await PublishAsync(row.Id, row.Type, row.Body, row.Parent, row.State, ct);
                 sent.Add(row.Sequence);
+            }
+            catch (UnpublishableMessageException e)
+            {
+                logger.LogError("Outbox message {MessageId} parked: {Reason}", row.Id, e.Message);
+                await using var park = new NpgsqlCommand(
+                    "UPDATE outbox_messages SET parked_at = now(), last_error = @error WHERE sequence = @sequence", connection, transaction);
+                park.Parameters.AddWithValue("error", e.Message);
+                park.Parameters.AddWithValue("sequence", row.Sequence);
+                await park.ExecuteNonQueryAsync(ct);
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
@@ -116,8 +125,17 @@ public sealed class OutboxRelay(NpgsqlDataSource dataSource, IBus bus, IOptions<
     private async Task PublishAsync(Guid messageId, string typeName, string body, string? traceParent, string? traceState, CancellationToken ct)
     {
         var type = Outbox.ResolveMessageType(typeName)
-            ?? throw new InvalidOperationException($"Outbox message {messageId} has unknown type '{typeName}'.");
-        var message = JsonSerializer.Deserialize(body, type, Outbox.Json)!;
+            ?? throw new UnpublishableMessageException($"unknown message type '{typeName}' (not in Mlops.Contracts)");
+        object message;
+        try
+        {
+            message = JsonSerializer.Deserialize(body, type, Outbox.Json)
+                ?? throw new UnpublishableMessageException($"the body is not a {type.Name}");
+        }
+        catch (JsonException e)
+        {
+            throw new UnpublishableMessageException($"the body is not a valid {type.Name}: {e.Message}");
+        }
 
         // Continue the trace of the request that committed the event, so HTTP → bus → consumer is one trace.
         ActivityContext.TryParse(traceParent, traceState, isRemote: true, out var parent);
@@ -162,3 +180,6 @@ public sealed class OutboxRelay(NpgsqlDataSource dataSource, IBus bus, IOptions<
         }
     }
 }
+
+/// <summary>A row no retry can publish; it is parked so later events are not held back.</summary>
+internal sealed class UnpublishableMessageException(string message) : Exception(message);

@@ -62,6 +62,32 @@ public sealed class MessagingTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task UnpublishableOutboxRow_IsParked_AndLaterEventsStillFlow()
+    {
+        var later = new ProbeSent(Guid.CreateVersion7(), "after-unpublishable", DateTimeOffset.UtcNow);
+        var bogusId = Guid.CreateVersion7();
+        await using var db = await platform.OpenDatabaseAsync(ResourceNames.FeatureStore);
+        await using (var transaction = await db.BeginTransactionAsync())
+        {
+            // What a renamed contract would leave behind: a committed row whose type no longer exists.
+            await using var insert = new NpgsqlCommand(
+                "INSERT INTO outbox_messages (message_id, message_type, body) VALUES (@id, 'Mlops.Contracts.NoSuchEvent', '{}'::jsonb)", db, transaction);
+            insert.Parameters.AddWithValue("id", bogusId);
+            await insert.ExecuteNonQueryAsync();
+            await transaction.EnqueueAsync(later);
+            await transaction.CommitAsync();
+        }
+
+        await WaitForReceiptsAsync(ResourceNames.ExperimentTracker, later.ProbeId, Delivery);
+        await using var parked = new NpgsqlCommand("SELECT parked_at IS NOT NULL, last_error FROM outbox_messages WHERE message_id = @id", db);
+        parked.Parameters.AddWithValue("id", bogusId);
+        await using var reader = await parked.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        Assert.True(reader.GetBoolean(0));
+        Assert.Contains("NoSuchEvent", reader.GetString(1));
+    }
+
+    [Fact]
     public async Task DuplicateDelivery_HasItsEffectOnce()
     {
         var probe = new ProbeSent(Guid.CreateVersion7(), "duplicate-test", DateTimeOffset.UtcNow);
