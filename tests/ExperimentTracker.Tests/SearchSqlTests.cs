@@ -84,6 +84,10 @@ public sealed class SearchSqlTests
         Assert.Throws<MlflowException>(() => SearchSql.CompileRuns(null, [orderBy]));
 
     [Fact]
+    public void CompileRuns_NullOrderByEntry_Fails() =>
+        Assert.Contains("order_by", Assert.Throws<MlflowException>(() => SearchSql.CompileRuns(null, [null!])).Message);
+
+    [Fact]
     public void CompileRuns_TooManyClauses_Fails()
     {
         var filter = string.Join(" AND ", Enumerable.Range(0, SearchSql.MaxFilterClauses + 1).Select(i => $"metrics.m{i} > 0"));

@@ -18,6 +18,10 @@ public static partial class Validate
     public static T Required<T>(T? value, string name) where T : struct =>
         value ?? throw MlflowException.Invalid($"Missing value for required parameter '{name}'. See the API docs for more information about request parameters.");
 
+    /// <summary>A JSON array may hold nulls whatever the declared element type says; a null item is the caller's error.</summary>
+    public static IReadOnlyList<T> Items<T>(IReadOnlyList<T>? list, string name) where T : class =>
+        list is null ? [] : list.Any(item => item is null) ? throw MlflowException.Invalid($"'{name}' must not contain null.") : list;
+
     /// <summary>Metric, param and tag names: as in MLflow, a relative path of word characters, '-', '.', ' ' and '/'.</summary>
     public static string EntityKey(string? key, string kind)
     {

@@ -33,7 +33,7 @@ public static class ExperimentEndpoints
     {
         var request = await http.ReadBodyAsync<CreateExperimentRequest>(ct);
         var name = Validate.Required(request.Name, "name");
-        var tags = ValidTags(request.Tags ?? []);
+        var tags = ValidTags(Validate.Items(request.Tags, "tags"));
         var now = Db.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);

@@ -126,7 +126,7 @@ public static class RegistryEndpoints
     private static MlflowException ModelNotFound(string name) => MlflowException.NotFound($"Registered Model with name={name} not found");
 
     private static List<KeyValue> ValidTags(IReadOnlyList<KeyValue>? tags) =>
-        (tags ?? []).Select(t => new KeyValue(Validate.EntityKey(t.Key, "Tag"), Validate.Value(t.Value, "Tag", t.Key!, Validate.MaxExperimentTagValueLength)))
+        Validate.Items(tags, "tags").Select(t => new KeyValue(Validate.EntityKey(t.Key, "Tag"), Validate.Value(t.Value, "Tag", t.Key!, Validate.MaxExperimentTagValueLength)))
             .GroupBy(t => t.Key).Select(g => g.Last()).ToList();
 
     private static Task<int> InsertTagsAsync(NpgsqlTransaction transaction, string table, string owner, string name, int? version,

@@ -42,7 +42,7 @@ public static class RunEndpoints
     {
         var request = await http.ReadBodyAsync<CreateRunRequest>(ct);
         var experimentId = ExperimentEndpoints.ParseId(request.ExperimentId);
-        var tags = (request.Tags ?? []).ToList();
+        var tags = Validate.Items(request.Tags, "tags").ToList();
         RunLogging.CheckLimits(0, 0, tags.Count);
         var runName = ResolveRunName(request.RunName, tags);
         tags.RemoveAll(t => t.Key == RunStore.RunNameTag);
@@ -176,7 +176,8 @@ public static class RunEndpoints
         if (http.ContentLength > RunLogging.MaxBatchRequestBytes)
             throw MlflowException.Invalid($"Batched logging API requests must be at most {RunLogging.MaxBatchRequestBytes} bytes; got {http.ContentLength}.");
         var request = await http.ReadBodyAsync<LogBatchRequest>(ct);
-        await RunLogging.LogAsync(db, RunStore.RequiredRunId(request.RunId, null), request.Metrics ?? [], request.Params ?? [], request.Tags ?? [], ct);
+        await RunLogging.LogAsync(db, RunStore.RequiredRunId(request.RunId, null), Validate.Items(request.Metrics, "metrics"),
+            Validate.Items(request.Params, "params"), Validate.Items(request.Tags, "tags"), ct);
         return MlflowJson.Empty();
     }
 

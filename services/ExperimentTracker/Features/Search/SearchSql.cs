@@ -79,7 +79,7 @@ public static class SearchSql
         var clauses = SearchParser.ParseFilter(filter);
         if (clauses.Count > MaxFilterClauses)
             throw MlflowException.Invalid($"The filter has {clauses.Count} clauses; at most {MaxFilterClauses} are allowed.");
-        orderBy ??= [];
+        orderBy = Validate.Items(orderBy, "order_by");
         if (orderBy.Count > MaxOrderByClauses)
             throw MlflowException.Invalid($"{orderBy.Count} order_by clauses given; at most {MaxOrderByClauses} are allowed.");
 
