@@ -42,8 +42,13 @@ internal sealed class DatabaseMigrator(string connectionString, Assembly[] assem
             await lockCommand.ExecuteNonQueryAsync(cancellationToken);
         try
         {
-            var result = DeployChanges.To.PostgresqlDatabase(connectionString)
-                .WithScriptsEmbeddedInAssemblies(assemblies, name => name.EndsWith(".sql", StringComparison.Ordinal))
+            var upgrade = DeployChanges.To.PostgresqlDatabase(connectionString);
+            // DbUp orders by full resource name across assemblies; run groups keep the platform's own tables (outbox,
+            // inbox) first, so a service script may rely on them.
+            for (var group = 0; group < assemblies.Length; group++)
+                upgrade = upgrade.WithScriptsEmbeddedInAssembly(assemblies[group], name => name.EndsWith(".sql", StringComparison.Ordinal),
+                    new DbUp.Engine.SqlScriptOptions { RunGroupOrder = group });
+            var result = upgrade
                 .WithTransactionPerScript()
                 .LogToNowhere()
                 .Build()

@@ -126,6 +126,23 @@ public sealed class PlatformTests(PlatformFixture platform)
         Assert.Equal(before, await CountProbesAsync());
     }
 
+    [Fact]
+    public async Task Migrations_ApplyThePlatformTablesBeforeTheServiceOwn()
+    {
+        await using var db = await platform.OpenDatabaseAsync(ResourceNames.ExperimentTracker);
+        await using var command = new Npgsql.NpgsqlCommand("SELECT scriptname FROM schemaversions ORDER BY schemaversionsid", db);
+        var applied = new List<string>();
+        await using (var reader = await command.ExecuteReaderAsync())
+            while (await reader.ReadAsync())
+                applied.Add(reader.GetString(0));
+
+        var platformScripts = applied.FindAll(n => n.StartsWith("Mlops.ServiceDefaults.", StringComparison.Ordinal));
+        var serviceScripts = applied.FindAll(n => n.StartsWith("Mlops.ExperimentTracker.", StringComparison.Ordinal));
+        Assert.NotEmpty(platformScripts);
+        Assert.NotEmpty(serviceScripts);
+        Assert.True(applied.IndexOf(platformScripts[^1]) < applied.IndexOf(serviceScripts[0]), string.Join(", ", applied));
+    }
+
     public static TheoryData<string> Services() => new(PlatformFixture.Services);
 
     private async Task<long> CountProbesAsync()
