@@ -1,4 +1,5 @@
 using Mlops;
+using Mlops.ExperimentTracker.Features.Artifacts;
 using Mlops.ExperimentTracker.Features.Experiments;
 using Mlops.ExperimentTracker.Features.Registry;
 using Mlops.ExperimentTracker.Features.Runs;
@@ -7,6 +8,7 @@ using Mlops.ExperimentTracker.Mlflow;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddMlopsPlatform(ResourceNames.ExperimentTrackerDb, typeof(Program).Assembly);
+builder.Services.AddOptions<ArtifactOptions>().BindConfiguration(ArtifactOptions.Section);
 
 var app = builder.Build();
 app.MapMlopsPlatformEndpoints();
@@ -16,5 +18,6 @@ var mlflow = app.MapGroup(MlflowErrorMiddleware.ApiPrefix);
 mlflow.MapExperimentEndpoints();
 mlflow.MapRunEndpoints();
 mlflow.MapRegistryEndpoints();
+app.MapArtifactEndpoints(mlflow);
 mlflow.MapMlflowFallback();
 app.Run();

@@ -10,10 +10,11 @@ namespace Mlops.ExperimentTracker.Mlflow;
 public static class MlflowErrorMiddleware
 {
     public const string ApiPrefix = "/api/2.0/mlflow";
+    public const string ArtifactsPrefix = "/api/2.0/mlflow-artifacts";
 
     /// <summary>Answers MLflow clients in MLflow's error format for every failure under <see cref="ApiPrefix"/>.</summary>
     public static IApplicationBuilder UseMlflowErrors(this IApplicationBuilder app) =>
-        app.UseWhen(context => context.Request.Path.StartsWithSegments(ApiPrefix), branch => branch.Use(async (context, next) =>
+        app.UseWhen(context => context.Request.Path.StartsWithSegments(ApiPrefix) || context.Request.Path.StartsWithSegments(ArtifactsPrefix), branch => branch.Use(async (context, next) =>
         {
             try
             {
