@@ -19,5 +19,6 @@ mlflow.MapExperimentEndpoints();
 mlflow.MapRunEndpoints();
 mlflow.MapRegistryEndpoints();
 app.MapArtifactEndpoints(mlflow);
+app.MapRegistryAudit();
 mlflow.MapMlflowFallback();
 app.Run();

@@ -19,6 +19,21 @@ public sealed class SearchSqlTests
     }
 
     [Fact]
+    public void CompileModelVersions_TagsMatchOnNameAndVersion_RunIdIn_VersionOrder()
+    {
+        var search = SearchSql.CompileModelVersions("name = 'm' AND run_id IN ('a', 'b') AND tags.gate = 'ok'", ["version_number ASC", "tags.gate DESC"]);
+
+        Assert.Equal(
+            " AND v.name = @p0 AND v.run_id = ANY(@p1)" +
+            " AND EXISTS (SELECT 1 FROM model_version_tags x WHERE x.name = v.name AND x.version = v.version AND x.key = @p2 AND x.value = @p3)",
+            search.Conditions);
+        Assert.Equal(" LEFT JOIN model_version_tags o0 ON o0.name = v.name AND o0.version = v.version AND o0.key = @p4", search.Joins);
+        Assert.Equal("v.version ASC NULLS LAST, o0.value DESC NULLS LAST, v.name, v.version DESC", search.OrderBy);
+        Assert.Equal("v.last_updated_timestamp DESC, v.name, v.version DESC", SearchSql.CompileModelVersions(null, null).OrderBy);
+        Assert.Contains("metrics", Assert.Throws<MlflowException>(() => SearchSql.CompileModelVersions("metrics.acc > 1", null)).Message);
+    }
+
+    [Fact]
     public void CompileRuns_NoFilterNoOrder_IsNewestFirst()
     {
         var search = SearchSql.CompileRuns(null, null);

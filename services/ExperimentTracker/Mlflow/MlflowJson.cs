@@ -33,6 +33,29 @@ public static class MlflowJson
         }
     }
 
+    /// <summary>
+    /// For GET and DELETE calls: MLflow clients send DELETE arguments as a JSON body, people with curl as query
+    /// parameters; either is read (a repeated query parameter becomes a list).
+    /// </summary>
+    public static async Task<T> ReadBodyOrQueryAsync<T>(this HttpRequest request, CancellationToken ct) where T : class
+    {
+        if (request.ContentLength > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0))
+            return await request.ReadBodyAsync<T>(ct);
+        var arguments = new System.Text.Json.Nodes.JsonObject();
+        foreach (var (key, values) in request.Query)
+            arguments[key] = values.Count == 1
+                ? values[0]
+                : new System.Text.Json.Nodes.JsonArray(values.Select(v => (System.Text.Json.Nodes.JsonNode?)v).ToArray());
+        try
+        {
+            return arguments.Deserialize<T>(Options)!;
+        }
+        catch (JsonException e)
+        {
+            throw MlflowException.Invalid($"Invalid query parameters: {e.Message}");
+        }
+    }
+
     public static JsonHttpResult<T> Ok<T>(T value) => TypedResults.Json(value, Options);
 
     /// <summary>MLflow answers a successful mutation without a payload with <c>{}</c>.</summary>

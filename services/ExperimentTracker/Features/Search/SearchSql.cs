@@ -26,7 +26,33 @@ public static class SearchSql
         IReadOnlyDictionary<string, string> NumericAttributes,
         IReadOnlyDictionary<string, string> OrderAttributes,
         string DefaultOrder,
-        string TieBreak);
+        string TieBreak,
+        string? ExtraMatch = null)
+    {
+        /// <summary>Joins a key-value table aliased <paramref name="alias"/> to the target's row.</summary>
+        public string Match(string alias) =>
+            $"{alias}.{IdColumn} = {Alias}.{IdColumn}" + (ExtraMatch is null ? "" : $" AND {alias}.{ExtraMatch} = {Alias}.{ExtraMatch}");
+    }
+
+    // Model versions are keyed by (name, version): IdColumn "name" plus the version match below.
+    private static readonly Target ModelVersions = new(
+        "model versions", "v", "name",
+        new Dictionary<EntityType, string> { [EntityType.Tag] = "model_version_tags" },
+        new Dictionary<string, string>
+        {
+            ["name"] = "v.name", ["run_id"] = "v.run_id", ["source_path"] = "v.source", ["current_stage"] = "v.current_stage",
+        },
+        new Dictionary<string, string>
+        {
+            ["version_number"] = "v.version", ["creation_timestamp"] = "v.creation_timestamp", ["last_updated_timestamp"] = "v.last_updated_timestamp",
+        },
+        new Dictionary<string, string>
+        {
+            ["name"] = "v.name", ["version_number"] = "v.version", ["creation_timestamp"] = "v.creation_timestamp",
+            ["last_updated_timestamp"] = "v.last_updated_timestamp", ["timestamp"] = "v.last_updated_timestamp",
+        },
+        "v.last_updated_timestamp DESC, v.name, v.version DESC", "v.name, v.version DESC",
+        ExtraMatch: "version");
 
     private static readonly Target Runs = new(
         "runs", "r", "run_id",
@@ -74,6 +100,8 @@ public static class SearchSql
 
     public static CompiledSearch CompileRegisteredModels(string? filter, IReadOnlyList<string>? orderBy) => Compile(RegisteredModels, filter, orderBy);
 
+    public static CompiledSearch CompileModelVersions(string? filter, IReadOnlyList<string>? orderBy) => Compile(ModelVersions, filter, orderBy);
+
     private static CompiledSearch Compile(Target target, string? filter, IReadOnlyList<string>? orderBy)
     {
         var clauses = SearchParser.ParseFilter(filter);
@@ -104,7 +132,7 @@ public static class SearchSql
             }
             var table = Table(target, clause.Identifier);
             var alias = $"o{joins.Count}";
-            joins.Add($" LEFT JOIN {table} {alias} ON {alias}.{target.IdColumn} = {target.Alias}.{target.IdColumn} AND {alias}.key = {Parameter(clause.Identifier.Key)}");
+            joins.Add($" LEFT JOIN {table} {alias} ON {target.Match(alias)} AND {alias}.key = {Parameter(clause.Identifier.Key)}");
             order.Add($"{alias}.value {direction} NULLS LAST");
         }
         order.Add(order.Count == 0 ? target.DefaultOrder : target.TieBreak);
@@ -129,7 +157,7 @@ public static class SearchSql
         var table = Table(target, identifier);
         var key = parameter(identifier.Key);
         var comparison = Compare("x.value", clause, numeric: identifier.Type == EntityType.Metric, parameter);
-        return $"EXISTS (SELECT 1 FROM {table} x WHERE x.{target.IdColumn} = {target.Alias}.{target.IdColumn} AND x.key = {key} AND {comparison})";
+        return $"EXISTS (SELECT 1 FROM {table} x WHERE {target.Match("x")} AND x.key = {key} AND {comparison})";
     }
 
     private static string Compare(string column, FilterClause clause, bool numeric, Func<object, string> parameter)

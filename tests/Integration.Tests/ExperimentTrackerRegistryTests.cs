@@ -1,0 +1,147 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Npgsql;
+
+namespace Mlops.Tests;
+
+/// <summary>The rest of MLflow's model registry (rename, update, tags, aliases, stages, version search, download URI) and the audit trail.</summary>
+public sealed partial class ExperimentTrackerTests
+{
+    [Fact]
+    public async Task Registry_RenameDescribeTagAliasStageSearchDelete_WithAuditTrailAndEvents()
+    {
+        var name = Unique("registry-full");
+        await PostAsync("registered-models/create", new { name });
+        var experiment = await CreateExperimentAsync(Unique("registry-runs"));
+        var runA = await CreateRunAsync(experiment);
+        var runB = await CreateRunAsync(experiment);
+        await PostAsync("model-versions/create", new { name, source = $"runs:/{runA}/model", run_id = runA });
+        await PostAsync("model-versions/create", new { name, source = $"mlflow-artifacts:/{experiment}/{runB}/artifacts/model", run_id = runB });
+        await PostAsync("model-versions/create", new { name, source = "s3://elsewhere/model" });
+
+        // Rename: versions follow; the old name is gone; a taken name is refused.
+        var renamed = $"{name}-renamed";
+        var afterRename = (await PostAsync("registered-models/rename", new { name, new_name = renamed })).GetProperty("registered_model");
+        Assert.Equal(renamed, afterRename.GetProperty("name").GetString());
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/registered-models/get?name={name}"));
+        Assert.Equal(renamed, (await GetAsync($"model-versions/get?name={renamed}&version=2")).GetProperty("model_version").GetProperty("name").GetString());
+        var other = Unique("taken");
+        await PostAsync("registered-models/create", new { name = other });
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "RESOURCE_ALREADY_EXISTS", Post("registered-models/rename", new { name = renamed, new_name = other }));
+        name = renamed;
+
+        // Descriptions (PATCH) and tags on the model and a version.
+        var described = (await ReadOkAsync(await Send(HttpMethod.Patch, "registered-models/update", new { name, description = "delay model" })))
+            .GetProperty("registered_model");
+        Assert.Equal("delay model", described.GetProperty("description").GetString());
+        var v2 = (await ReadOkAsync(await Send(HttpMethod.Patch, "model-versions/update", new { name, version = "2", description = "retrained" })))
+            .GetProperty("model_version");
+        Assert.Equal("retrained", v2.GetProperty("description").GetString());
+        await PostAsync("registered-models/set-tag", new { name, key = "team", value = "ml" });
+        await PostAsync("model-versions/set-tag", new { name, version = "2", key = "gate", value = "passed" });
+        await PostAsync("model-versions/set-tag", new { name, version = "3", key = "gate", value = "failed" });
+        Assert.Equal("ml", Tag((await GetAsync($"registered-models/get?name={name}")).GetProperty("registered_model"), "team"));
+        await ReadOkAsync(await Send(HttpMethod.Delete, "registered-models/delete-tag", new { name, key = "team" }));
+        Assert.Null(Tag((await GetAsync($"registered-models/get?name={name}")).GetProperty("registered_model"), "team"));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", Send(HttpMethod.Delete, "registered-models/delete-tag", new { name, key = "team" }));
+
+        // Aliases, acting as a named person.
+        await ReadOkAsync(await Send(HttpMethod.Post, "registered-models/alias", new { name, alias = "champion", version = "1" }, actor: "alice"));
+        await ReadOkAsync(await Send(HttpMethod.Post, "registered-models/alias", new { name, alias = "champion", version = "2" }, actor: "bob"));
+        var champion = (await GetAsync($"registered-models/alias?name={name}&alias=champion")).GetProperty("model_version");
+        Assert.Equal("2", champion.GetProperty("version").GetString());
+        Assert.Equal(["champion"], Names(champion, "aliases", a => a.GetString()!));
+        var withAliases = (await GetAsync($"registered-models/get?name={name}")).GetProperty("registered_model");
+        Assert.Equal([("champion", "2")], Names(withAliases, "aliases", a => (a.GetProperty("alias").GetString()!, a.GetProperty("version").GetString()!)));
+        foreach (var reserved in new[] { "latest", "v3", "bad alias" })
+            await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", Post("registered-models/alias", new { name, alias = reserved, version = "1" }));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", Post("registered-models/alias", new { name, alias = "x", version = "9" }));
+        await ReadOkAsync(await _client.DeleteAsync($"{Api}/registered-models/alias?name={name}&alias=champion"));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/registered-models/alias?name={name}&alias=champion"));
+
+        // Stages: Production for 1, then 2 with archive_existing_versions archives 1.
+        var v1 = (await PostAsync("model-versions/transition-stage", new { name, version = "1", stage = "production", archive_existing_versions = false }))
+            .GetProperty("model_version");
+        Assert.Equal("Production", v1.GetProperty("current_stage").GetString());
+        await ReadOkAsync(await Send(HttpMethod.Post, "model-versions/transition-stage",
+            new { name, version = "2", stage = "Production", archive_existing_versions = true }, actor: "carol"));
+        Assert.Equal("Archived", (await GetAsync($"model-versions/get?name={name}&version=1")).GetProperty("model_version").GetProperty("current_stage").GetString());
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE",
+            Post("model-versions/transition-stage", new { name, version = "3", stage = "Archived", archive_existing_versions = true }));
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", Post("model-versions/transition-stage", new { name, version = "3", stage = "Live" }));
+        var production = await PostAsync("registered-models/get-latest-versions", new { name, stages = new[] { "Production" } });
+        Assert.Equal(["2"], Names(production, "model_versions", v => v.GetProperty("version").GetString()!));
+        var everyStage = await GetAsync($"registered-models/get-latest-versions?name={name}");
+        Assert.Equal(["1", "2", "3"], Names(everyStage, "model_versions", v => v.GetProperty("version").GetString()!).Order());
+
+        // Version search: MLflow's grammar over name, run_id, tags; order and pages.
+        var byName = await GetAsync($"model-versions/search?filter={Uri.EscapeDataString($"name = '{name}'")}&order_by=version_number%20ASC&max_results=2");
+        Assert.Equal(["1", "2"], Names(byName, "model_versions", v => v.GetProperty("version").GetString()!));
+        var page2 = await GetAsync($"model-versions/search?filter={Uri.EscapeDataString($"name = '{name}'")}&order_by=version_number%20ASC&max_results=2&page_token={Uri.EscapeDataString(byName.GetProperty("next_page_token").GetString()!)}");
+        Assert.Equal(["3"], Names(page2, "model_versions", v => v.GetProperty("version").GetString()!));
+        var byRun = await GetAsync($"model-versions/search?filter={Uri.EscapeDataString($"run_id IN ('{runA}', '{runB}')")}");
+        Assert.Equal(["1", "2"], Names(byRun, "model_versions", v => v.GetProperty("version").GetString()!).Order());
+        var byTag = await GetAsync($"model-versions/search?filter={Uri.EscapeDataString($"name = '{name}' AND tags.gate = 'passed'")}");
+        Assert.Equal(["2"], Names(byTag, "model_versions", v => v.GetProperty("version").GetString()!));
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", _client.GetAsync($"{Api}/model-versions/search?filter={Uri.EscapeDataString("metrics.acc > 1")}"));
+
+        // Download URIs: a runs:/ source resolves to the run's artifacts.
+        Assert.Equal($"mlflow-artifacts:/{experiment}/{runA}/artifacts/model",
+            (await GetAsync($"model-versions/get-download-uri?name={name}&version=1")).GetProperty("artifact_uri").GetString());
+        Assert.Equal("s3://elsewhere/model", (await GetAsync($"model-versions/get-download-uri?name={name}&version=3")).GetProperty("artifact_uri").GetString());
+
+        // Deleting a version with an alias on it takes the alias along.
+        await ReadOkAsync(await Send(HttpMethod.Post, "registered-models/alias", new { name, alias = "challenger", version = "3" }));
+        await ReadOkAsync(await Send(HttpMethod.Delete, "model-versions/delete", new { name, version = "3" }));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/model-versions/get?name={name}&version=3"));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/registered-models/alias?name={name}&alias=challenger"));
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", _client.GetAsync($"{Api}/model-versions/get?name={name}&version=one"));
+
+        // The audit trail names who did what, newest first.
+        var audit = JsonDocument.Parse(await _client.GetStringAsync($"/api/registry/audit?name={Uri.EscapeDataString(name)}")).RootElement.GetProperty("entries")
+            .EnumerateArray().ToList();
+        var aliasMoves = audit.Where(e => e.GetProperty("action").GetString() == "set_alias" && e.GetProperty("details").GetProperty("alias").GetString() == "champion").ToList();
+        Assert.Equal(2, aliasMoves.Count);
+        Assert.StartsWith("bob", aliasMoves[0].GetProperty("actor").GetString());
+        Assert.Equal("1", aliasMoves[0].GetProperty("details").GetProperty("previous_version").GetString());
+        Assert.StartsWith("alice", aliasMoves[1].GetProperty("actor").GetString());
+        var stageChange = audit.First(e => e.GetProperty("action").GetString() == "transition_stage" && e.GetProperty("version").GetString() == "2");
+        Assert.StartsWith("carol", stageChange.GetProperty("actor").GetString());
+        Assert.Equal("None", stageChange.GetProperty("details").GetProperty("from").GetString());
+        Assert.Equal(["1"], stageChange.GetProperty("details").GetProperty("archived_versions").EnumerateArray().Select(v => v.GetString()).ToList());
+        Assert.Contains(audit, e => e.GetProperty("action").GetString() == "rename_registered_model");
+        Assert.Contains(audit, e => e.GetProperty("action").GetString() == "delete_model_version" && e.GetProperty("version").GetString() == "3");
+        using (var badAudit = await _client.GetAsync("/api/registry/audit?version=2"))
+            Assert.Equal(HttpStatusCode.BadRequest, badAudit.StatusCode);
+
+        // Events through the outbox: alias set x2, deleted x1, removed with its version x1; two stage changes.
+        await using var db = await platform.OpenDatabaseAsync(ResourceNames.ExperimentTracker);
+        await using var events = new NpgsqlCommand(
+            """
+            SELECT message_type, body->>'alias', body->>'version', body->>'toStage', body->'archivedVersions' FROM outbox_messages
+            WHERE message_type IN ('Mlops.Contracts.ModelAliasChanged', 'Mlops.Contracts.ModelVersionStageChanged') AND body->>'name' = @name
+            ORDER BY sequence
+            """, db);
+        events.Parameters.AddWithValue("name", name);
+        var rows = new List<string>();
+        await using (var reader = await events.ExecuteReaderAsync())
+            while (await reader.ReadAsync())
+                rows.Add(string.Join("|", Enumerable.Range(0, 5).Select(i => reader.IsDBNull(i) ? "-" : reader.GetValue(i).ToString()!.Replace("Mlops.Contracts.", ""))));
+        Assert.Equal([
+            "ModelAliasChanged|champion|1|-|-", "ModelAliasChanged|champion|2|-|-", "ModelAliasChanged|champion|-|-|-",
+            "ModelVersionStageChanged|-|1|Production|[]", "ModelVersionStageChanged|-|2|Production|[\"1\"]",
+            "ModelAliasChanged|challenger|3|-|-", "ModelAliasChanged|challenger|-|-|-"], rows);
+    }
+
+    private Task<HttpResponseMessage> Send(HttpMethod method, string path, object body, string? actor = null)
+    {
+        var request = new HttpRequestMessage(method, $"{Api}/{path}")
+        {
+            Content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json"),
+        };
+        if (actor is not null)
+            request.Headers.Add("X-Mlops-Actor", actor);
+        return _client.SendAsync(request);
+    }
+}
