@@ -92,7 +92,7 @@ public sealed class MessagingTests(PlatformFixture platform)
     {
         var probe = new ProbeSent(Guid.CreateVersion7(), "duplicate-test", DateTimeOffset.UtcNow);
         var messageId = NewId.NextGuid();
-        var bus = await StartTestBusAsync();
+        var bus = await platform.StartTestBusAsync();
         try
         {
             for (var i = 0; i < 2; i++)
@@ -122,7 +122,7 @@ public sealed class MessagingTests(PlatformFixture platform)
         var poison = new ProbeSent(Guid.CreateVersion7(), null!, DateTimeOffset.UtcNow);
         const string errorQueue = "experimenttracker-probe-sent_error";
         var before = await QueueDepthAsync(errorQueue);
-        var bus = await StartTestBusAsync();
+        var bus = await platform.StartTestBusAsync();
         try
         {
             await bus.Publish(poison);
@@ -237,18 +237,5 @@ public sealed class MessagingTests(PlatformFixture platform)
         {
             return 0; // MassTransit creates the error queue on the first failure
         }
-    }
-
-    private async Task<IBusControl> StartTestBusAsync()
-    {
-        var broker = new Uri((await platform.App.GetConnectionStringAsync(ResourceNames.Messaging))!);
-        var credentials = broker.UserInfo.Split(':', 2);
-        var bus = Bus.Factory.CreateUsingRabbitMq(rabbit => rabbit.Host(broker.Host, (ushort)broker.Port, "/", host =>
-        {
-            host.Username(Uri.UnescapeDataString(credentials[0]));
-            host.Password(Uri.UnescapeDataString(credentials[1]));
-        }));
-        await bus.StartAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
-        return bus;
     }
 }

@@ -1,3 +1,4 @@
+using MassTransit;
 using System.Net.Http.Headers;
 using System.Net;
 using System.Net.Sockets;
@@ -107,6 +108,20 @@ public sealed class PlatformFixture : IAsyncLifetime
     }
 
     /// <summary>A connection to a service's own database, as the service itself sees it.</summary>
+    /// <summary>A MassTransit bus of the test's own on the platform's RabbitMQ, to publish events as another service would.</summary>
+    public async Task<MassTransit.IBusControl> StartTestBusAsync()
+    {
+        var broker = new Uri((await App.GetConnectionStringAsync(ResourceNames.Messaging))!);
+        var credentials = broker.UserInfo.Split(':', 2);
+        var bus = MassTransit.Bus.Factory.CreateUsingRabbitMq(rabbit => rabbit.Host(broker.Host, (ushort)broker.Port, "/", host =>
+        {
+            host.Username(Uri.UnescapeDataString(credentials[0]));
+            host.Password(Uri.UnescapeDataString(credentials[1]));
+        }));
+        await bus.StartAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        return bus;
+    }
+
     public async Task<NpgsqlConnection> OpenDatabaseAsync(string service)
     {
         var server = await App.GetConnectionStringAsync(ResourceNames.Postgres);

@@ -19,8 +19,15 @@ public sealed record Metric(string? Key, double? Value, long? Timestamp, long? S
 
 public sealed record RunData(IReadOnlyList<Metric>? Metrics, IReadOnlyList<KeyValue>? Params, IReadOnlyList<KeyValue>? Tags);
 
-/// <summary>Dataset inputs (log-inputs) are not tracked yet; MLflow sends an empty object then.</summary>
-public sealed record RunInputs;
+/// <summary>A dataset as MLflow describes it: name and digest identify it within an experiment; source says where it is.</summary>
+public sealed record Dataset(string? Name, string? Digest, string? SourceType, string? Source, string? Schema, string? Profile);
+
+public sealed record DatasetInput(IReadOnlyList<KeyValue>? Tags, Dataset? Dataset);
+
+/// <summary>A run's dataset inputs (runs/log-inputs); MLflow answers an empty object when there are none.</summary>
+public sealed record RunInputs(IReadOnlyList<DatasetInput>? DatasetInputs);
+
+public sealed record LogInputsRequest(string? RunId, IReadOnlyList<DatasetInput>? Datasets);
 
 public sealed record Run(RunInfo Info, RunData Data, RunInputs Inputs);
 

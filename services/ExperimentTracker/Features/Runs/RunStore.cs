@@ -61,6 +61,7 @@ public static class RunStore
         var metrics = ids.ToDictionary(id => id, _ => new List<Metric>());
         var runParams = ids.ToDictionary(id => id, _ => new List<KeyValue>());
         var tags = ids.ToDictionary(id => id, _ => new List<KeyValue>());
+        var inputs = ids.ToDictionary(id => id, _ => new List<DatasetInput>());
         await using (var batch = new NpgsqlBatch(connection))
         {
             foreach (var sql in new[]
@@ -68,6 +69,10 @@ public static class RunStore
                 "SELECT run_id, key, value, timestamp, step FROM latest_metrics WHERE run_id = ANY(@ids) ORDER BY run_id, key",
                 "SELECT run_id, key, value FROM params WHERE run_id = ANY(@ids) ORDER BY run_id, key",
                 "SELECT run_id, key, value FROM tags WHERE run_id = ANY(@ids) ORDER BY run_id, key",
+                """
+                SELECT i.run_id, i.tags::text, d.name, d.digest, d.source_type, d.source, d.schema, d.profile
+                FROM run_inputs i JOIN datasets d ON d.dataset_id = i.dataset_id WHERE i.run_id = ANY(@ids) ORDER BY i.run_id, d.dataset_id
+                """,
             })
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(sql) { Parameters = { new NpgsqlParameter("ids", ids) } });
             await using var reader = await batch.ExecuteReaderAsync(ct);
@@ -79,9 +84,15 @@ public static class RunStore
                 while (await reader.ReadAsync(ct))
                     target[reader.GetString(0)].Add(new KeyValue(reader.GetString(1), reader.GetString(2)));
             }
+            await reader.NextResultAsync(ct);
+            while (await reader.ReadAsync(ct))
+                inputs[reader.GetString(0)].Add(new DatasetInput(
+                    System.Text.Json.JsonSerializer.Deserialize<List<KeyValue>>(reader.GetString(1), MlflowJson.Options)!.NullIfEmpty(),
+                    new Dataset(reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5),
+                        reader.GetNullableString(6), reader.GetNullableString(7))));
         }
         return infos.Select(info => new Run(info,
             new RunData(metrics[info.RunId].NullIfEmpty(), runParams[info.RunId].NullIfEmpty(), tags[info.RunId].NullIfEmpty()),
-            new RunInputs())).ToList();
+            new RunInputs(inputs[info.RunId].NullIfEmpty()))).ToList();
     }
 }
