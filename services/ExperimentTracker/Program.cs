@@ -1,5 +1,7 @@
 using Mlops;
+using Mlops.ExperimentTracker.Features.Admin;
 using Mlops.ExperimentTracker.Features.Artifacts;
+using Mlops.ExperimentTracker.Features.Compare;
 using Mlops.ExperimentTracker.Features.Experiments;
 using Mlops.ExperimentTracker.Features.Lineage;
 using Mlops.ExperimentTracker.Features.Registry;
@@ -13,6 +15,8 @@ builder.AddMlopsPlatform(ResourceNames.ExperimentTrackerDb, typeof(Program).Asse
     bus.AddConsumer<ModelDeployedConsumer>();
     bus.AddConsumer<ModelRetiredConsumer>();
 });
+// Metrics may be NaN or infinite: the native endpoints write them as MLflow does, "NaN" and "Infinity".
+builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.NumberHandling |= System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals);
 builder.Services.AddOptions<ArtifactOptions>().BindConfiguration(ArtifactOptions.Section);
 
 var app = builder.Build();
@@ -26,5 +30,7 @@ mlflow.MapRegistryEndpoints();
 app.MapArtifactEndpoints(mlflow);
 app.MapRegistryAudit();
 app.MapLineageEndpoints(mlflow);
+app.MapGarbageCollection();
+app.MapRunComparison();
 mlflow.MapMlflowFallback();
 app.Run();

@@ -1,0 +1,130 @@
+using Microsoft.Extensions.Options;
+using Mlops.ExperimentTracker.Data;
+using Mlops.ExperimentTracker.Features.Artifacts;
+using Mlops.ServiceDefaults.Storage;
+using Npgsql;
+
+namespace Mlops.ExperimentTracker.Features.Admin;
+
+/// <param name="OlderThanMinutes">Only runs (and experiments) deleted at least this long ago; default 0 (every deleted one).</param>
+/// <param name="RunIds">Only these runs; each must be deleted (MLflow's <c>mlflow gc --run-ids</c>).</param>
+/// <param name="ExperimentIds">Only these experiments (each must be deleted); their runs go with them.</param>
+/// <param name="DryRun">Report what would go, change nothing.</param>
+public sealed record GcRequest(int? OlderThanMinutes, IReadOnlyList<string>? RunIds, IReadOnlyList<string>? ExperimentIds, bool? DryRun);
+public sealed record KeptRun(string RunId, string Reason);
+public sealed record GcResponse(bool DryRun, IReadOnlyList<string> DeletedRuns, IReadOnlyList<string> DeletedExperiments,
+    IReadOnlyList<KeptRun> KeptRuns, int ArtifactObjectsDeleted);
+
+/// <summary>
+/// Hard delete with artifact garbage collection (MLflow's <c>mlflow gc</c>, which the REST API lacks: mlflow#2152,
+/// #14988). Runs in the deleted lifecycle stage lose their artifacts in S3 first, then every row (metrics, params,
+/// tags, inputs); a crash in between leaves a run that the next collection finishes. Deleted experiments go once their
+/// runs have. A run that a registered model version comes from is kept (its artifacts are the model), and reported.
+/// </summary>
+public static class GarbageCollection
+{
+    private const int MaxIds = 1000;
+
+    public static IEndpointRouteBuilder MapGarbageCollection(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/api/admin/gc", CollectAsync).WithTags("Administration")
+            .WithSummary("Permanently delete deleted runs and experiments, with their artifacts (mlflow gc).");
+        return app;
+    }
+
+    internal static async Task<IResult> CollectAsync(GcRequest? request, NpgsqlDataSource db, ObjectStore store, IOptions<StorageOptions> storage,
+        ILoggerFactory loggers, CancellationToken ct)
+    {
+        request ??= new GcRequest(null, null, null, null);
+        var errors = new Dictionary<string, string[]>();
+        if (request.OlderThanMinutes is < 0)
+            errors["olderThanMinutes"] = ["Must be zero or more."];
+        if (request.RunIds is { Count: > MaxIds })
+            errors["runIds"] = [$"At most {MaxIds} per call."];
+        var experimentIds = new List<long>();
+        foreach (var id in request.ExperimentIds ?? [])
+            if (long.TryParse(id, System.Globalization.NumberStyles.None, null, out var parsed))
+                experimentIds.Add(parsed);
+            else
+                errors["experimentIds"] = [$"'{id}' is not an experiment id (an integer)."];
+        if (errors.Count > 0)
+            return TypedResults.ValidationProblem(errors);
+
+        var cutoff = Db.NowMs() - (request.OlderThanMinutes ?? 0) * 60_000L;
+        var runIds = (request.RunIds ?? []).Distinct().ToArray();
+        await using var connection = await db.OpenConnectionAsync(ct);
+        if (runIds.Length > 0 || experimentIds.Count > 0)
+        {
+            var problems = await connection.ReadAllAsync(
+                """
+                SELECT 'runIds', id, CASE WHEN r.run_id IS NULL THEN 'no such run' ELSE 'is not deleted' END
+                FROM unnest(@runs) AS id LEFT JOIN runs r ON r.run_id = id WHERE r.lifecycle_stage IS DISTINCT FROM 'deleted'
+                UNION ALL
+                SELECT 'experimentIds', id::text, CASE WHEN e.experiment_id IS NULL THEN 'no such experiment' ELSE 'is not deleted' END
+                FROM unnest(@experiments) AS id LEFT JOIN experiments e ON e.experiment_id = id WHERE e.lifecycle_stage IS DISTINCT FROM 'deleted'
+                """, [new NpgsqlParameter("runs", runIds), new NpgsqlParameter("experiments", experimentIds.ToArray())],
+                r => (Field: r.GetString(0), Message: $"{r.GetString(1)} {r.GetString(2)}."), ct);
+            if (problems.Count > 0)
+                return TypedResults.ValidationProblem(problems.GroupBy(p => p.Field).ToDictionary(g => g.Key, g => g.Select(p => p.Message).ToArray()),
+                    detail: "Only deleted runs and experiments can be collected; delete them first.");
+        }
+
+        // Candidates: deleted runs old enough, or every run of a deleted experiment old enough.
+        var filter = runIds.Length > 0 || experimentIds.Count > 0
+            ? "(r.run_id = ANY(@runs) OR r.experiment_id = ANY(@experiments))"
+            : "TRUE";
+        var candidates = await connection.ReadAllAsync(
+            $"""
+            SELECT r.run_id, r.artifact_uri, EXISTS (SELECT 1 FROM model_versions v WHERE v.run_id = r.run_id)
+            FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id
+            WHERE {filter}
+              AND ((r.lifecycle_stage = 'deleted' AND r.deleted_time <= @cutoff)
+                   OR (e.lifecycle_stage = 'deleted' AND e.last_update_time <= @cutoff))
+            ORDER BY r.run_id
+            """, [new NpgsqlParameter("runs", runIds), new NpgsqlParameter("experiments", experimentIds.ToArray()), new NpgsqlParameter("cutoff", cutoff)],
+            r => (RunId: r.GetString(0), ArtifactUri: r.GetString(1), Registered: r.GetBoolean(2)), ct);
+        var kept = candidates.Where(c => c.Registered)
+            .Select(c => new KeptRun(c.RunId, "A registered model version was made from this run; delete the model version first.")).ToList();
+        var doomed = candidates.Where(c => !c.Registered).ToList();
+        var experiments = await connection.ReadAllAsync(
+            $"""
+            SELECT e.experiment_id FROM experiments e
+            WHERE e.lifecycle_stage = 'deleted' AND e.last_update_time <= @cutoff AND e.experiment_id <> 0
+              {(runIds.Length > 0 || experimentIds.Count > 0 ? "AND e.experiment_id = ANY(@experiments)" : "")}
+              AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.experiment_id = e.experiment_id AND NOT (r.run_id = ANY(@doomed)))
+            ORDER BY e.experiment_id
+            """, [new NpgsqlParameter("cutoff", cutoff), new NpgsqlParameter("experiments", experimentIds.ToArray()),
+                new NpgsqlParameter("doomed", doomed.Select(d => d.RunId).ToArray())], r => r.GetInt64(0), ct);
+        if (request.DryRun == true)
+            return TypedResults.Ok(new GcResponse(true, doomed.Select(d => d.RunId).ToList(), experiments.Select(e => e.ToString()).ToList(), kept, 0));
+
+        // Artifacts first: if this stops half way, the rows still point at what is left and the next run finishes it.
+        var bucket = storage.Value.ArtifactBucket;
+        var objects = 0;
+        foreach (var run in doomed)
+            if (run.ArtifactUri.StartsWith(ArtifactEndpoints.UriScheme, StringComparison.Ordinal))
+            {
+                // The run's folder (<experiment>/<run>/), which holds its artifacts/ and anything else logged for it.
+                var root = ArtifactEndpoints.RootKey(run.ArtifactUri);
+                var folder = root.EndsWith("/artifacts", StringComparison.Ordinal) ? root[..^"artifacts".Length] : root + "/";
+                objects += await store.DeletePrefixAsync(bucket, folder, ct);
+            }
+        foreach (var experiment in experiments)
+            objects += await store.DeletePrefixAsync(bucket, $"{experiment}/", ct);
+
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        var ids = doomed.Select(d => d.RunId).ToArray();
+        foreach (var table in new[] { "metrics", "latest_metrics", "params", "tags", "run_inputs" })
+            await transaction.ExecuteAsync($"DELETE FROM {table} WHERE run_id = ANY(@ids)", ct, ("ids", ids));
+        await transaction.ExecuteAsync("DELETE FROM runs WHERE run_id = ANY(@ids)", ct, ("ids", ids));
+        var experimentArray = experiments.ToArray();
+        await transaction.ExecuteAsync("DELETE FROM datasets WHERE experiment_id = ANY(@ids)", ct, ("ids", experimentArray));
+        await transaction.ExecuteAsync("DELETE FROM experiment_tags WHERE experiment_id = ANY(@ids)", ct, ("ids", experimentArray));
+        await transaction.ExecuteAsync("DELETE FROM experiments WHERE experiment_id = ANY(@ids)", ct, ("ids", experimentArray));
+        await transaction.CommitAsync(ct);
+        loggers.CreateLogger(typeof(GarbageCollection)).LogInformation(
+            "Garbage collection removed {Runs} runs, {Experiments} experiments and {Objects} artifact objects; kept {Kept} runs with registered models",
+            ids.Length, experimentArray.Length, objects, kept.Count);
+        return TypedResults.Ok(new GcResponse(false, ids, experiments.Select(e => e.ToString()).ToList(), kept, objects));
+    }
+}

@@ -1,0 +1,118 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Npgsql;
+
+namespace Mlops.Tests;
+
+/// <summary>Hard delete with artifact garbage collection (<c>/api/admin/gc</c>) and run comparison (<c>/api/runs/compare</c>).</summary>
+public sealed partial class ExperimentTrackerTests
+{
+    [Fact]
+    public async Task GarbageCollection_PurgesDeletedRunsAndTheirArtifacts_KeepsRegisteredOnes_AndRefusesLiveOnes()
+    {
+        var experiment = await CreateExperimentAsync(Unique("gc"));
+        var doomed = await CreateRunAsync(experiment);
+        var registered = await CreateRunAsync(experiment);
+        var live = await CreateRunAsync(experiment);
+        foreach (var run in new[] { doomed, registered, live })
+        {
+            await PostAsync("runs/log-batch", new { run_id = run, metrics = new[] { new { key = "loss", value = 0.5, timestamp = 1, step = 0 } }, @params = new[] { new { key = "lr", value = "0.1" } } });
+            await ReadOkAsync(await _client.PutAsync($"{Artifacts}/{experiment}/{run}/artifacts/model/weights.bin", new ByteArrayContent(new byte[1024])));
+        }
+        var model = Unique("gc-model");
+        await PostAsync("registered-models/create", new { name = model });
+        await PostAsync("model-versions/create", new { name = model, source = $"runs:/{registered}/model", run_id = registered });
+        await PostAsync("runs/delete", new { run_id = doomed });
+        await PostAsync("runs/delete", new { run_id = registered });
+
+        // Live or unknown runs are refused by name, and nothing is collected.
+        var refused = await _client.PostAsJsonAsync("/api/admin/gc", new { runIds = new[] { doomed, live, "nope" } });
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        var problem = await refused.Content.ReadAsStringAsync();
+        Assert.Contains($"{live} is not deleted", problem);
+        Assert.Contains("nope no such run", problem);
+        Assert.Equal(HttpStatusCode.OK, (await _client.GetAsync($"{Artifacts}/{experiment}/{doomed}/artifacts/model/weights.bin")).StatusCode);
+
+        // A dry run reports and changes nothing.
+        var dry = await GcAsync(new { runIds = new[] { doomed, registered }, dryRun = true });
+        Assert.Equal([doomed], dry.GetProperty("deletedRuns").EnumerateArray().Select(r => r.GetString()));
+        Assert.Equal(registered, dry.GetProperty("keptRuns")[0].GetProperty("runId").GetString());
+        Assert.Equal("deleted", (await GetRunAsync(doomed)).GetProperty("info").GetProperty("lifecycle_stage").GetString());
+
+        var collected = await GcAsync(new { runIds = new[] { doomed, registered } });
+        Assert.Equal([doomed], collected.GetProperty("deletedRuns").EnumerateArray().Select(r => r.GetString()));
+        Assert.Equal(1, collected.GetProperty("artifactObjectsDeleted").GetInt32());
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/runs/get?run_id={doomed}"));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Artifacts}/{experiment}/{doomed}/artifacts/model/weights.bin"));
+        await using (var db = await platform.OpenDatabaseAsync(ResourceNames.ExperimentTracker))
+        await using (var rows = new NpgsqlCommand(
+            "SELECT (SELECT count(*) FROM metrics WHERE run_id = @r) + (SELECT count(*) FROM params WHERE run_id = @r) + (SELECT count(*) FROM latest_metrics WHERE run_id = @r) + (SELECT count(*) FROM tags WHERE run_id = @r)", db))
+        {
+            rows.Parameters.AddWithValue("r", doomed);
+            Assert.Equal(0L, await rows.ExecuteScalarAsync());
+        }
+        Assert.Equal(HttpStatusCode.OK, (await _client.GetAsync($"{Artifacts}/{experiment}/{registered}/artifacts/model/weights.bin")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _client.GetAsync($"{Artifacts}/{experiment}/{live}/artifacts/model/weights.bin")).StatusCode);
+
+        // A deleted experiment goes with all its runs and whatever is under its prefix.
+        var gone = await CreateExperimentAsync(Unique("gc-experiment"));
+        var inside = await CreateRunAsync(gone);
+        await ReadOkAsync(await _client.PutAsync($"{Artifacts}/{gone}/{inside}/artifacts/a.txt", new ByteArrayContent("a"u8.ToArray())));
+        await PostAsync("experiments/delete", new { experiment_id = gone });
+        var purged = await GcAsync(new { experimentIds = new[] { gone } });
+        Assert.Equal([gone], purged.GetProperty("deletedExperiments").EnumerateArray().Select(e => e.GetString()));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/experiments/get?experiment_id={gone}"));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/runs/get?run_id={inside}"));
+        Assert.Empty(Files(await ReadOkAsync(await _client.GetAsync($"{Artifacts}?path={gone}"))));
+    }
+
+    [Fact]
+    public async Task CompareRuns_ParamsAndLatestMetrics_ColumnPerRun()
+    {
+        var experiment = await CreateExperimentAsync(Unique("compare"));
+        var runs = new List<string>();
+        foreach (var (lr, auc) in new[] { ("0.1", 0.70), ("0.01", 0.75), ("0.1", 0.72) })
+        {
+            var run = await CreateRunAsync(experiment);
+            runs.Add(run);
+            await PostAsync("runs/log-batch", new
+            {
+                run_id = run,
+                metrics = new[] { new { key = "auc", value = auc - 0.1, timestamp = 1, step = 0 }, new { key = "auc", value = auc, timestamp = 2, step = 1 } },
+                @params = new[] { new { key = "lr", value = lr }, new { key = "seed", value = "42" } },
+            });
+        }
+        await PostAsync("runs/log-metric", new { run_id = runs[2], key = "loss", value = 0.3, timestamp = 3, step = 0 });
+
+        var compared = await ReadOkAsync(await _client.PostAsJsonAsync("/api/runs/compare", new { runIds = runs }));
+        Assert.Equal(runs, compared.GetProperty("runs").EnumerateArray().Select(r => r.GetProperty("runId").GetString()));
+        var lrRow = compared.GetProperty("params").EnumerateArray().Single(p => p.GetProperty("key").GetString() == "lr");
+        Assert.Equal(["0.1", "0.01", "0.1"], lrRow.GetProperty("values").EnumerateArray().Select(v => v.GetString()));
+        Assert.True(lrRow.GetProperty("differs").GetBoolean());
+        Assert.False(compared.GetProperty("params").EnumerateArray().Single(p => p.GetProperty("key").GetString() == "seed").GetProperty("differs").GetBoolean());
+        var aucRow = compared.GetProperty("metrics").EnumerateArray().Single(m => m.GetProperty("key").GetString() == "auc");
+        Assert.Equal([0.70, 0.75, 0.72], aucRow.GetProperty("values").EnumerateArray().Select(v => v.GetDouble()));
+        Assert.Equal(runs[1], aucRow.GetProperty("maxRunId").GetString());
+        Assert.Equal(runs[0], aucRow.GetProperty("minRunId").GetString());
+        var lossRow = compared.GetProperty("metrics").EnumerateArray().Single(m => m.GetProperty("key").GetString() == "loss");
+        Assert.Equal([JsonValueKind.Null, JsonValueKind.Null, JsonValueKind.Number], lossRow.GetProperty("values").EnumerateArray().Select(v => v.ValueKind));
+
+        var onlyAuc = await ReadOkAsync(await _client.PostAsJsonAsync("/api/runs/compare", new { runIds = runs, metricKeys = new[] { "auc" }, paramKeys = Array.Empty<string>() }));
+        Assert.Equal(["auc"], onlyAuc.GetProperty("metrics").EnumerateArray().Select(m => m.GetProperty("key").GetString()));
+        Assert.Equal(0, onlyAuc.GetProperty("params").GetArrayLength());
+
+        var unknown = Guid.NewGuid().ToString("N");
+        using (var missing = await _client.PostAsJsonAsync("/api/runs/compare", new { runIds = new[] { runs[0], unknown } }))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+            Assert.Contains(unknown, await missing.Content.ReadAsStringAsync());
+        }
+        using (var tooMany = await _client.PostAsJsonAsync("/api/runs/compare", new { runIds = Enumerable.Range(0, 5001).Select(i => $"r{i}") }))
+            Assert.Equal(HttpStatusCode.BadRequest, tooMany.StatusCode);
+        using (var duplicated = await _client.PostAsJsonAsync("/api/runs/compare", new { runIds = new[] { runs[0], runs[0] } }))
+            Assert.Equal(HttpStatusCode.BadRequest, duplicated.StatusCode);
+    }
+
+    private async Task<JsonElement> GcAsync(object request) => await ReadOkAsync(await _client.PostAsJsonAsync("/api/admin/gc", request));
+}
