@@ -134,6 +134,70 @@ public sealed partial class ExperimentTrackerTests
             "ModelAliasChanged|challenger|3|-|-", "ModelAliasChanged|challenger|-|-|-"], rows);
     }
 
+    // Field names and JSON types of MLflow's REST API reference (ModelVersion, RegisteredModel, RegisteredModelAlias).
+    private static readonly Dictionary<string, JsonValueKind> ModelVersionFields = new()
+    {
+        ["name"] = JsonValueKind.String, ["version"] = JsonValueKind.String, ["creation_timestamp"] = JsonValueKind.Number,
+        ["last_updated_timestamp"] = JsonValueKind.Number, ["user_id"] = JsonValueKind.String, ["current_stage"] = JsonValueKind.String,
+        ["description"] = JsonValueKind.String, ["source"] = JsonValueKind.String, ["run_id"] = JsonValueKind.String,
+        ["status"] = JsonValueKind.String, ["status_message"] = JsonValueKind.String, ["tags"] = JsonValueKind.Array,
+        ["run_link"] = JsonValueKind.String, ["aliases"] = JsonValueKind.Array,
+    };
+    private static readonly Dictionary<string, JsonValueKind> RegisteredModelFields = new()
+    {
+        ["name"] = JsonValueKind.String, ["creation_timestamp"] = JsonValueKind.Number, ["last_updated_timestamp"] = JsonValueKind.Number,
+        ["user_id"] = JsonValueKind.String, ["description"] = JsonValueKind.String, ["latest_versions"] = JsonValueKind.Array,
+        ["tags"] = JsonValueKind.Array, ["aliases"] = JsonValueKind.Array,
+    };
+
+    [Fact]
+    public async Task Registry_ResponsesHaveMlflowsDocumentedShapes()
+    {
+        var name = Unique("shapes");
+        await PostAsync("registered-models/create", new { name, description = "d", tags = new[] { new { key = "k", value = "v" } } });
+        var runId = await CreateRunAsync(await CreateExperimentAsync(Unique("shapes")));
+        await PostAsync("model-versions/create", new { name, source = $"runs:/{runId}/model", run_id = runId, description = "first", tags = new[] { new { key = "k", value = "v" } } });
+        await PostAsync("registered-models/alias", new { name, alias = "champion", version = "1" });
+
+        AssertShape(RegisteredModelFields, Only(await PostAsync("registered-models/rename", new { name, new_name = name + "-2" }), "registered_model"));
+        name += "-2";
+        var model = Only(await GetAsync($"registered-models/get?name={name}"), "registered_model");
+        AssertShape(RegisteredModelFields, model);
+        AssertShape(ModelVersionFields, model.GetProperty("latest_versions")[0]);
+        Assert.Equal(["alias", "version"], model.GetProperty("aliases")[0].EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["key", "value"], model.GetProperty("tags")[0].EnumerateObject().Select(p => p.Name));
+        AssertShape(ModelVersionFields, Only(await GetAsync($"model-versions/get?name={name}&version=1"), "model_version"));
+        AssertShape(ModelVersionFields, Only(await GetAsync($"registered-models/alias?name={name}&alias=champion"), "model_version"));
+        AssertShape(ModelVersionFields, Only(await PostAsync("model-versions/transition-stage", new { name, version = "1", stage = "Staging", archive_existing_versions = false }), "model_version"));
+        AssertShape(ModelVersionFields, Only(await PostAsync("registered-models/get-latest-versions", new { name }), "model_versions")[0]);
+        AssertShape(ModelVersionFields, Only(await GetAsync($"model-versions/search?filter={Uri.EscapeDataString($"name = '{name}'")}"), "model_versions")[0]);
+        AssertShape(RegisteredModelFields, Only(await GetAsync($"registered-models/search?filter={Uri.EscapeDataString($"name = '{name}'")}"), "registered_models")[0]);
+        Assert.Equal(JsonValueKind.String, Only(await GetAsync($"model-versions/get-download-uri?name={name}&version=1"), "artifact_uri").ValueKind);
+        Assert.Empty((await PostAsync("model-versions/set-tag", new { name, version = "1", key = "a", value = "b" })).EnumerateObject());
+        Assert.Empty((await PostAsync("registered-models/set-tag", new { name, key = "a", value = "b" })).EnumerateObject());
+    }
+
+    /// <summary>The response's only property (MLflow wraps every payload in one named field).</summary>
+    private static JsonElement Only(JsonElement response, string property)
+    {
+        Assert.Equal([property], response.EnumerateObject().Select(p => p.Name).Where(n => n != "next_page_token"));
+        return response.GetProperty(property);
+    }
+
+    private static void AssertShape(Dictionary<string, JsonValueKind> documented, JsonElement entity)
+    {
+        var always = documented.ContainsKey("version")
+            ? new[] { "name", "version", "creation_timestamp", "last_updated_timestamp", "current_stage", "source", "status" }
+            : ["name", "creation_timestamp", "last_updated_timestamp"];
+        foreach (var required in always)
+            Assert.True(entity.TryGetProperty(required, out _), $"'{required}' is missing");
+        foreach (var field in entity.EnumerateObject())
+        {
+            Assert.True(documented.TryGetValue(field.Name, out var kind), $"'{field.Name}' is not a field of MLflow's documented response");
+            Assert.True(kind == field.Value.ValueKind, $"'{field.Name}' is {field.Value.ValueKind}; MLflow's reference says {kind}");
+        }
+    }
+
     private Task<HttpResponseMessage> Send(HttpMethod method, string path, object body, string? actor = null)
     {
         var request = new HttpRequestMessage(method, $"{Api}/{path}")
