@@ -1,4 +1,5 @@
 using Mlops;
+using Mlops.AppHost;
 using Mlops.AppHost.Infrastructure;
 
 var builder = DistributedApplication.CreateBuilder(args);
@@ -11,9 +12,12 @@ var infrastructure = builder.AddMlopsInfrastructure();
 
 // Services: each gets its own database, the bus, S3 and the API key, and starts once they are ready.
 builder.AddProject<Projects.FeatureStore>(ResourceNames.FeatureStore).WithPlatform(infrastructure, apiKey);
-builder.AddProject<Projects.ExperimentTracker>(ResourceNames.ExperimentTracker).WithPlatform(infrastructure, apiKey);
+var tracker = builder.AddProject<Projects.ExperimentTracker>(ResourceNames.ExperimentTracker).WithPlatform(infrastructure, apiKey);
 builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPlatform(infrastructure, apiKey);
 builder.AddProject<Projects.Monitor>(ResourceNames.Monitor).WithPlatform(infrastructure, apiKey);
 builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPlatform(infrastructure, apiKey);
+
+// The sample scenario: trains, tracks and registers the flights delay model once the platform is up.
+builder.AddSampleScenario(tracker, apiKey);
 
 builder.Build().Run();

@@ -19,6 +19,8 @@ static class ResourceNames
     public const string PipelineRunner = "pipelinerunner";
     public const string Monitor = "monitor";
     public const string Serving = "serving";
+    /// <summary>The sample scenario (samples/FlightsDelay): runs once when the platform is up.</summary>
+    public const string Sample = "sample";
 
     public const string FeatureStoreDb = "featurestore-db";
     public const string ExperimentTrackerDb = "experimenttracker-db";

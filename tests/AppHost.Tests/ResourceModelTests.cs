@@ -40,6 +40,23 @@ public sealed class ResourceModelTests
     }
 
     [Fact]
+    public async Task SampleScenario_WaitsForTheTracker_FindsTheFlightsData_AndCanBeTurnedOff()
+    {
+        await using var builder = await BuildModelAsync("--Infrastructure:Mode=Containers", "--Sample:TrainRows=1234");
+        var env = await PublishedEnvironmentAsync(builder, ResourceNames.Sample);
+        Assert.EndsWith(Path.Combine("vega-datasets", "data", "flights-3m.parquet"), env["Sample__FlightsParquet"]);
+        Assert.Equal("1234", env["Sample__TrainRows"]);
+        Assert.Equal("{api-key.value}", env["Auth__ApiKey"]);
+        Assert.Contains("services__experimenttracker__http__0", env.Keys);
+        // Read from .git without running git: the checked-out commit, 40 hex digits (or empty outside a clone).
+        Assert.Matches("^([0-9a-f]{40})?$", env["Sample__GitCommit"]);
+        AssertWaitsFor(builder, ResourceNames.Sample, ResourceNames.ExperimentTracker);
+
+        await using var without = await BuildModelAsync("--Infrastructure:Mode=Containers", "--Sample:Enabled=false");
+        Assert.DoesNotContain(without.Resources, r => r.Name == ResourceNames.Sample);
+    }
+
+    [Fact]
     public async Task LocalProcesses_RunsInfrastructureAsProcessesOnFixedLoopbackPorts()
     {
         var data = Path.Combine(Path.GetTempPath(), $"mlops-model-{Guid.NewGuid():N}");
