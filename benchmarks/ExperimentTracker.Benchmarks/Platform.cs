@@ -1,0 +1,97 @@
+using System.Net;
+using System.Net.Sockets;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Mlops.ExperimentTracker.Benchmarks;
+
+/// <summary>
+/// The tracker to measure: a running one (URL and API key), or the whole AppHost started here the way the integration
+/// tests start it (Aspire.Hosting.Testing, LocalProcesses mode, data in a temporary folder unless one is named).
+/// </summary>
+internal sealed class Platform : IAsyncDisposable
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(6);
+    private DistributedApplication? _app;
+    private string? _throwawayData;
+
+    public required Uri BaseAddress { get; init; }
+    public required string ApiKey { get; init; }
+    public required string Description { get; init; }
+
+    public static Platform External(string url, string apiKey) =>
+        new() { BaseAddress = new Uri(url.TrimEnd('/') + "/"), ApiKey = apiKey, Description = "given by --url" };
+
+    public static async Task<Platform> StartAsync(bool durable, string? dataDirectory, bool proxied)
+    {
+        var throwaway = dataDirectory is null;
+        var data = dataDirectory ?? Path.Combine(Path.GetTempPath(), $"mlops-bench-{Guid.NewGuid():N}");
+        Console.WriteLine($"starting the AppHost (LocalProcesses, data {data}, PostgreSQL durable={durable.ToString().ToLowerInvariant()})");
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(
+            [
+                "--Infrastructure:Mode=LocalProcesses",
+                $"--Infrastructure:DataDirectory={data}",
+                $"--Infrastructure:Durable={durable.ToString().ToLowerInvariant()}",
+                $"--ASPNETCORE_URLS=http://127.0.0.1:{FreePort()}",
+                $"--ASPIRE_DASHBOARD_OTLP_HTTP_ENDPOINT_URL=http://127.0.0.1:{FreePort()}",
+                "--ASPIRE_ALLOW_UNSECURED_TRANSPORT=true",
+            ]);
+        // Resource logs and start-up health probes would bury the figures; the services' own logging is unchanged.
+        builder.Services.AddLogging(logging => logging
+            .SetMinimumLevel(LogLevel.Warning)
+            .AddFilter("AppHost.Resources", LogLevel.None)
+            .AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.None));
+        var app = await builder.BuildAsync();
+        using var timeout = new CancellationTokenSource(StartTimeout);
+        await app.StartAsync(timeout.Token);
+        await app.ResourceNotifications.WaitForResourceHealthyAsync(ResourceNames.ExperimentTracker, timeout.Token);
+
+        var model = app.Services.GetRequiredService<DistributedApplicationModel>();
+        var apiKey = await model.Resources.OfType<ParameterResource>().Single(p => p.Name == ResourceNames.ApiKey).GetValueAsync(timeout.Token);
+        var endpoint = app.GetEndpoint(ResourceNames.ExperimentTracker, "http");
+        var (address, description) = proxied ? (endpoint, "through the AppHost's endpoint proxy") : ServiceAddress(app, endpoint);
+        return new Platform
+        {
+            BaseAddress = new Uri(address.ToString().TrimEnd('/') + "/"),
+            ApiKey = apiKey!,
+            Description = description,
+            _app = app,
+            _throwawayData = throwaway ? data : null,
+        };
+    }
+
+    // The AppHost proxies every project endpoint (a development convenience with a cost of its own); production has
+    // no such hop, so measure the service's own port, which the AppHost hands the service as ASPNETCORE_URLS.
+    private static (Uri, string) ServiceAddress(DistributedApplication app, Uri proxied)
+    {
+        if (app.ResourceNotifications.TryGetCurrentState(ResourceNames.ExperimentTracker, out var state))
+        {
+            var urls = state.Snapshot.EnvironmentVariables.FirstOrDefault(e => e.Name == "ASPNETCORE_URLS")?.Value;
+            var http = urls?.Split(';').FirstOrDefault(u => u.StartsWith("http://", StringComparison.Ordinal));
+            if (http is not null)
+                return (new Uri(http.Replace("+", "localhost").Replace("*", "localhost")), "the service's own port, not the AppHost proxy");
+        }
+        return (proxied, "through the AppHost's endpoint proxy (the service's own port was not found)");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+        if (_throwawayData is not null)
+            try { Directory.Delete(_throwawayData, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
