@@ -335,6 +335,47 @@ public sealed partial class ExperimentTrackerTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task CreateRun_AnswersWhatGetReturns()
+    {
+        var experimentId = await CreateExperimentAsync(Unique("create-answer"));
+        var created = (await PostAsync("runs/create", new
+        {
+            experiment_id = experimentId, user_id = "ada", start_time = 1_700_000_000_123L, run_name = "answer",
+            tags = new[] { new { key = "zeta", value = "1" }, new { key = "alpha", value = "2" }, new { key = "alpha", value = "3" } },
+        })).GetProperty("run");
+        var read = await GetRunAsync(created.GetProperty("info").GetProperty("run_id").GetString()!);
+        Assert.Equal(read.GetRawText(), created.GetRawText());
+        Assert.Equal("3", Tag(created.GetProperty("data"), "alpha"));
+    }
+
+    [Fact]
+    public async Task LogBatch_ToADeletedOrUnknownRun_WritesNothing()
+    {
+        var runId = await CreateRunAsync(await CreateExperimentAsync(Unique("guarded")));
+        await PostAsync("runs/delete", new { run_id = runId });
+        var batch = new
+        {
+            run_id = runId,
+            metrics = new[] { new { key = "loss", value = 0.5, timestamp = 1L, step = 0L } },
+            @params = new[] { new { key = "lr", value = "0.1" } },
+            tags = new[] { new { key = "mlflow.runName", value = "renamed" }, new { key = "note", value = "x" } },
+        };
+        // With params (an explicit transaction) and without (the batch's own), to a deleted run and to an unknown one.
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", Post("runs/log-batch", batch));
+        await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", Post("runs/log-batch", new { batch.run_id, batch.metrics, batch.tags }));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", Post("runs/log-batch", batch with { run_id = Guid.NewGuid().ToString("N") }));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST",
+            Post("runs/log-batch", new { run_id = Guid.NewGuid().ToString("N"), batch.metrics, batch.tags }));
+
+        await PostAsync("runs/restore", new { run_id = runId });
+        var data = (await GetRunAsync(runId)).GetProperty("data");
+        Assert.False(data.TryGetProperty("metrics", out _));
+        Assert.False(data.TryGetProperty("params", out _));
+        Assert.Null(Tag(data, "note"));
+        Assert.NotEqual("renamed", Tag(data, "mlflow.runName"));
+    }
+
+    [Fact]
     public async Task Registry_CreateModelAndVersions_GetSearchDelete()
     {
         var prefix = Unique("model");

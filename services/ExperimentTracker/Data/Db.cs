@@ -16,6 +16,15 @@ public static class Db
         return command;
     }
 
+    /// <summary>A statement of an <see cref="NpgsqlBatch"/>: several statements travel to PostgreSQL in one round trip.</summary>
+    public static NpgsqlBatchCommand BatchCommand(string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var (name, value) in parameters)
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        return command;
+    }
+
     public static async Task<int> ExecuteAsync(this NpgsqlTransaction transaction, string sql, CancellationToken ct,
         params (string Name, object? Value)[] parameters)
     {

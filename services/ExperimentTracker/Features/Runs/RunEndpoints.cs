@@ -51,28 +51,57 @@ public static class RunEndpoints
             Validate.Value(tag.Value, "Tag", Validate.EntityKey(tag.Key, "Tag"), Validate.MaxTagValueLength);
 
         var runId = Guid.NewGuid().ToString("N");
+        var userId = request.UserId ?? "";
+        var startTime = request.StartTime ?? Db.NowMs();
+        var uniqueTags = tags.GroupBy(t => t.Key).Select(g => g.Last()).ToList();
         await using var connection = await db.OpenConnectionAsync(ct);
-        await using var transaction = await connection.BeginTransactionAsync(ct);
-        await using (var experiment = connection.Command(
-            "SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = @id FOR SHARE", transaction, ("id", experimentId)))
-        await using (var reader = await experiment.ExecuteReaderAsync(ct))
+        // One round trip, one implicit transaction: the run goes only into an active experiment (locked against a
+        // concurrent delete, which would miss the new run), its tags only where the run went; the answer is built from
+        // what was written (a new run has no metrics or params), tags in the order a read returns them.
+        await using var batch = new NpgsqlBatch(connection)
         {
-            if (!await reader.ReadAsync(ct))
-                throw ExperimentEndpoints.NotFound(request.ExperimentId!);
-            if (reader.GetString(0) != "active")
-                throw MlflowException.Invalid($"The experiment {experimentId} must be in the 'active' state. Current state is {reader.GetString(0)}.");
-            var artifactUri = $"{reader.GetString(1).TrimEnd('/')}/{runId}/artifacts";
-            await reader.DisposeAsync();
-            await transaction.ExecuteAsync(
-                """
-                INSERT INTO runs (run_id, experiment_id, run_name, user_id, status, start_time, artifact_uri)
-                VALUES (@id, @experiment, @name, @user, 'RUNNING', @start, @artifacts)
-                """, ct, ("id", runId), ("experiment", experimentId), ("name", runName), ("user", request.UserId ?? ""),
-                ("start", request.StartTime ?? Db.NowMs()), ("artifacts", artifactUri));
+            BatchCommands =
+            {
+                Db.BatchCommand(
+                    """
+                    INSERT INTO runs (run_id, experiment_id, run_name, user_id, status, start_time, artifact_uri)
+                    SELECT @id, e.experiment_id, @name, @user, 'RUNNING', @start, rtrim(e.artifact_location, '/') || '/' || @id || '/artifacts'
+                    FROM experiments e WHERE e.experiment_id = @experiment AND e.lifecycle_stage = 'active' FOR SHARE
+                    RETURNING artifact_uri
+                    """, ("id", runId), ("experiment", experimentId), ("name", runName), ("user", userId), ("start", startTime)),
+                Db.BatchCommand(
+                    """
+                    WITH written AS (
+                        INSERT INTO tags (run_id, key, value)
+                        SELECT @run, k, v FROM unnest(@keys, @values) AS t(k, v) WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = @run)
+                        RETURNING key, value)
+                    SELECT key, value FROM written ORDER BY key
+                    """, ("run", runId), ("keys", uniqueTags.Select(t => t.Key!).ToArray()), ("values", uniqueTags.Select(t => t.Value!).ToArray())),
+            },
+        };
+        string? artifactUri = null;
+        var written = new List<KeyValue>();
+        await using (var reader = await batch.ExecuteReaderAsync(ct))
+        {
+            if (await reader.ReadAsync(ct))
+                artifactUri = reader.GetString(0);
+            await reader.NextResultAsync(ct);
+            while (await reader.ReadAsync(ct))
+                written.Add(new KeyValue(reader.GetString(0), reader.GetString(1)));
         }
-        await RunLogging.UpsertTagsAsync(transaction, runId, tags.GroupBy(t => t.Key).Select(g => g.Last()).ToList(), ct);
-        await transaction.CommitAsync(ct);
-        return MlflowJson.Ok(new RunResponse(await RunStore.GetAsync(connection, runId, ct)));
+        if (artifactUri is null)
+            throw await NoActiveExperimentAsync(connection, experimentId, request.ExperimentId!, ct);
+        var info = new RunInfo(runId, runId, runName, experimentId.ToString(), userId, "RUNNING", startTime, null, artifactUri, "active");
+        return MlflowJson.Ok(new RunResponse(new Run(info, new RunData(null, null, written.NullIfEmpty()), new RunInputs(null))));
+    }
+
+    private static async Task<MlflowException> NoActiveExperimentAsync(NpgsqlConnection connection, long experimentId, string requested,
+        CancellationToken ct)
+    {
+        await using var select = connection.Command("SELECT lifecycle_stage FROM experiments WHERE experiment_id = @id", null, ("id", experimentId));
+        return await select.ExecuteScalarAsync(ct) is string stage
+            ? MlflowException.Invalid($"The experiment {experimentId} must be in the 'active' state. Current state is {stage}.")
+            : ExperimentEndpoints.NotFound(requested);
     }
 
     internal static async Task<JsonHttpResult<RunResponse>> GetRun([FromQuery(Name = "run_id")] string? runId,

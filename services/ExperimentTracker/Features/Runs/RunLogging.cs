@@ -30,15 +30,32 @@ public static class RunLogging
             .GroupBy(t => t.Key).Select(g => g.Last()).OrderBy(t => t.Key, StringComparer.Ordinal).ToList();
 
         await using var connection = await db.OpenConnectionAsync(ct);
-        await using var transaction = await connection.BeginTransactionAsync(ct);
-        await RunStore.GetActiveAsync(transaction, runId, forUpdate: false, ct);
+        // Every statement travels in one batch (one round trip) and writes only if the run is active; the batch then
+        // reads the run's state, so an unknown or deleted run is reported with nothing written. Params are compared
+        // after they are inserted, which needs an explicit transaction to roll back a changed param; without params
+        // the batch is its own (implicit) transaction.
+        await using var transaction = validParams.Count > 0 ? await connection.BeginTransactionAsync(ct) : null;
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        batch.BatchCommands.Add(Db.BatchCommand("SELECT lifecycle_stage FROM runs WHERE run_id = @run", ("run", runId)));
         if (validParams.Count > 0)
-            await InsertParamsAsync(transaction, runId, validParams, ct);
+            AddParams(batch, runId, validParams);
         if (validMetrics.Count > 0)
-            await InsertMetricsAsync(transaction, runId, validMetrics, ct);
+            AddMetrics(batch, runId, validMetrics);
         if (validTags.Count > 0)
-            await UpsertTagsAsync(transaction, runId, validTags, ct);
-        await transaction.CommitAsync(ct);
+            AddTags(batch, runId, validTags, ActiveRun);
+        await using (var reader = await batch.ExecuteReaderAsync(ct))
+        {
+            var stage = await reader.ReadAsync(ct) ? reader.GetString(0) : throw RunStore.NotFound(runId);
+            if (stage != "active")
+                throw RunStore.NotActive(runId, stage);
+            if (validParams.Count > 0)
+            {
+                await reader.NextResultAsync(ct);
+                await CheckParamsAsync(reader, runId, validParams, ct);
+            }
+        }
+        if (transaction is not null)
+            await transaction.CommitAsync(ct);
     }
 
     public static void CheckLimits(int metrics, int runParams, int tags)
@@ -56,13 +73,24 @@ public static class RunLogging
     /// <summary>Upserts tags in the caller's transaction; <c>mlflow.runName</c> is the run's name, so it renames the run.</summary>
     public static async Task UpsertTagsAsync(NpgsqlTransaction transaction, string runId, IReadOnlyList<KeyValue> tags, CancellationToken ct)
     {
-        await transaction.ExecuteAsync(
-            """
-            INSERT INTO tags (run_id, key, value) SELECT @run, k, v FROM unnest(@keys, @values) AS t(k, v)
+        await using var batch = new NpgsqlBatch(transaction.Connection, transaction);
+        AddTags(batch, runId, tags, "TRUE");
+        await batch.ExecuteNonQueryAsync(ct);
+    }
+
+    // The condition every batched write carries: it writes only to an active run.
+    private const string ActiveRun = "EXISTS (SELECT 1 FROM runs WHERE run_id = @run AND lifecycle_stage = 'active')";
+
+    private static void AddTags(NpgsqlBatch batch, string runId, IReadOnlyList<KeyValue> tags, string condition)
+    {
+        batch.BatchCommands.Add(Db.BatchCommand(
+            $"""
+            INSERT INTO tags (run_id, key, value) SELECT @run, k, v FROM unnest(@keys, @values) AS t(k, v) WHERE {condition}
             ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value
-            """, ct, ("run", runId), ("keys", tags.Select(t => t.Key!).ToArray()), ("values", tags.Select(t => t.Value!).ToArray()));
+            """, ("run", runId), ("keys", tags.Select(t => t.Key!).ToArray()), ("values", tags.Select(t => t.Value!).ToArray())));
         if (tags.LastOrDefault(t => t.Key == RunStore.RunNameTag) is { } name)
-            await transaction.ExecuteAsync("UPDATE runs SET run_name = @name WHERE run_id = @run", ct, ("name", name.Value), ("run", runId));
+            batch.BatchCommands.Add(Db.BatchCommand($"UPDATE runs SET run_name = @name WHERE run_id = @run AND {condition}",
+                ("name", name.Value), ("run", runId)));
     }
 
     private static ValidMetric ValidateMetric(Metric metric)
@@ -87,17 +115,20 @@ public static class RunLogging
     }
 
     // Insert-then-compare holds under concurrency: a racing insert of the same key commits first, ours does nothing, and
-    // the comparison sees the committed value. A mismatch throws before commit, so the whole batch rolls back.
-    private static async Task InsertParamsAsync(NpgsqlTransaction transaction, string runId, List<KeyValue> runParams, CancellationToken ct)
+    // the comparison (a later statement, so a later snapshot) sees the committed value. A mismatch throws before commit,
+    // so the whole batch rolls back.
+    private static void AddParams(NpgsqlBatch batch, string runId, List<KeyValue> runParams)
     {
         var keys = runParams.Select(p => p.Key!).ToArray();
-        await transaction.ExecuteAsync(
-            "INSERT INTO params (run_id, key, value) SELECT @run, k, v FROM unnest(@keys, @values) AS p(k, v) ON CONFLICT (run_id, key) DO NOTHING",
-            ct, ("run", runId), ("keys", keys), ("values", runParams.Select(p => p.Value!).ToArray()));
-        await using var select = transaction.Connection!.Command("SELECT key, value FROM params WHERE run_id = @run AND key = ANY(@keys)",
-            transaction, ("run", runId), ("keys", keys));
+        batch.BatchCommands.Add(Db.BatchCommand(
+            $"INSERT INTO params (run_id, key, value) SELECT @run, k, v FROM unnest(@keys, @values) AS p(k, v) WHERE {ActiveRun} ON CONFLICT (run_id, key) DO NOTHING",
+            ("run", runId), ("keys", keys), ("values", runParams.Select(p => p.Value!).ToArray())));
+        batch.BatchCommands.Add(Db.BatchCommand("SELECT key, value FROM params WHERE run_id = @run AND key = ANY(@keys)", ("run", runId), ("keys", keys)));
+    }
+
+    private static async Task CheckParamsAsync(NpgsqlDataReader reader, string runId, List<KeyValue> runParams, CancellationToken ct)
+    {
         var requested = runParams.ToDictionary(p => p.Key!, p => p.Value!);
-        await using var reader = await select.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
         {
             var (key, existing) = (reader.GetString(0), reader.GetString(1));
@@ -107,30 +138,21 @@ public static class RunLogging
         }
     }
 
-    private static async Task InsertMetricsAsync(NpgsqlTransaction transaction, string runId, List<ValidMetric> metrics, CancellationToken ct)
-    {
-        var parameters = new (string, object?)[]
-        {
+    // History and latest values in one statement, so the 1,000-element arrays travel once.
+    // MLflow's "latest" is the greatest (step, timestamp, value), not the last one written.
+    private static void AddMetrics(NpgsqlBatch batch, string runId, List<ValidMetric> metrics) =>
+        batch.BatchCommands.Add(Db.BatchCommand(
+            $"""
+            WITH m AS (SELECT * FROM unnest(@keys, @values, @timestamps, @steps) AS m(k, v, t, s) WHERE {ActiveRun}),
+            history AS (INSERT INTO metrics (run_id, key, value, timestamp, step) SELECT @run, k, v, t, s FROM m)
+            INSERT INTO latest_metrics (run_id, key, value, timestamp, step)
+            SELECT @run, k, v, t, s FROM (SELECT DISTINCT ON (k) k, v, t, s FROM m ORDER BY k, s DESC, t DESC, v DESC) AS newest
+            ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp, step = excluded.step
+            WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)
+            """,
             ("run", runId),
             ("keys", metrics.Select(m => m.Key).ToArray()),
             ("values", metrics.Select(m => m.Value).ToArray()),
             ("timestamps", metrics.Select(m => m.Timestamp).ToArray()),
-            ("steps", metrics.Select(m => m.Step).ToArray()),
-        };
-        await transaction.ExecuteAsync(
-            """
-            INSERT INTO metrics (run_id, key, value, timestamp, step)
-            SELECT @run, k, v, t, s FROM unnest(@keys, @values, @timestamps, @steps) AS m(k, v, t, s)
-            """, ct, parameters);
-        // MLflow's "latest" is the greatest (step, timestamp, value), not the last one written.
-        await transaction.ExecuteAsync(
-            """
-            INSERT INTO latest_metrics (run_id, key, value, timestamp, step)
-            SELECT @run, k, v, t, s FROM (
-                SELECT DISTINCT ON (k) k, v, t, s FROM unnest(@keys, @values, @timestamps, @steps) AS m(k, v, t, s)
-                ORDER BY k, s DESC, t DESC, v DESC) AS newest
-            ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp, step = excluded.step
-            WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)
-            """, ct, parameters);
-    }
+            ("steps", metrics.Select(m => m.Step).ToArray())));
 }

@@ -28,10 +28,11 @@ public static class RunStore
     public static async Task<RunState> GetActiveAsync(NpgsqlTransaction transaction, string runId, bool forUpdate, CancellationToken ct)
     {
         var state = await GetStateAsync(transaction, runId, forUpdate, ct);
-        return state.LifecycleStage == "active"
-            ? state
-            : throw MlflowException.Invalid($"The run {runId} must be in the 'active' state. Current state is {state.LifecycleStage}.");
+        return state.LifecycleStage == "active" ? state : throw NotActive(runId, state.LifecycleStage);
     }
+
+    public static MlflowException NotActive(string runId, string lifecycleStage) =>
+        MlflowException.Invalid($"The run {runId} must be in the 'active' state. Current state is {lifecycleStage}.");
 
     public static MlflowException NotFound(string runId) => MlflowException.NotFound($"Run with id={runId} not found");
 
