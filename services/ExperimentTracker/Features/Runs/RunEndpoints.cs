@@ -79,6 +79,7 @@ public static class RunEndpoints
                     """, ("run", runId), ("keys", uniqueTags.Select(t => t.Key!).ToArray()), ("values", uniqueTags.Select(t => t.Value!).ToArray())),
             },
         };
+        await batch.PrepareAsync(ct);
         string? artifactUri = null;
         var written = new List<KeyValue>();
         await using (var reader = await batch.ExecuteReaderAsync(ct))

@@ -33,7 +33,8 @@ public static class RunLogging
         // Every statement travels in one batch (one round trip) and writes only if the run is active; the batch then
         // reads the run's state, so an unknown or deleted run is reported with nothing written. Params are compared
         // after they are inserted, which needs an explicit transaction to roll back a changed param; without params
-        // the batch is its own (implicit) transaction.
+        // the batch is its own (implicit) transaction. The statements' text is fixed, so they are prepared: once per
+        // pooled connection, after which PostgreSQL skips parsing and planning them.
         await using var transaction = validParams.Count > 0 ? await connection.BeginTransactionAsync(ct) : null;
         await using var batch = new NpgsqlBatch(connection, transaction);
         batch.BatchCommands.Add(Db.BatchCommand("SELECT lifecycle_stage FROM runs WHERE run_id = @run", ("run", runId)));
@@ -43,6 +44,7 @@ public static class RunLogging
             AddMetrics(batch, runId, validMetrics);
         if (validTags.Count > 0)
             AddTags(batch, runId, validTags, ActiveRun);
+        await batch.PrepareAsync(ct);
         await using (var reader = await batch.ExecuteReaderAsync(ct))
         {
             var stage = await reader.ReadAsync(ct) ? reader.GetString(0) : throw RunStore.NotFound(runId);

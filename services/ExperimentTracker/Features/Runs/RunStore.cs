@@ -76,6 +76,8 @@ public static class RunStore
                 """,
             })
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(sql) { Parameters = { new NpgsqlParameter("ids", ids) } });
+            // Fixed text: prepared once per pooled connection, then neither parsed nor planned again.
+            await batch.PrepareAsync(ct);
             await using var reader = await batch.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct))
                 metrics[reader.GetString(0)].Add(new Metric(reader.GetString(1), reader.GetDouble(2), reader.GetInt64(3), reader.GetInt64(4)));
