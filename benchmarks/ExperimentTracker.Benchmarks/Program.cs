@@ -17,6 +17,7 @@ using Mlops.ExperimentTracker.Benchmarks;
 //     --proxied                  (self-started only) go through the AppHost's endpoint proxy instead of the service's own port
 //     --runs 10000 --metrics 20  the searched experiment's size
 //     --iterations 300 --warmup 50
+//     --ops create,batch,search,search-1000  which operations to measure (default: all)
 var options = Options.Parse(args);
 Console.WriteLine($"# ExperimentTracker benchmark ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC)");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; load average {LoadAverage()}");
@@ -43,11 +44,12 @@ Console.WriteLine($"load average before measuring: {LoadAverage()}");
 Console.WriteLine();
 Console.WriteLine($"{options.Warmup} warm-up + {options.Iterations} measured requests each, one at a time, time to the last byte of the response");
 Console.WriteLine();
-Console.WriteLine("| operation | p50 (ms) | p90 (ms) | p99 (ms) | mean (ms) | max (ms) |");
-Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: |");
+Console.WriteLine("| operation | p50 (ms) | p90 (ms) | p99 (ms) | mean (ms) | max (ms) | load average (1 min) before / after |");
+Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
 
 var createBody = Json(new { experiment_id = createExperiment, start_time = NowMs(), tags = new[] { new { key = "bench", value = "create" } } });
-Report("create-run", await MeasureAsync(options, _ => api.PostBodyAsync("runs/create", createBody)));
+if (options.Measures("create"))
+    await MeasureAsync("create-run", options, _ => api.PostBodyAsync("runs/create", createBody));
 
 // log-batch: 1,000 metrics (100 keys × 10 steps) into one of 20 runs, steps advancing as a training loop's would.
 var batchRuns = new List<string>();
@@ -62,9 +64,10 @@ var batchBodies = Enumerable.Range(0, total).Select(i => Json(new
         key = $"loss_{m % 100}", value = Random.Shared.NextDouble(), timestamp = NowMs(), step = (i / batchRuns.Count) * 10 + m / 100,
     }),
 })).ToArray();
-Report("log-batch, 1,000 metrics", await MeasureAsync(options, i => api.PostBodyAsync("runs/log-batch", batchBodies[i])));
+if (options.Measures("batch"))
+    await MeasureAsync("log-batch, 1,000 metrics", options, i => api.PostBodyAsync("runs/log-batch", batchBodies[i]));
 
-foreach (var maxResults in new[] { 100, 1000 })
+foreach (var maxResults in new[] { 100, 1000 }.Where(n => options.Measures(n == 100 ? "search" : "search-1000")))
 {
     var body = Json(new
     {
@@ -74,8 +77,8 @@ foreach (var maxResults in new[] { 100, 1000 })
         max_results = maxResults,
     });
     var found = (await api.PostBodyAsync("runs/search", body))["runs"]!.AsArray().Count;
-    Report($"search-runs, `metrics.m7 > 0.5` order by `metrics.m3 DESC`, {options.Runs:N0} runs × {options.Metrics} metrics, max_results {maxResults} ({found} returned)",
-        await MeasureAsync(options, _ => api.PostBodyAsync("runs/search", body)));
+    await MeasureAsync($"search-runs, `metrics.m7 > 0.5` order by `metrics.m3 DESC`, {options.Runs:N0} runs × {options.Metrics} metrics, max_results {maxResults} ({found} returned)",
+        options, _ => api.PostBodyAsync("runs/search", body));
 }
 Console.WriteLine();
 Console.WriteLine($"load average after: {LoadAverage()}");
@@ -116,8 +119,9 @@ static async Task<string> SeedAsync(Api api, int runs, int metrics)
     return id;
 }
 
-static async Task<double[]> MeasureAsync(Options options, Func<int, Task<JsonNode>> operation)
+static async Task MeasureAsync(string name, Options options, Func<int, Task<JsonNode>> operation)
 {
+    var loadBefore = LoadAverage1();
     for (var i = 0; i < options.Warmup; i++)
         await operation(i);
     var times = new double[options.Iterations];
@@ -128,27 +132,26 @@ static async Task<double[]> MeasureAsync(Options options, Func<int, Task<JsonNod
         times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
     }
     Array.Sort(times);
-    return times;
-}
-
-static void Report(string operation, double[] sorted)
-{
     static string F(double ms) => ms.ToString("F1", CultureInfo.InvariantCulture);
-    double P(double q) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
-    Console.WriteLine($"| {operation} | {F(P(0.50))} | {F(P(0.90))} | {F(P(0.99))} | {F(sorted.Average())} | {F(sorted[^1])} |");
+    double P(double q) => times[Math.Min(times.Length - 1, (int)Math.Ceiling(q * times.Length) - 1)];
+    Console.WriteLine($"| {name} | {F(P(0.50))} | {F(P(0.90))} | {F(P(0.99))} | {F(times.Average())} | {F(times[^1])} | {loadBefore} / {LoadAverage1()} |");
 }
 
 static string Json(object value) => JsonSerializer.Serialize(value);
 
 static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
+static string LoadAverage1() => LoadAverage().Split(' ')[0];
+
 static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
 namespace Mlops.ExperimentTracker.Benchmarks
 {
     internal sealed record Options(string? Url, string? ApiKey, bool Durable, string? DataDirectory, bool Proxied, int Runs, int Metrics,
-        int Iterations, int Warmup)
+        int Iterations, int Warmup, string[] Operations)
     {
+        public bool Measures(string operation) => Operations.Length == 0 || Operations.Contains(operation);
+
         public static Options Parse(string[] args)
         {
             var values = new Dictionary<string, string>();
@@ -162,7 +165,8 @@ namespace Mlops.ExperimentTracker.Benchmarks
             int Int(string name, int fallback) => values.TryGetValue(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
             return new Options(values.GetValueOrDefault("url"), values.GetValueOrDefault("api-key"),
                 !values.TryGetValue("durable", out var durable) || bool.Parse(durable), values.GetValueOrDefault("data"),
-                values.ContainsKey("proxied"), Int("runs", 10_000), Int("metrics", 20), Int("iterations", 300), Int("warmup", 50));
+                values.ContainsKey("proxied"), Int("runs", 10_000), Int("metrics", 20), Int("iterations", 300), Int("warmup", 50),
+                values.TryGetValue("ops", out var ops) ? ops.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : []);
         }
     }
 

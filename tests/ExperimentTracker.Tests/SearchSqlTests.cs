@@ -18,6 +18,34 @@ public sealed class SearchSqlTests
         Assert.Equal(["acc", 0.5, "acc"], search.Parameters.Select(p => p.Value));
     }
 
+    [Theory]
+    [InlineData("metrics.acc DESC", "latest_metrics", "DESC", "double precision")]
+    [InlineData("params.`learning rate`", "params", "ASC", "text")]
+    [InlineData("tags.team ASC", "tags", "ASC", "text")]
+    public void CompileRuns_OneKeyOrder_CanWalkThatKeysIndex(string orderBy, string table, string direction, string valueType)
+    {
+        var search = SearchSql.CompileRuns("metrics.loss < 1", [orderBy]);
+
+        Assert.Equal(new KeyOrder(table, "@p2", direction, valueType), search.OrderedByKey);
+        var sql = SearchSql.RunsPageByKey(search.OrderedByKey!, "r.run_id", "r.experiment_id = ANY(@experiments)" + search.Conditions);
+        Assert.Contains($"FROM {table} k JOIN runs r ON r.run_id = k.run_id", sql);
+        Assert.Contains($"ORDER BY k.value {direction}, r.start_time DESC, r.run_id", sql);
+        Assert.Contains($"ORDER BY page.part, page.sort_value {direction}, page.start_time DESC, page.run_id", sql);
+        Assert.DoesNotContain("acc", sql);
+        Assert.DoesNotContain("team", sql);
+    }
+
+    [Theory]
+    [InlineData("metrics.acc DESC|metrics.loss ASC")]
+    [InlineData("start_time DESC")]
+    [InlineData("")]
+    public void CompileRuns_OtherOrders_JoinEveryRun(string orderBy) =>
+        Assert.Null(SearchSql.CompileRuns(null, orderBy.Split('|', StringSplitOptions.RemoveEmptyEntries)).OrderedByKey);
+
+    [Fact]
+    public void CompileExperiments_TagOrder_IsNotARunsPage() =>
+        Assert.Null(SearchSql.CompileExperiments(null, ["tags.team DESC"]).OrderedByKey);
+
     [Fact]
     public void CompileModelVersions_TagsMatchOnNameAndVersion_RunIdIn_VersionOrder()
     {

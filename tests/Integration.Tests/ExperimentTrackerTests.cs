@@ -282,6 +282,49 @@ public sealed partial class ExperimentTrackerTests(PlatformFixture platform)
         Assert.Equal(8, (await PostAsync("runs/search", new { experiment_ids = new[] { experimentId } })).GetProperty("runs").GetArrayLength());
     }
 
+    [Theory]
+    [InlineData("ASC")]
+    [InlineData("DESC")]
+    public async Task SearchRuns_OrderedByAMetric_PagesThroughRunsWithAndWithoutIt(string direction)
+    {
+        var experimentId = await CreateExperimentAsync(Unique("keyorder"));
+        var values = new Dictionary<string, double>();
+        var without = new List<string>();
+        for (var i = 0; i < 7; i++)
+        {
+            // Start times ascend, so runs without the metric come newest first; two runs share a value (tie on start time).
+            var runId = (await PostAsync("runs/create", new { experiment_id = experimentId, start_time = 1_000L + i })).GetProperty("run")
+                .GetProperty("info").GetProperty("run_id").GetString()!;
+            if (i % 3 == 2)
+            {
+                without.Add(runId);
+                continue;
+            }
+            values[runId] = i == 4 ? 0.3 : i / 10.0;
+            await PostAsync("runs/log-metric", new { run_id = runId, key = "acc", value = values[runId], timestamp = 1L });
+        }
+        var withValue = direction == "ASC" ? values.OrderBy(v => v.Value) : values.OrderByDescending(v => v.Value);
+        var expected = withValue.ThenByDescending(v => 1_000 + values.Keys.ToList().IndexOf(v.Key)).Select(v => v.Key)
+            .Concat(Enumerable.Reverse(without)).ToList();
+
+        foreach (var pageSize in new[] { 1, 2, 3, 7, 100 })
+        {
+            var seen = new List<string>();
+            string? token = null;
+            do
+            {
+                var page = await PostAsync("runs/search", new
+                {
+                    experiment_ids = new[] { experimentId }, order_by = new[] { $"metrics.acc {direction}" }, max_results = pageSize, page_token = token,
+                });
+                seen.AddRange(Names(page, "runs", r => r.GetProperty("info").GetProperty("run_id").GetString()!));
+                token = page.TryGetProperty("next_page_token", out var next) ? next.GetString() : null;
+            }
+            while (token is not null);
+            Assert.Equal(expected, seen);
+        }
+    }
+
     [Fact]
     public async Task DeletedRun_IsHiddenFromSearchUnlessAskedFor()
     {

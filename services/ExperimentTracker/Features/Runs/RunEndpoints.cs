@@ -172,9 +172,11 @@ public static class RunEndpoints
         var parameters = search.Parameters.Concat([
             new NpgsqlParameter("experiments", experimentIds), new NpgsqlParameter("stages", stages),
             new NpgsqlParameter("limit", maxResults + 1), new NpgsqlParameter("offset", offset)]);
+        var where = $"r.experiment_id = ANY(@experiments) AND r.lifecycle_stage = ANY(@stages){search.Conditions}";
         await using var connection = await db.OpenConnectionAsync(ct);
-        var runs = await RunStore.LoadAsync(connection, $"r.experiment_id = ANY(@experiments) AND r.lifecycle_stage = ANY(@stages){search.Conditions}",
-            parameters, ct, search.Joins, search.OrderBy, "LIMIT @limit OFFSET @offset");
+        var runs = search.OrderedByKey is { } byKey
+            ? await RunStore.LoadRowsAsync(connection, SearchSql.RunsPageByKey(byKey, RunStore.InfoColumns, where), parameters, ct)
+            : await RunStore.LoadAsync(connection, where, parameters, ct, search.Joins, search.OrderBy, "LIMIT @limit OFFSET @offset");
         var hasMore = runs.Count > maxResults;
         return MlflowJson.Ok(new SearchRunsResponse(runs.Take(maxResults).ToList().NullIfEmpty(), hasMore ? PageToken.Encode(offset + maxResults) : null));
     }

@@ -41,17 +41,25 @@ public static class RunStore
     public static async Task<Run> GetAsync(NpgsqlConnection connection, string runId, CancellationToken ct) =>
         (await LoadAsync(connection, "r.run_id = @id", [new NpgsqlParameter("id", runId)], ct)).SingleOrDefault() ?? throw NotFound(runId);
 
-    public static async Task<List<Run>> LoadAsync(NpgsqlConnection connection, string where, IEnumerable<NpgsqlParameter> parameters,
-        CancellationToken ct, string joins = "", string orderBy = "r.run_id", string paging = "")
-    {
-        var infos = await connection.ReadAllAsync(
+    /// <summary>The run info columns over alias <c>r</c>, in the order <see cref="LoadRowsAsync"/> reads them.</summary>
+    public const string InfoColumns = "r.run_id, r.run_name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage";
+
+    public static Task<List<Run>> LoadAsync(NpgsqlConnection connection, string where, IEnumerable<NpgsqlParameter> parameters,
+        CancellationToken ct, string joins = "", string orderBy = "r.run_id", string paging = "") =>
+        LoadRowsAsync(connection,
             $"""
-            SELECT r.run_id, r.run_name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage
+            SELECT {InfoColumns}
             FROM runs r{joins}
             WHERE {where}
             ORDER BY {orderBy}
             {paging}
-            """, parameters,
+            """, parameters, ct);
+
+    /// <summary>Runs whose info rows <paramref name="pageSql"/> selects (<see cref="InfoColumns"/> first), in its order, with their data.</summary>
+    public static async Task<List<Run>> LoadRowsAsync(NpgsqlConnection connection, string pageSql, IEnumerable<NpgsqlParameter> parameters,
+        CancellationToken ct)
+    {
+        var infos = await connection.ReadAllAsync(pageSql, parameters,
             reader => new RunInfo(reader.GetString(0), reader.GetString(0), reader.GetString(1), reader.GetInt64(2).ToString(),
                 reader.GetString(3), reader.GetString(4), reader.GetInt64(5), reader.IsDBNull(6) ? null : reader.GetInt64(6),
                 reader.GetString(7), reader.GetString(8)), ct);

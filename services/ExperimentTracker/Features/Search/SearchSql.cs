@@ -7,7 +7,17 @@ namespace Mlops.ExperimentTracker.Features.Search;
 /// A search compiled to SQL fragments over the target's alias (<c>r</c> for runs, <c>e</c> for experiments). Every value
 /// and key from the request is a parameter; the SQL text holds only column names and operators from fixed tables here.
 /// </summary>
-public sealed record CompiledSearch(string Joins, string Conditions, string OrderBy, IReadOnlyList<NpgsqlParameter> Parameters);
+public sealed record CompiledSearch(string Joins, string Conditions, string OrderBy, IReadOnlyList<NpgsqlParameter> Parameters)
+{
+    /// <summary>
+    /// Set when the only order clause is a metric, param or tag: the search can then walk that key's index in order
+    /// instead of joining every run (see <see cref="SearchSql.RunsPageByKey"/>).
+    /// </summary>
+    public KeyOrder? OrderedByKey { get; init; }
+}
+
+/// <summary>One order clause over a key-value table: its table, the parameter holding the key, the direction and the value's SQL type.</summary>
+public sealed record KeyOrder(string Table, string KeyParameter, string Direction, string ValueType);
 
 public static class SearchSql
 {
@@ -122,6 +132,7 @@ public static class SearchSql
         var conditions = clauses.Select(c => " AND " + Condition(target, c, Parameter)).ToList();
         var joins = new List<string>();
         var order = new List<string>();
+        KeyOrder? orderedByKey = null;
         foreach (var clause in orderBy.Select(SearchParser.ParseOrderBy))
         {
             var direction = clause.Ascending ? "ASC" : "DESC";
@@ -132,12 +143,44 @@ public static class SearchSql
             }
             var table = Table(target, clause.Identifier);
             var alias = $"o{joins.Count}";
-            joins.Add($" LEFT JOIN {table} {alias} ON {target.Match(alias)} AND {alias}.key = {Parameter(clause.Identifier.Key)}");
+            var key = Parameter(clause.Identifier.Key);
+            joins.Add($" LEFT JOIN {table} {alias} ON {target.Match(alias)} AND {alias}.key = {key}");
             order.Add($"{alias}.value {direction} NULLS LAST");
+            if (orderBy.Count == 1)
+                orderedByKey = new KeyOrder(table, key, direction, clause.Identifier.Type == EntityType.Metric ? "double precision" : "text");
         }
         order.Add(order.Count == 0 ? target.DefaultOrder : target.TieBreak);
-        return new CompiledSearch(string.Concat(joins), string.Concat(conditions), string.Join(", ", order), parameters);
+        return new CompiledSearch(string.Concat(joins), string.Concat(conditions), string.Join(", ", order), parameters)
+        {
+            OrderedByKey = ReferenceEquals(target, Runs) ? orderedByKey : null,
+        };
     }
+
+    /// <summary>
+    /// A page of runs (the columns <paramref name="columns"/> over alias <c>r</c>) ordered by one metric, param or tag,
+    /// exactly as <c>ORDER BY value NULLS LAST, r.start_time DESC, r.run_id</c> with <c>LIMIT @limit OFFSET @offset</c>
+    /// orders and pages them, but read the way an index serves it: first the runs that have the key, walking the
+    /// (key, value) index in order and stopping once the page is full; then, only if those run out before the page
+    /// ends, the runs without it (which sort last). Joining every run to its value, the plain form, costs the whole
+    /// experiment (measured: 10,000 runs, ~30 ms against ~7 ms, both under load; see benchmarks/README.md).
+    /// </summary>
+    public static string RunsPageByKey(KeyOrder order, string columns, string where) =>
+        $"""
+        WITH keyed AS MATERIALIZED (
+            SELECT {columns}, k.value AS sort_value FROM {order.Table} k JOIN runs r ON r.run_id = k.run_id
+            WHERE k.key = {order.KeyParameter} AND {where}
+            ORDER BY k.value {order.Direction}, r.start_time DESC, r.run_id
+            LIMIT @limit + @offset),
+        unkeyed AS (
+            SELECT {columns}, NULL::{order.ValueType} AS sort_value FROM runs r
+            WHERE (SELECT count(*) FROM keyed) < @limit + @offset
+              AND {where} AND NOT EXISTS (SELECT 1 FROM {order.Table} k WHERE k.run_id = r.run_id AND k.key = {order.KeyParameter})
+            ORDER BY r.start_time DESC, r.run_id
+            LIMIT @limit + @offset)
+        SELECT page.* FROM (SELECT *, 0 AS part FROM keyed UNION ALL SELECT *, 1 FROM unkeyed) page
+        ORDER BY page.part, page.sort_value {order.Direction}, page.start_time DESC, page.run_id
+        LIMIT @limit OFFSET @offset
+        """;
 
     private static string Condition(Target target, FilterClause clause, Func<object, string> parameter)
     {
