@@ -193,10 +193,22 @@ async function runs(experimentId) {
   log(`runs: create, log-metric, log-parameter, log-batch, set-tag, delete-tag, get, update, search, delete, restore; metrics/get-history (run ${best})`);
 
   if (checkArtifacts) {
-    const listing = await Artifacts.list({ run_id: best, path: '' });
-    ok(typeof listing.root_uri === 'string' && listing.root_uri.length > 0, 'artifacts/list: root_uri is set');
-    equal(listing.files || [], [], 'artifacts/list: a run without artifacts lists none');
-    log('artifacts: list');
+    let listing = await Artifacts.list({ run_id: best, path: '' });
+    equal(listing.root_uri, created.run.info.artifact_uri, 'artifacts/list: root_uri is the run\'s artifact_uri');
+    equal(listing.files, undefined, 'artifacts/list: a run without artifacts lists none');
+    // The client cannot upload; MLflow's artifact proxy takes the file (PUT), then the client lists it.
+    const body = 'weights of a very small model';
+    const root = created.run.info.artifact_uri.replace(/^mlflow-artifacts:\/*/, '');
+    const put = await fetch(`${endpoint}/api/2.0/mlflow-artifacts/artifacts/${root}/model/weights.bin`,
+      { method: 'PUT', headers: settings.headers, body });
+    equal(put.status, 200, 'mlflow-artifacts PUT of model/weights.bin');
+    listing = await Artifacts.list({ run_id: best, path: '' });
+    equal(listing.files, [{ path: 'model', is_dir: true }], 'artifacts/list at the root: the model folder');
+    listing = await Artifacts.list({ run_id: best, path: 'model' });
+    equal(listing.files, [{ path: 'model/weights.bin', is_dir: false, file_size: Buffer.byteLength(body) }],
+      'artifacts/list of model/: the file with its size');
+    await expectError(Artifacts.list({ run_id: best, path: '../other' }), 400, 'INVALID_PARAMETER_VALUE', 'artifacts/list with a traversal path');
+    log('artifacts: list (empty, a folder, a file), traversal refused');
   } else {
     log('artifacts: list not checked (MLOPS_CHECK_ARTIFACTS is not true)');
   }
