@@ -38,6 +38,8 @@ internal sealed class Platform : IAsyncDisposable
                 $"--ASPNETCORE_URLS=http://127.0.0.1:{FreePort()}",
                 $"--ASPIRE_DASHBOARD_OTLP_HTTP_ENDPOINT_URL=http://127.0.0.1:{FreePort()}",
                 "--ASPIRE_ALLOW_UNSECURED_TRANSPORT=true",
+                // The sample scenario trains a model once the tracker is up: it would compete with the measurement.
+                "--Sample:Enabled=false",
             ]);
         // Resource logs and start-up health probes would bury the figures; the services' own logging is unchanged.
         builder.Services.AddLogging(logging => logging
