@@ -287,6 +287,7 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
             json.WriteEndObject();
             await json.FlushAsync(ct);
             file.WriteByte((byte)'\n');
+            json.Reset(); // one JSON value per line
             foreach (var required in keyColumns.Keys.Append(timestampColumn))
                 if (!row.ContainsKey(required))
                     problems.Add(r, required, "is required (a key of a requested group, or the timestamp column)");
