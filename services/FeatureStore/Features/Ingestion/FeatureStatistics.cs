@@ -25,7 +25,9 @@ public sealed class FeatureStatistics(SchemaColumn column)
     public double SumSquares { get; private set; }
     public double? Min { get; private set; }
     public double? Max { get; private set; }
-    public Dictionary<string, long>? Top { get; } = column.Type is FeatureTypes.String or FeatureTypes.Bool or FeatureTypes.Int64 ? new() : null;
+    public Dictionary<string, long>? Top { get; } = column.Type is FeatureTypes.String ? new() : null;
+    private readonly Dictionary<long, long>? _integers = column.Type is FeatureTypes.Int64 ? new() : null;
+    private long _true, _false;
 
     public void Add(object? value)
     {
@@ -51,19 +53,37 @@ public sealed class FeatureStatistics(SchemaColumn column)
             if (Min is null || x < Min) Min = x;
             if (Max is null || x > Max) Max = x;
         }
-        if (Top is not null)
+        switch (value)
         {
-            var key = value switch
-            {
-                bool b => b ? "true" : "false",
-                long l => l.ToString(CultureInfo.InvariantCulture),
-                _ => (string)value,
-            };
-            if (Top.TryGetValue(key, out var n))
-                Top[key] = n + 1;
-            else if (Top.Count < DistinctTracked)
-                Top[key] = 1;
+            case long l when _integers is not null:
+                Tally(_integers, l);
+                break;
+            case string text when Top is not null:
+                Tally(Top, text);
+                break;
+            case bool b:
+                if (b) _true++; else _false++;
+                break;
         }
+    }
+
+    private static void Tally<TKey>(Dictionary<TKey, long> counts, TKey key) where TKey : notnull
+    {
+        ref var n = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(counts, key);
+        if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref n))
+            n++;
+        else if (counts.Count < DistinctTracked)
+            counts[key] = 1;
+    }
+
+    /// <summary>The batch's value counts (as text keys), for the merge.</summary>
+    public IEnumerable<KeyValuePair<string, long>> TopCounts()
+    {
+        if (_integers is not null)
+            return _integers.Select(p => new KeyValuePair<string, long>(p.Key.ToString(CultureInfo.InvariantCulture), p.Value));
+        if (Column.Type == FeatureTypes.Bool)
+            return new Dictionary<string, long> { ["true"] = _true, ["false"] = _false }.Where(p => p.Value > 0);
+        return Top ?? [];
     }
 
     public static async Task MergeAsync(NpgsqlTransaction transaction, string group, int version, IReadOnlyList<FeatureStatistics> stats, CancellationToken ct)
@@ -71,7 +91,7 @@ public sealed class FeatureStatistics(SchemaColumn column)
         await using var batch = new NpgsqlBatch(transaction.Connection, transaction);
         foreach (var s in stats)
         {
-            var top = s.Top is null ? "{}" : JsonSerializer.Serialize(s.Top.OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal)
+            var top = JsonSerializer.Serialize(s.TopCounts().OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal)
                 .Take(TopKept * 4).ToDictionary(p => p.Key, p => p.Value));
             var command = new NpgsqlBatchCommand(
                 $$"""
