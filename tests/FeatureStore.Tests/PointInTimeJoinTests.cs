@@ -45,6 +45,7 @@ public sealed class PointInTimeJoinTests : IDisposable
             """{"__row_id": 3, "user_id": 2, "event_timestamp": "2024-01-01 10:00:00", "label": 0}""",
             """{"__row_id": 4, "user_id": 3, "event_timestamp": "2024-01-01 08:00:00", "label": 1}""",
             """{"__row_id": 5, "user_id": 3, "event_timestamp": "2024-01-01 09:30:00", "label": 0}""",
+            """{"__row_id": 6, "user_id": 4, "event_timestamp": "2024-01-01 10:30:00", "label": 1}""",
         ]);
         return $"read_json({Duck.Literal(path)}, format = 'newline_delimited')";
     }
@@ -58,7 +59,9 @@ public sealed class PointInTimeJoinTests : IDisposable
                 (1, TIMESTAMP '2024-01-01 10:00:00', 4.0, 1, 1),
                 (3, TIMESTAMP '2024-01-01 08:00:00', 5.0, 1, 2),
                 (1, TIMESTAMP '2024-01-01 09:00:00', 2.0, 2, 0),
-                (1, TIMESTAMP '2024-01-01 10:00:00', 3.0, 3, 0)
+                (1, TIMESTAMP '2024-01-01 10:00:00', 3.0, 3, 0),
+                (4, TIMESTAMP '2024-01-01 10:00:00', 6.0, 1, 3),
+                (4, TIMESTAMP '2024-01-01 10:00:00', NULL, 2, 1)
             ) t(user_id, ts, score, __batch_id, __row)
             """);
         var profile1 = OfflineFile("profile-v1.parquet",
@@ -79,7 +82,7 @@ public sealed class PointInTimeJoinTests : IDisposable
         var output = Path.Combine(_work.FullName, $"{name}.parquet");
         var (count, schema) = await TrainingSetBuilder.JoinAsync(Path.Combine(_work.FullName, $"{name}.duckdb"), Entities(), false, plans,
             "event_timestamp", local, output, null, CancellationToken.None);
-        Assert.Equal(6, count);
+        Assert.Equal(7, count);
         using var duck = new DuckDBConnection("DataSource=:memory:");
         duck.Open();
         using var command = duck.CreateCommand();
@@ -101,14 +104,15 @@ public sealed class PointInTimeJoinTests : IDisposable
         var (rows, schema, _) = await JoinAsync(null);
         Assert.Equal(["user_id", "event_timestamp", "label", "scores__score", "profile__tier", "profile__age"], schema.Select(f => f.Name));
         // Entity order and label columns kept.
-        Assert.Equal([1L, 1L, 1L, 2L, 3L, 3L], rows.Select(r => r[0]));
-        Assert.Equal([1L, 0L, 1L, 0L, 1L, 0L], rows.Select(r => Convert.ToInt64(r[2])));
+        Assert.Equal([1L, 1L, 1L, 2L, 3L, 3L, 4L], rows.Select(r => r[0]));
+        Assert.Equal([1L, 0L, 1L, 0L, 1L, 0L, 1L], rows.Select(r => Convert.ToInt64(r[2])));
         // scores: 09:30 → the late arrival (09:00) is the latest before it; 10:30 → three records at 10:00, batch 3 wins;
-        // 08:00 → nothing yet; user 2 has no history; user 3 at exactly 08:00 → its 08:00 record (≤ is inclusive).
-        Assert.Equal([2.0, 3.0, null, null, 5.0, 5.0], rows.Select(r => r[3]));
+        // 08:00 → nothing yet; user 2 has no history; user 3 at exactly 08:00 → its 08:00 record (≤ is inclusive);
+        // user 4: the tie goes to the later batch even though its value is null.
+        Assert.Equal([2.0, 3.0, null, null, 5.0, 5.0, null], rows.Select(r => r[3]));
         // profile: version 2 added tier; the version 1 record reads it as null.
-        Assert.Equal(["gold", "gold", null, null, null, null], rows.Select(r => r[4]));
-        Assert.Equal([31L, 31L, 30L, null, null, null], rows.Select(r => r[5]));
+        Assert.Equal(["gold", "gold", null, null, null, null, null], rows.Select(r => r[4]));
+        Assert.Equal([31L, 31L, 30L, null, null, null, null], rows.Select(r => r[5]));
     }
 
     [Fact]
@@ -116,7 +120,7 @@ public sealed class PointInTimeJoinTests : IDisposable
     {
         var (rows, _, _) = await JoinAsync(3600);
         // User 3 at 09:30: the 08:00 record is 90 minutes old, outside the one-hour TTL. User 1 at 10:30: 30 minutes, inside.
-        Assert.Equal([2.0, 3.0, null, null, 5.0, null], rows.Select(r => r[3]));
+        Assert.Equal([2.0, 3.0, null, null, 5.0, null, null], rows.Select(r => r[3]));
     }
 
     [Fact]

@@ -136,6 +136,11 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
         Assert.Equal(2000, (long)delay["count"]!);
         Assert.Equal(records.Average(r => (double)(long)r!["delay"]!), (double)delay["mean"]!, 6);
         Assert.Equal(records.Min(r => (long)r!["delay"]!), (double)delay["min"]!);
+        // The median from the stored t-digest sits at the middle rank of the batch's delays.
+        var median = (double)delay["quantiles"]!["p50"]!;
+        var atOrBelow = records.Count(r => (long)r!["delay"]! <= median) / (double)records.Count;
+        var below = records.Count(r => (long)r!["delay"]! < median) / (double)records.Count;
+        Assert.True(below <= 0.52 && atOrBelow >= 0.48, $"p50 {median}: {below:P1} below, {atOrBelow:P1} at or below");
         var destination = stats["features"]!.AsArray().Single(f => (string)f!["feature"]! == "destination")!;
         var topDestination = records.GroupBy(r => (string)r!["destination"]!).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).First();
         Assert.Equal(topDestination.Count(), (long)destination["top_values"]![topDestination.Key]!);
@@ -326,6 +331,11 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
             Assert.Equal(500, (long)job["rows_done"]!);
             Assert.Equal(500, (long)job["rows_total"]!);
             Assert.Equal(500, (long)job["result"]!["rows"]!);
+
+            // Cancelling a finished job changes nothing; an unknown job is 404.
+            var cancelled = await OkAsync(await client.PostAsync($"/api/jobs/{jobId}/cancel", null));
+            Assert.Equal("succeeded", (string)cancelled["status"]!);
+            await OkAsync(await client.PostAsync($"/api/jobs/{Guid.NewGuid()}/cancel", null), HttpStatusCode.NotFound);
 
             Assert.Equal(1500, await ScalarAsync("SELECT sum(rows) FROM ingestion_batches WHERE group_name = @g", group));
             var missing = await OkAsync(await client.PostAsJsonAsync($"/api/feature-groups/{group}/imports", new JsonObject { ["object_key"] = "tests/none.parquet" }),

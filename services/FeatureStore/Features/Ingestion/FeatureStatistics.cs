@@ -28,6 +28,7 @@ public sealed class FeatureStatistics(SchemaColumn column)
     public Dictionary<string, long>? Top { get; } = column.Type is FeatureTypes.String ? new() : null;
     private readonly Dictionary<long, long>? _integers = column.Type is FeatureTypes.Int64 ? new() : null;
     private long _true, _false;
+    public QuantileDigest? Digest { get; } = column.Type is FeatureTypes.Int64 or FeatureTypes.Double or FeatureTypes.Timestamp ? new() : null;
 
     public void Add(object? value)
     {
@@ -52,6 +53,7 @@ public sealed class FeatureStatistics(SchemaColumn column)
             SumSquares += x * x;
             if (Min is null || x < Min) Min = x;
             if (Max is null || x > Max) Max = x;
+            Digest?.Add(x);
         }
         switch (value)
         {
@@ -88,6 +90,22 @@ public sealed class FeatureStatistics(SchemaColumn column)
 
     public static async Task MergeAsync(NpgsqlTransaction transaction, string group, int version, IReadOnlyList<FeatureStatistics> stats, CancellationToken ct)
     {
+        // Digests merge here, not in SQL: one batch of a group version at a time reads and rewrites them.
+        var stored = new Dictionary<string, string>();
+        await using (var read = new NpgsqlCommand(
+            """
+            SELECT pg_advisory_xact_lock(hashtext(@group), @version);
+            SELECT feature, digest::text FROM feature_statistics WHERE group_name = @group AND version = @version;
+            """, transaction.Connection, transaction))
+        {
+            read.Parameters.AddWithValue("group", group);
+            read.Parameters.AddWithValue("version", version);
+            await using var reader = await read.ExecuteReaderAsync(ct);
+            await reader.NextResultAsync(ct);
+            while (await reader.ReadAsync(ct))
+                stored[reader.GetString(0)] = reader.GetString(1);
+        }
+
         await using var batch = new NpgsqlBatch(transaction.Connection, transaction);
         foreach (var s in stats)
         {
@@ -95,12 +113,12 @@ public sealed class FeatureStatistics(SchemaColumn column)
                 .Take(TopKept * 4).ToDictionary(p => p.Key, p => p.Value));
             var command = new NpgsqlBatchCommand(
                 $$"""
-                INSERT INTO feature_statistics AS s (group_name, version, feature, count, nulls, numeric_count, sum, sum_sq, min, max, top)
-                VALUES (@group, @version, @feature, @count, @nulls, @numeric, @sum, @sumSq, @min, @max, @top)
+                INSERT INTO feature_statistics AS s (group_name, version, feature, count, nulls, numeric_count, sum, sum_sq, min, max, top, digest)
+                VALUES (@group, @version, @feature, @count, @nulls, @numeric, @sum, @sumSq, @min, @max, @top, @digest)
                 ON CONFLICT (group_name, version, feature) DO UPDATE SET
                     count = s.count + excluded.count, nulls = s.nulls + excluded.nulls, numeric_count = s.numeric_count + excluded.numeric_count,
                     sum = s.sum + excluded.sum, sum_sq = s.sum_sq + excluded.sum_sq,
-                    min = least(s.min, excluded.min), max = greatest(s.max, excluded.max),
+                    min = least(s.min, excluded.min), max = greatest(s.max, excluded.max), digest = excluded.digest,
                     top = (SELECT coalesce(jsonb_object_agg(k, n), '{}') FROM (
                         SELECT k, sum(n) AS n FROM (
                             SELECT key AS k, value::bigint AS n FROM jsonb_each_text(s.top)
@@ -118,6 +136,14 @@ public sealed class FeatureStatistics(SchemaColumn column)
             command.Parameters.Add(new NpgsqlParameter("min", NpgsqlDbType.Double) { Value = (object?)s.Min ?? DBNull.Value });
             command.Parameters.Add(new NpgsqlParameter("max", NpgsqlDbType.Double) { Value = (object?)s.Max ?? DBNull.Value });
             command.Parameters.AddWithValue("top", NpgsqlDbType.Jsonb, top);
+            var digest = s.Digest ?? new QuantileDigest();
+            if (s.Digest is not null && stored.TryGetValue(s.Column.Name, out var previous))
+            {
+                var merged = new QuantileDigest(JsonSerializer.Deserialize<double[][]>(previous) ?? []);
+                merged.Merge(digest);
+                digest = merged;
+            }
+            command.Parameters.AddWithValue("digest", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(digest.Centroids()));
             batch.BatchCommands.Add(command);
         }
         await batch.ExecuteNonQueryAsync(ct);

@@ -366,7 +366,7 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
     }
 
     // The group's records (every listed file, each version's columns, features it lacks as NULL), one per (entity, event time):
-    // the later batch, then the later row, wins a tie. Then each entity row's ASOF match.
+    // the later batch, then the later row, wins a tie. Then each entity row's ASOF match: the latest event time ≤ its timestamp.
     private static void JoinGroup(DuckDBConnection duck, int index, GroupPlan plan, IReadOnlyDictionary<string, string> local)
     {
         var schema = plan.Schema;
@@ -374,10 +374,11 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
         var features = plan.Features.Select(f => schema.Columns[schema.IndexOf(f)]).ToList();
         var source = $"g{index}";
         var byVersion = plan.Files.GroupBy(f => f.Version).ToList();
+        var packed = string.Join(", ", features.Select(f => $"{Q(f.Name)} := {Q(f.Name)}"));
         if (byVersion.Count == 0)
         {
             duck.Exec($"CREATE TABLE {source} ({string.Join(", ", keys.Select(k => $"{Q(k.Name)} {k.DuckDbType}"))}, __et TIMESTAMP, "
-                + $"{string.Join(", ", features.Select(f => $"{Q(f.Name)} {f.DuckDbType}"))}, __batch_id BIGINT, __row BIGINT)");
+                + $"__v STRUCT({string.Join(", ", features.Select(f => $"{Q(f.Name)} {f.DuckDbType}"))}))");
         }
         else
         {
@@ -388,14 +389,17 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
                 var columns = keys.Select(k => Q(k.Name))
                     .Append($"CAST({Q(schema.Group.EventTime)} AS TIMESTAMP) AS __et")
                     .Concat(features.Select(f => definition.Feature(f.Name) is null ? $"CAST(NULL AS {f.DuckDbType}) AS {Q(f.Name)}" : Q(f.Name)))
-                    .Append("__batch_id").Append("__row");
+                    .Append("__batch_id * 4294967296 + __row AS __order"); // later batch, then later row (rows per batch < 2^32)
                 return $"SELECT {string.Join(", ", columns)} FROM read_parquet([{files}], hive_partitioning = false)";
             });
-            duck.Exec($"CREATE TABLE {source} AS SELECT * FROM ({string.Join(" UNION ALL ", parts)}) "
-                + $"QUALIFY row_number() OVER (PARTITION BY {string.Join(", ", keys.Select(k => Q(k.Name)))}, __et ORDER BY __batch_id DESC, __row DESC) = 1");
+            // One record per (entity, event time), by a hash aggregate (faster than a window's sort); the struct keeps
+            // the winning record's features together, nulls included.
+            duck.Exec($"CREATE TABLE {source} AS SELECT {string.Join(", ", keys.Select(k => Q(k.Name)))}, __et, "
+                + $"arg_max(struct_pack({packed}), __order) AS __v FROM ({string.Join(" UNION ALL ", parts)}) GROUP BY ALL");
         }
         var on = string.Join(" AND ", keys.Select(k => $"e.{Q(k.Name)} = g.{Q(k.Name)}"));
-        duck.Exec($"CREATE TABLE j{index} AS SELECT e.__row_id, g.__et AS __et, {string.Join(", ", features.Select(f => $"g.{Q(f.Name)}"))} "
+        duck.Exec($"CREATE TABLE j{index} AS SELECT e.__row_id, g.__et AS __et, "
+            + $"{string.Join(", ", features.Select(f => $"struct_extract(g.__v, {Literal(f.Name)}) AS {Q(f.Name)}"))} "
             + $"FROM entities e ASOF LEFT JOIN {source} g ON {on} AND e.__ts >= g.__et");
     }
 
