@@ -229,6 +229,81 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task EveryFeatureType_IncludingFloatVectors_RoundTripsThroughBothStores()
+    {
+        using var client = platform.CreateClient(ResourceNames.FeatureStore);
+        var group = await CreateAsync(client, new JsonObject
+        {
+            ["name"] = UniqueName("types"),
+            ["entity_keys"] = new JsonArray(new JsonObject { ["name"] = "account", ["type"] = "string" }, new JsonObject { ["name"] = "shard", ["type"] = "int64" }),
+            ["event_time"] = "ts",
+            ["features"] = new JsonArray(
+                new JsonObject { ["name"] = "n", ["type"] = "int64" },
+                new JsonObject { ["name"] = "x", ["type"] = "double" },
+                new JsonObject { ["name"] = "s", ["type"] = "string", ["constraints"] = new JsonObject { ["allowed_values"] = new JsonArray("a", "b") } },
+                new JsonObject { ["name"] = "flag", ["type"] = "bool" },
+                new JsonObject { ["name"] = "seen", ["type"] = "timestamp" },
+                new JsonObject { ["name"] = "embedding", ["type"] = "float_vector", ["dimension"] = 3 }),
+        });
+        var record = new JsonObject
+        {
+            ["account"] = "acme", ["shard"] = 7, ["ts"] = "2024-05-01T12:00:00Z", ["n"] = 42, ["x"] = 2.5, ["s"] = "b", ["flag"] = true,
+            ["seen"] = "2024-04-30T08:00:00.123456Z", ["embedding"] = new JsonArray(0.5, -1.25, 3),
+        };
+        await OkAsync(await IngestAsync(client, group, record));
+
+        var features = new[] { "n", "x", "s", "flag", "seen", "embedding" }.Select(f => $"{group}:{f}").ToArray();
+        var online = await ReadOnlineAsync(client, features, new JsonObject { ["account"] = "acme", ["shard"] = 7 });
+        var values = online["results"]![0]!["values"]!.AsArray();
+        Assert.Equal(42, (long)values[0]!);
+        Assert.Equal(2.5, (double)values[1]!);
+        Assert.Equal("b", (string)values[2]!);
+        Assert.True((bool)values[3]!);
+        Assert.Equal("2024-04-30T08:00:00.123456Z", (string)values[4]!);
+        Assert.Equal([0.5, -1.25, 3.0], values[5]!.AsArray().Select(v => (double)v!));
+
+        // A wrong dimension and a value outside allowed_values are refused with their fields.
+        var bad = record.DeepClone().AsObject();
+        bad["embedding"] = new JsonArray(1, 2);
+        bad["s"] = "c";
+        var problem = await OkAsync(await IngestAsync(client, group, bad), HttpStatusCode.BadRequest);
+        Assert.Equal(["s", "embedding"], problem["problems"]!.AsArray().Select(p => (string)p!["field"]!));
+
+        var manifest = await OkAsync(await client.PostAsJsonAsync("/api/training-sets", new JsonObject
+        {
+            ["features"] = new JsonArray([.. features.Select(f => (JsonNode)f)]),
+            ["entity_rows"] = new JsonArray(new JsonObject { ["account"] = "acme", ["shard"] = 7, ["event_timestamp"] = "2024-05-02T00:00:00Z" }),
+        }), HttpStatusCode.Created);
+        var types = manifest["schema"]!.AsArray().ToDictionary(f => (string)f!["name"]!, f => (string)f!["type"]!);
+        Assert.Equal("BIGINT", types[$"{group}__n"]);
+        Assert.Equal("DOUBLE", types[$"{group}__x"]);
+        Assert.Equal("BOOLEAN", types[$"{group}__flag"]);
+        Assert.Equal("TIMESTAMP", types[$"{group}__seen"]);
+        Assert.Equal("FLOAT[]", types[$"{group}__embedding"]);
+    }
+
+    [Fact]
+    public async Task Batch_OverTheBodyLimit_Answers413StatingTheLimit()
+    {
+        using var client = platform.CreateClient(ResourceNames.FeatureStore);
+        var group = await CreateAsync(client, ScoresGroup(UniqueName("big"), null));
+        var body = new StringBuilder("{\"records\": [");
+        var record = $"{{\"user_id\": 1, \"ts\": \"2024-01-01T00:00:00Z\", \"score\": 1.0, \"pad\": \"{new string('x', 1000)}\"}},";
+        while (body.Length < 33 * 1024 * 1024) body.Append(record);
+        body.Append("{}]}");
+        // Expect: 100-continue, as a well-behaved client sending a large body does, so the server refuses before the upload.
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/feature-groups/{group}/records")
+        {
+            Content = new StringContent(body.ToString(), Encoding.UTF8, "application/json"),
+        };
+        request.Headers.ExpectContinue = true;
+        var response = await client.SendAsync(request);
+        var problem = await OkAsync(response, HttpStatusCode.RequestEntityTooLarge);
+        Assert.Contains((32 * 1024 * 1024).ToString(CultureInfo.InvariantCulture), (string)problem["detail"]!);
+        Assert.Equal(0, await ScalarAsync("SELECT count(*) FROM ingestion_batches WHERE group_name = @g", group));
+    }
+
+    [Fact]
     public async Task BadBatch_IsRejectedWithRowAndField_AndLeavesNoTrace()
     {
         using var client = platform.CreateClient(ResourceNames.FeatureStore);
