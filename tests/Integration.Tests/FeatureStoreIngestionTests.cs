@@ -96,8 +96,39 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
         return count;
     }
 
+    /// <summary>The snapshot's Parquet file, read back with DuckDB: the given columns, row by row.</summary>
+    private async Task<List<object?[]>> DownloadSnapshotAsync(JsonObject manifest, string columns)
+    {
+        using var s3 = await S3Async();
+        var dataUri = new Uri((string)manifest["data_uri"]!);
+        var path = Path.Combine(Path.GetTempPath(), $"fs-it-{Guid.NewGuid():N}.parquet");
+        try
+        {
+            await using (var data = await new ObjectStore(s3).GetAsync(dataUri.Host, dataUri.AbsolutePath.TrimStart('/')))
+            await using (var file = File.Create(path))
+                await data.CopyToAsync(file);
+            using var duck = new DuckDBConnection("DataSource=:memory:");
+            duck.Open();
+            using var command = duck.CreateCommand();
+            command.CommandText = $"SELECT {columns} FROM read_parquet('{path}')";
+            using var reader = command.ExecuteReader();
+            var rows = new List<object?[]>();
+            while (reader.Read())
+            {
+                var row = new object?[reader.FieldCount];
+                for (var i = 0; i < row.Length; i++) row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+                rows.Add(row);
+            }
+            return rows;
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Fact]
-    public async Task Flights_JsonBatch_OnlineHoldsLatestPerOrigin_OfflineListedInS3_StatisticsMatch()
+    public async Task Flights_JsonBatch_OnlineLatestPerOrigin_OfflineInS3_Statistics_PointInTimeTrainingSet()
     {
         using var client = platform.CreateClient(ResourceNames.FeatureStore);
         var group = await CreateAsync(client, FeatureStoreTests.FlightsGroup(UniqueName("flights")));
@@ -145,6 +176,30 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
         var topDestination = records.GroupBy(r => (string)r!["destination"]!).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).First();
         Assert.Equal(topDestination.Count(), (long)destination["top_values"]![topDestination.Key]!);
 
+        // A training set on the flights: per origin and time, the latest flight at or before it (hand-computed here).
+        var parsed = records.Select((r, i) => (Record: r!, Index: i,
+            Date: DateTime.SpecifyKind(DateTime.Parse((string)r!["date"]!, CultureInfo.InvariantCulture), DateTimeKind.Utc))).ToList();
+        var first = parsed.Min(r => r.Date);
+        var middle = parsed.OrderBy(r => r.Date).ElementAt(parsed.Count / 2).Date;
+        var rows = origins.SelectMany(o => new[] { middle, middle.AddDays(3), first.AddMinutes(-1) }.Select(t => (Origin: o, At: t))).ToList();
+        var training = await OkAsync(await client.PostAsJsonAsync("/api/training-sets", new JsonObject
+        {
+            ["features"] = new JsonArray($"{group}:delay", $"{group}:destination"),
+            ["entity_rows"] = new JsonArray([.. rows.Select(r => (JsonNode)new JsonObject
+                { ["origin"] = r.Origin, ["event_timestamp"] = r.At.ToString("O", CultureInfo.InvariantCulture) })]),
+        }), HttpStatusCode.Created);
+        var snapshot = await DownloadSnapshotAsync(training, $"\"{group}__delay\", \"{group}__destination\"");
+        Assert.Equal(rows.Count, snapshot.Count);
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var latest = parsed.Where(r => (string)r.Record["origin"]! == rows[i].Origin && r.Date <= rows[i].At)
+                .OrderBy(r => r.Date).ThenBy(r => r.Index).Select(r => r.Record).LastOrDefault();
+            Assert.Equal(latest is null ? null : (long?)(long)latest["delay"]!, snapshot[i][0] is null ? null : Convert.ToInt64(snapshot[i][0]));
+            Assert.Equal(latest is null ? null : (string)latest["destination"]!, (string?)snapshot[i][1]);
+            if (rows[i].At < first)
+                Assert.Null(snapshot[i][0]);
+        }
+
         // The FeaturesIngested event went through the outbox.
         Assert.Equal(1, await ScalarAsync(
             "SELECT count(*) FROM outbox_messages WHERE message_type = 'Mlops.Contracts.FeaturesIngested' AND body->>'group' = @g AND (body->>'rows')::bigint = 2000", group));
@@ -189,33 +244,9 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
         Assert.Equal(1, (int)manifest["group_versions"]![group]!);
         Assert.Equal(["user_id", "event_timestamp", "label", $"{group}__score"], manifest["schema"]!.AsArray().Select(f => (string)f!["name"]!));
 
-        using var s3 = await S3Async();
-        var dataUri = new Uri((string)manifest["data_uri"]!);
-        var path = Path.Combine(Path.GetTempPath(), $"fs-it-{Guid.NewGuid():N}.parquet");
-        try
-        {
-            await using (var data = await new ObjectStore(s3).GetAsync(dataUri.Host, dataUri.AbsolutePath.TrimStart('/')))
-            await using (var file = File.Create(path))
-                await data.CopyToAsync(file);
-            using var duck = new DuckDBConnection("DataSource=:memory:");
-            duck.Open();
-            using var command = duck.CreateCommand();
-            command.CommandText = $"SELECT \"{group}__score\", label FROM read_parquet('{path}')";
-            using var reader = command.ExecuteReader();
-            var scores = new List<double?>();
-            var labels = new List<long>();
-            while (reader.Read())
-            {
-                scores.Add(reader.IsDBNull(0) ? null : reader.GetDouble(0));
-                labels.Add(Convert.ToInt64(reader.GetValue(1)));
-            }
-            Assert.Equal([2.0, 3.0, null, 7.0, null, null], scores);
-            Assert.Equal([1L, 0L, 1L, 0L, 1L, 0L], labels);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        var snapshot = await DownloadSnapshotAsync(manifest, $"\"{group}__score\", label");
+        Assert.Equal([2.0, 3.0, null, 7.0, null, null], snapshot.Select(r => (double?)r[0]));
+        Assert.Equal([1L, 0L, 1L, 0L, 1L, 0L], snapshot.Select(r => Convert.ToInt64(r[1])));
 
         // Same request, same data → same content hash; a new snapshot id.
         var again = await OkAsync(await client.PostAsJsonAsync("/api/training-sets", request.DeepClone()), HttpStatusCode.Created);
