@@ -1,9 +1,37 @@
+using System.Text.Json;
 using Mlops;
+using Mlops.FeatureStore;
+using Mlops.FeatureStore.Features.Groups;
+using Mlops.FeatureStore.Features.Ingestion;
+using Mlops.FeatureStore.Features.Jobs;
+using Mlops.FeatureStore.Features.Online;
+using Mlops.FeatureStore.Features.TrainingSets;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddMlopsPlatform(ResourceNames.FeatureStoreDb, typeof(Program).Assembly);
+builder.Services.ConfigureHttpJsonOptions(o =>
+{
+    o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+    o.SerializerOptions.DictionaryKeyPolicy = null;
+});
+builder.Services.AddSingleton<FeatureGroupCatalog>();
+builder.Services.AddSingleton<IngestionPipeline>();
+builder.Services.AddSingleton<TrainingSetBuilder>();
+builder.Services.AddSingleton<TrainingSetJob>();
+builder.Services.AddSingleton<LakeImport>();
+builder.Services.AddHostedService<JobRunner>();
 
 var app = builder.Build();
 app.MapMlopsPlatformEndpoints();
+app.UseFeatureStoreProblems();
+
+var api = app.MapGroup("/api");
+api.MapFeatureGroupEndpoints();
+api.MapStatisticsEndpoints();
+api.MapIngestionEndpoints();
+api.MapLakeImportEndpoints();
+api.MapOnlineEndpoints();
+api.MapTrainingSetEndpoints();
+api.MapJobEndpoints();
 app.Run();
