@@ -30,15 +30,21 @@ public static class BusProbeEndpoints
     public static RouteGroupBuilder MapBusProbeEndpoints(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/diagnostics/probes").WithTags("Diagnostics");
-        group.MapPost("/", SendProbe).WithName("SendBusProbe").WithSummary("Commit a probe and publish ProbeSent through the outbox.");
-        group.MapGet("/{probeId:guid}", GetReceipts).WithName("GetBusProbeReceipts").WithSummary("Receipts this service recorded for a probe.");
+        group.MapPost("/", SendProbe).WithName("SendBusProbe").Produces<ProbeResponse>(StatusCodes.Status202Accepted).WithSummary("Commit a probe and publish ProbeSent through the outbox.");
+        group.MapGet("/{probeId:guid}", GetReceipts).WithName("GetBusProbeReceipts").Produces<ProbeReceiptsResponse>().WithSummary("Receipts this service recorded for a probe.");
         return group;
     }
 
     public const int MaxNoteLength = 200;
 
-    internal static async Task<Results<Accepted<ProbeResponse>, ValidationProblem>> SendProbe(
-        [FromBody(EmptyBodyBehavior = EmptyBodyBehavior.Allow)] SendProbeRequest? request, NpgsqlDataSource db, IHostEnvironment env,
+    /// <summary>
+    /// The probe API answers the same JSON (camelCase) in every service, whatever naming a service chooses for its own
+    /// endpoints (the FeatureStore's are snake_case).
+    /// </summary>
+    private static readonly System.Text.Json.JsonSerializerOptions PlatformJson = new(System.Text.Json.JsonSerializerDefaults.Web);
+
+    internal static async Task<Results<JsonHttpResult<ProbeResponse>, ValidationProblem>> SendProbe(
+        HttpContext http, [FromBody(EmptyBodyBehavior = EmptyBodyBehavior.Allow)] SendProbeRequest? request, NpgsqlDataSource db, IHostEnvironment env,
         ILoggerFactory loggers, CancellationToken ct)
     {
         if (request?.Note is { Length: > MaxNoteLength })
@@ -59,11 +65,12 @@ public static class BusProbeEndpoints
         await transaction.EnqueueAsync(probe, ct);
         await transaction.CommitAsync(ct);
         loggers.CreateLogger(typeof(BusProbeEndpoints)).LogInformation("Sent bus probe {ProbeId}: {Note}", probe.ProbeId, request?.Note);
-        return TypedResults.Accepted($"/api/diagnostics/probes/{probe.ProbeId}",
-            new ProbeResponse(probe.ProbeId, probe.Origin, probe.SentAt, request?.Note));
+        http.Response.Headers.Location = $"/api/diagnostics/probes/{probe.ProbeId}";
+        return TypedResults.Json(new ProbeResponse(probe.ProbeId, probe.Origin, probe.SentAt, request?.Note), PlatformJson,
+            statusCode: StatusCodes.Status202Accepted);
     }
 
-    internal static async Task<Results<Ok<ProbeReceiptsResponse>, ProblemHttpResult>> GetReceipts(
+    internal static async Task<Results<JsonHttpResult<ProbeReceiptsResponse>, ProblemHttpResult>> GetReceipts(
         Guid probeId, NpgsqlDataSource db, IHostEnvironment env, CancellationToken ct)
     {
         await using var command = db.CreateCommand(
@@ -75,7 +82,7 @@ public static class BusProbeEndpoints
                 receipts.Add(new ProbeReceipt(reader.GetString(0), reader.GetFieldValue<DateTimeOffset>(1), reader.IsDBNull(2) ? null : reader.GetString(2)));
         return receipts.Count == 0
             ? TypedResults.Problem($"{env.ApplicationName} has no receipt for probe {probeId} (yet).", statusCode: StatusCodes.Status404NotFound, title: "Probe not received")
-            : TypedResults.Ok(new ProbeReceiptsResponse(probeId, env.ApplicationName, receipts.Count, receipts));
+            : TypedResults.Json(new ProbeReceiptsResponse(probeId, env.ApplicationName, receipts.Count, receipts), PlatformJson);
     }
 }
 
