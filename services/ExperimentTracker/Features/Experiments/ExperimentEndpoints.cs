@@ -93,9 +93,8 @@ public static class ExperimentEndpoints
         var experiments = await LoadAsync(connection,
             $"e.lifecycle_stage = ANY(@stages){search.Conditions}", parameters, ct,
             joins: search.Joins, orderBy: search.OrderBy, paging: "LIMIT @limit OFFSET @offset");
-        var hasMore = experiments.Count > maxResults;
-        return MlflowJson.Ok(new SearchExperimentsResponse(
-            experiments.Take(maxResults).ToList().NullIfEmpty(), hasMore ? PageToken.Encode(offset + maxResults) : null));
+        var (page, next) = PageToken.Slice(experiments, maxResults, offset);
+        return MlflowJson.Ok(new SearchExperimentsResponse(page, next));
     }
 
     internal static async Task<JsonHttpResult<Empty>> UpdateExperiment(HttpRequest http, NpgsqlDataSource db, CancellationToken ct)

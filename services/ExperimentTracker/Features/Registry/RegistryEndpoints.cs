@@ -96,8 +96,8 @@ public static partial class RegistryEndpoints
         var models = await LoadModelsAsync(connection, $"TRUE{search.Conditions}",
             search.Parameters.Concat([new NpgsqlParameter("limit", limit + 1), new NpgsqlParameter("offset", offset)]), ct,
             search.Joins, search.OrderBy, "LIMIT @limit OFFSET @offset");
-        var hasMore = models.Count > limit;
-        return MlflowJson.Ok(new SearchRegisteredModelsResponse(models.Take(limit).ToList().NullIfEmpty(), hasMore ? PageToken.Encode(offset + limit) : null));
+        var (page, next) = PageToken.Slice(models, limit, offset);
+        return MlflowJson.Ok(new SearchRegisteredModelsResponse(page, next));
     }
 
     /// <summary>Renames the model; its versions, tags and aliases follow (ON UPDATE CASCADE).</summary>
@@ -363,8 +363,8 @@ public static partial class RegistryEndpoints
         var versions = await LoadVersionsAsync(connection, $"TRUE{search.Conditions}",
             search.Parameters.Concat([new NpgsqlParameter("limit", limit + 1), new NpgsqlParameter("offset", offset)]), ct,
             search.Joins, search.OrderBy, "LIMIT @limit OFFSET @offset");
-        var hasMore = versions.Count > limit;
-        return MlflowJson.Ok(new SearchModelVersionsResponse(versions.Take(limit).ToList().NullIfEmpty(), hasMore ? PageToken.Encode(offset + limit) : null));
+        var (page, next) = PageToken.Slice(versions, limit, offset);
+        return MlflowJson.Ok(new SearchModelVersionsResponse(page, next));
     }
 
     /// <summary>

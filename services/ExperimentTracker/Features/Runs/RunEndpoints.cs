@@ -177,8 +177,8 @@ public static class RunEndpoints
         var runs = search.OrderedByKey is { } byKey
             ? await RunStore.LoadRowsAsync(connection, SearchSql.RunsPageByKey(byKey, RunStore.InfoColumns, where), parameters, ct)
             : await RunStore.LoadAsync(connection, where, parameters, ct, search.Joins, search.OrderBy, "LIMIT @limit OFFSET @offset");
-        var hasMore = runs.Count > maxResults;
-        return MlflowJson.Ok(new SearchRunsResponse(runs.Take(maxResults).ToList().NullIfEmpty(), hasMore ? PageToken.Encode(offset + maxResults) : null));
+        var (page, next) = PageToken.Slice(runs, maxResults, offset);
+        return MlflowJson.Ok(new SearchRunsResponse(page, next));
     }
 
     internal static async Task<JsonHttpResult<Empty>> LogMetric(HttpRequest http, NpgsqlDataSource db, CancellationToken ct)
@@ -245,8 +245,8 @@ public static class RunEndpoints
             ORDER BY step, timestamp, id LIMIT @limit OFFSET @offset
             """, [new NpgsqlParameter("run", id), new NpgsqlParameter("key", key), new NpgsqlParameter("limit", limit + 1), new NpgsqlParameter("offset", offset)],
             reader => new Metric(reader.GetString(0), reader.GetDouble(1), reader.GetInt64(2), reader.GetInt64(3)), ct, transaction);
-        var hasMore = metrics.Count > limit;
-        return MlflowJson.Ok(new MetricHistoryResponse(metrics.Take(limit).ToList().NullIfEmpty(), hasMore ? PageToken.Encode(offset + limit) : null));
+        var (page, next) = PageToken.Slice(metrics, limit, offset);
+        return MlflowJson.Ok(new MetricHistoryResponse(page, next));
     }
 
     // MLflow names unnamed runs like this ("bold-fox-123"); the name is also the mlflow.runName tag.

@@ -28,6 +28,13 @@ public static class PageToken
         throw MlflowException.Invalid($"Invalid page token '{token}': pass back the next_page_token of the previous response.");
     }
 
+    /// <summary>
+    /// A page from rows read with <c>LIMIT max + 1</c>: the first <paramref name="max"/> rows (null when empty, as MLflow
+    /// leaves empty lists out) and the token of the next page when the extra row says there is one.
+    /// </summary>
+    public static (IReadOnlyList<T>? Page, string? Next) Slice<T>(List<T> rows, int max, int offset) =>
+        (rows.Take(max).ToList().NullIfEmpty(), rows.Count > max ? Encode(offset + max) : null);
+
     /// <summary>Validates <c>max_results</c> against MLflow's bounds.</summary>
     public static int MaxResults(long? requested, int defaultValue, int limit)
     {
