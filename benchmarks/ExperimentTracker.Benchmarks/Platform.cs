@@ -53,8 +53,9 @@ internal sealed class Platform : IAsyncDisposable
 
         var model = app.Services.GetRequiredService<DistributedApplicationModel>();
         var apiKey = await model.Resources.OfType<ParameterResource>().Single(p => p.Name == ResourceNames.ApiKey).GetValueAsync(timeout.Token);
-        var endpoint = app.GetEndpoint(ResourceNames.ExperimentTracker, "http");
-        var (address, description) = proxied ? (endpoint, "through the AppHost's endpoint proxy") : ServiceAddress(app, endpoint);
+        var (address, description) = proxied
+            ? (app.GetEndpoint(ResourceNames.ExperimentTracker, "http"), "through the AppHost's endpoint proxy")
+            : Mlops.Benchmarks.ServiceAddress.Direct(app, ResourceNames.ExperimentTracker);
         return new Platform
         {
             BaseAddress = new Uri(address.ToString().TrimEnd('/') + "/"),
@@ -63,20 +64,6 @@ internal sealed class Platform : IAsyncDisposable
             _app = app,
             _throwawayData = throwaway ? data : null,
         };
-    }
-
-    // The AppHost proxies every project endpoint (a development convenience with a cost of its own); production has
-    // no such hop, so measure the service's own port, which the AppHost hands the service as ASPNETCORE_URLS.
-    private static (Uri, string) ServiceAddress(DistributedApplication app, Uri proxied)
-    {
-        if (app.ResourceNotifications.TryGetCurrentState(ResourceNames.ExperimentTracker, out var state))
-        {
-            var urls = state.Snapshot.EnvironmentVariables.FirstOrDefault(e => e.Name == "ASPNETCORE_URLS")?.Value;
-            var http = urls?.Split(';').FirstOrDefault(u => u.StartsWith("http://", StringComparison.Ordinal));
-            if (http is not null)
-                return (new Uri(http.Replace("+", "localhost").Replace("*", "localhost")), "the service's own port, not the AppHost proxy");
-        }
-        return (proxied, "through the AppHost's endpoint proxy (the service's own port was not found)");
     }
 
     public async ValueTask DisposeAsync()

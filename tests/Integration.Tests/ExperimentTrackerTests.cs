@@ -233,6 +233,42 @@ public sealed partial class ExperimentTrackerTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task MetricHistory_FromBatches_KeepsEachPointsStepTimestampAndValueTogether()
+    {
+        // A batch stores each key's points together (one chunk per key); reading them back must not mix them up.
+        var runId = await CreateRunAsync(await CreateExperimentAsync(Unique("chunks")));
+        await PostAsync("runs/log-batch", new
+        {
+            run_id = runId,
+            metrics = new object[]
+            {
+                new { key = "acc", value = 0.5, timestamp = 105L, step = 5L },
+                new { key = "loss", value = 0.9, timestamp = 100L, step = 0L },
+                new { key = "acc", value = 0.3, timestamp = 103L, step = 3L },
+                new { key = "acc", value = "Infinity", timestamp = 104L, step = 4L },
+                new { key = "acc", value = 0.2, timestamp = 107L, step = 5L },
+            },
+        });
+        await PostAsync("runs/log-batch", new
+        {
+            run_id = runId,
+            metrics = new object[] { new { key = "acc", value = 0.1, timestamp = 101L, step = 1L }, new { key = "acc", value = 0.6, timestamp = 106L, step = 5L } },
+        });
+
+        var acc = (await GetAsync($"metrics/get-history?run_id={runId}&metric_key=acc")).GetProperty("metrics").EnumerateArray()
+            .Select(p => (p.GetProperty("step").GetInt64(), p.GetProperty("timestamp").GetInt64(), p.GetProperty("value").ToString())).ToList();
+        Assert.Equal([(1L, 101L, "0.1"), (3L, 103L, "0.3"), (4L, 104L, "Infinity"), (5L, 105L, "0.5"), (5L, 106L, "0.6"), (5L, 107L, "0.2")], acc);
+        var loss = (await GetAsync($"metrics/get-history?run_id={runId}&metric_key=loss")).GetProperty("metrics");
+        Assert.Equal(1, loss.GetArrayLength());
+        Assert.Equal(0.9, loss[0].GetProperty("value").GetDouble());
+
+        // The newest point is the greatest (step, timestamp, value), whichever batch or position it came in.
+        var latest = Metric((await GetRunAsync(runId)).GetProperty("data"), "acc");
+        Assert.Equal(0.2, latest.GetProperty("value").GetDouble());
+        Assert.Equal(107, latest.GetProperty("timestamp").GetInt64());
+    }
+
+    [Fact]
     public async Task SearchRuns_MetricFilterOrderAndPaging()
     {
         var experimentId = await CreateExperimentAsync(Unique("runsearch"));

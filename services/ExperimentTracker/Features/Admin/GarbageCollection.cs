@@ -114,7 +114,7 @@ public static class GarbageCollection
 
         await using var transaction = await connection.BeginTransactionAsync(ct);
         var ids = doomed.Select(d => d.RunId).ToArray();
-        foreach (var table in new[] { "metrics", "latest_metrics", "params", "tags", "run_inputs" })
+        foreach (var table in new[] { "metric_chunks", "latest_metrics", "params", "tags", "run_inputs" })
             await transaction.ExecuteAsync($"DELETE FROM {table} WHERE run_id = ANY(@ids)", ct, ("ids", ids));
         await transaction.ExecuteAsync("DELETE FROM runs WHERE run_id = ANY(@ids)", ct, ("ids", ids));
         var experimentArray = experiments.ToArray();

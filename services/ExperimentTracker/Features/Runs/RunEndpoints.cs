@@ -241,8 +241,10 @@ public static class RunEndpoints
         await RunStore.GetStateAsync(transaction, id, forUpdate: false, ct);
         var metrics = await connection.ReadAllAsync(
             """
-            SELECT key, value, timestamp, step FROM metrics WHERE run_id = @run AND key = @key
-            ORDER BY step, timestamp, id LIMIT @limit OFFSET @offset
+            SELECT c.key, p.value, p.timestamp, p.step
+            FROM metric_chunks c CROSS JOIN LATERAL unnest(c.points, c.timestamps, c.steps) AS p(value, timestamp, step)
+            WHERE c.run_id = @run AND c.key = @key
+            ORDER BY p.step, p.timestamp, p.value LIMIT @limit OFFSET @offset
             """, [new NpgsqlParameter("run", id), new NpgsqlParameter("key", key), new NpgsqlParameter("limit", limit + 1), new NpgsqlParameter("offset", offset)],
             reader => new Metric(reader.GetString(0), reader.GetDouble(1), reader.GetInt64(2), reader.GetInt64(3)), ct, transaction);
         var (page, next) = PageToken.Slice(metrics, limit, offset);

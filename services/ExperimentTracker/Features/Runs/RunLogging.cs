@@ -140,21 +140,57 @@ public static class RunLogging
         }
     }
 
-    // History and latest values in one statement, so the 1,000-element arrays travel once.
+    // History and latest values in one statement, so the points travel once. The history gets one chunk per key (see
+    // migration 0005): a row, an index entry and a foreign-key check per key, not per point. The points are grouped
+    // here rather than by the database (1,000 array_agg groups outgrow work_mem and spill to disk): they travel
+    // ordered by key, each key's chunk a slice [lo:hi] of the three arrays, with each key's newest point beside it.
     // MLflow's "latest" is the greatest (step, timestamp, value), not the last one written.
-    private static void AddMetrics(NpgsqlBatch batch, string runId, List<ValidMetric> metrics) =>
+    private static void AddMetrics(NpgsqlBatch batch, string runId, List<ValidMetric> metrics)
+    {
+        var points = metrics.OrderBy(m => m.Key, StringComparer.Ordinal).ToArray(); // stable: a key's points keep their order
+        var keys = new List<string>();
+        var (lo, hi, newest) = (new List<int>(), new List<int>(), new List<ValidMetric>());
+        for (var i = 0; i < points.Length; i++)
+        {
+            if (i == 0 || points[i].Key != points[i - 1].Key)
+            {
+                keys.Add(points[i].Key);
+                lo.Add(i + 1);
+                hi.Add(i + 1);
+                newest.Add(points[i]);
+                continue;
+            }
+            hi[^1] = i + 1;
+            if (IsNewer(points[i], newest[^1]))
+                newest[^1] = points[i];
+        }
         batch.BatchCommands.Add(Db.BatchCommand(
             $"""
-            WITH m AS (SELECT * FROM unnest(@keys, @values, @timestamps, @steps) AS m(k, v, t, s) WHERE {ActiveRun}),
-            history AS (INSERT INTO metrics (run_id, key, value, timestamp, step) SELECT @run, k, v, t, s FROM m)
+            WITH history AS (
+                INSERT INTO metric_chunks (run_id, key, steps, timestamps, points)
+                SELECT @run, k, (@steps::bigint[])[l:h], (@timestamps::bigint[])[l:h], (@values::double precision[])[l:h]
+                FROM unnest(@keys, @lo, @hi) AS c(k, l, h) WHERE {ActiveRun})
             INSERT INTO latest_metrics (run_id, key, value, timestamp, step)
-            SELECT @run, k, v, t, s FROM (SELECT DISTINCT ON (k) k, v, t, s FROM m ORDER BY k, s DESC, t DESC, v DESC) AS newest
+            SELECT @run, k, v, t, s FROM unnest(@keys, @newestValues, @newestTimestamps, @newestSteps) AS n(k, v, t, s) WHERE {ActiveRun}
             ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp, step = excluded.step
             WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)
             """,
             ("run", runId),
-            ("keys", metrics.Select(m => m.Key).ToArray()),
-            ("values", metrics.Select(m => m.Value).ToArray()),
-            ("timestamps", metrics.Select(m => m.Timestamp).ToArray()),
-            ("steps", metrics.Select(m => m.Step).ToArray())));
+            ("steps", points.Select(m => m.Step).ToArray()),
+            ("timestamps", points.Select(m => m.Timestamp).ToArray()),
+            ("values", points.Select(m => m.Value).ToArray()),
+            ("keys", keys.ToArray()),
+            ("lo", lo.ToArray()),
+            ("hi", hi.ToArray()),
+            ("newestValues", newest.Select(m => m.Value).ToArray()),
+            ("newestTimestamps", newest.Select(m => m.Timestamp).ToArray()),
+            ("newestSteps", newest.Select(m => m.Step).ToArray())));
+    }
+
+    // (step, timestamp, value) compared as PostgreSQL compares the stored row, where NaN is greater than any number.
+    private static bool IsNewer(ValidMetric a, ValidMetric b) =>
+        a.Step != b.Step ? a.Step > b.Step
+        : a.Timestamp != b.Timestamp ? a.Timestamp > b.Timestamp
+        : double.IsNaN(a.Value) ? !double.IsNaN(b.Value)
+        : !double.IsNaN(b.Value) && a.Value > b.Value;
 }
