@@ -30,6 +30,8 @@ export RABBITMQ_CONFIG_FILE="$MLOPS_RABBITMQ_DATA/rabbitmq.conf"
 export RABBITMQ_ENABLED_PLUGINS_FILE="$MLOPS_RABBITMQ_DATA/enabled_plugins"
 export RABBITMQ_ADVANCED_CONFIG_FILE="$MLOPS_RABBITMQ_DATA/advanced.config"
 # Erlang distribution and its port mapper listen on all interfaces by default; keep them on loopback.
-export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+# Schedulers that find no work sleep at once instead of spinning (RabbitMQ's advice for machines with few cores):
+# spinning schedulers took CPU from the services and PostgreSQL on the 2-core machines this runs on.
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} +sbwt none +sbwtdcpu none +sbwtdio none"
 export ERL_EPMD_ADDRESS=127.0.0.1
 exec /usr/lib/rabbitmq/bin/rabbitmq-server

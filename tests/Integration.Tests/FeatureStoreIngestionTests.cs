@@ -292,6 +292,17 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
         Assert.True((bool)values[3]!);
         Assert.Equal("2024-04-30T08:00:00.123456Z", (string)values[4]!);
         Assert.Equal([0.5, -1.25, 3.0], values[5]!.AsArray().Select(v => (double)v!));
+        Assert.All(online["results"]![0]!["event_times"]!.AsArray(), t => Assert.Equal("2024-05-01T12:00:00Z", (string)t!));
+
+        // A null feature comes back as null with its own status, beside present ones of the same record.
+        var withNull = record.DeepClone().AsObject();
+        (withNull["shard"], withNull["x"], withNull["ts"]) = (8, null, "2024-05-01T12:00:00.25Z");
+        await OkAsync(await IngestAsync(client, group, withNull));
+        var nullRead = (await ReadOnlineAsync(client, [$"{group}:x", $"{group}:n"], new JsonObject { ["account"] = "acme", ["shard"] = 8 }))["results"]![0]!;
+        Assert.Equal(["NULL_VALUE", "PRESENT"], nullRead["statuses"]!.AsArray().Select(s => (string)s!));
+        Assert.Null(nullRead["values"]![0]);
+        Assert.Equal(42, (long)nullRead["values"]![1]!);
+        Assert.Equal("2024-05-01T12:00:00.25Z", (string)nullRead["event_times"]![0]!);
 
         // A wrong dimension and a value outside allowed_values are refused with their fields.
         var bad = record.DeepClone().AsObject();

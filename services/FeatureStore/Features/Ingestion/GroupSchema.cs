@@ -1,5 +1,6 @@
 using System.Collections;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Mlops.FeatureStore.Features.Groups;
@@ -59,6 +60,13 @@ public sealed class GroupSchema
         KeyCount = group.EntityKeys.Count;
         _index = Columns.Select((c, i) => (c.Name, i)).ToDictionary(p => p.Name, p => p.i);
     }
+
+    // One compiled schema (columns, rules, patterns) per definition: the catalog hands out the same FeatureGroup instance
+    // while it is cached, so hot paths (every online read, every batch) stop rebuilding it.
+    private static readonly ConditionalWeakTable<FeatureGroup, GroupSchema> Compiled = new();
+
+    /// <summary>The schema of a definition, built once per definition instance.</summary>
+    public static GroupSchema For(FeatureGroup group) => Compiled.GetValue(group, g => new GroupSchema(g));
 
     public int IndexOf(string column) => _index.TryGetValue(column, out var i) ? i : -1;
 

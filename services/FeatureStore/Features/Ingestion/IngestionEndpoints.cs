@@ -22,7 +22,7 @@ public static class IngestionEndpoints
     internal static async Task<Ok<IngestionResult>> IngestRecords(string name, HttpRequest http, FeatureGroupCatalog catalog,
         IngestionPipeline pipeline, CancellationToken ct)
     {
-        var schema = new GroupSchema(await catalog.GetLiveAsync(name, ct));
+        var schema = GroupSchema.For(await catalog.GetLiveAsync(name, ct));
         using var document = await JsonDocument.ParseAsync(http.Body, cancellationToken: ct);
         var source = new JsonRecordSource(document, schema);
         return TypedResults.Ok(await pipeline.IngestAsync(schema, source, "json", null, ct));
@@ -32,7 +32,7 @@ public static class IngestionEndpoints
     internal static async Task<Ok<IngestionResult>> IngestFile(string name, HttpRequest http, FeatureGroupCatalog catalog,
         IngestionPipeline pipeline, CancellationToken ct)
     {
-        var schema = new GroupSchema(await catalog.GetLiveAsync(name, ct));
+        var schema = GroupSchema.For(await catalog.GetLiveAsync(name, ct));
         var format = FormatOf(http.ContentType)
             ?? throw new ProblemException(StatusCodes.Status415UnsupportedMediaType, "Unsupported file type",
                 $"Content-Type '{http.ContentType}' is not supported; send Parquet ({ParquetTypes[0]}) or CSV with a header row ({CsvTypes[0]}).");

@@ -211,7 +211,7 @@ public sealed class IngestionPipeline(NpgsqlDataSource db, ObjectStore store, IO
             VALUES (@batch, @group, @version, @rows, @min, @max, @source, now());
             INSERT INTO offline_files (object_key, batch_id, group_name, version, event_date, size_bytes)
             SELECT k, @batch, @group, @version, d, s FROM unnest(@keys, @dates, @sizes) AS f(k, d, s);
-            CREATE TEMP TABLE online_stage (entity_key text, event_time timestamptz, row_no integer, values jsonb) ON COMMIT DROP;
+            CREATE TEMP TABLE online_stage (entity_key text, event_time timestamptz, row_no integer, values json) ON COMMIT DROP;
             """, connection, transaction))
         {
             batch.Parameters.AddWithValue("batch", result.BatchId);
@@ -237,7 +237,7 @@ public sealed class IngestionPipeline(NpgsqlDataSource db, ObjectStore store, IO
                 await copy.WriteAsync(key, NpgsqlDbType.Text, ct);
                 await copy.WriteAsync(winner.EventTime, NpgsqlDbType.TimestampTz, ct);
                 await copy.WriteAsync(checked((int)winner.Row), NpgsqlDbType.Integer, ct);
-                await copy.WriteAsync(OnlineJson(features, winner.Values, buffer), NpgsqlDbType.Jsonb, ct);
+                await copy.WriteAsync(OnlineJson(features, winner.Values, buffer), NpgsqlDbType.Json, ct);
             }
             await copy.CompleteAsync(ct);
         }

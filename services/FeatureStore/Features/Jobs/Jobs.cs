@@ -104,6 +104,7 @@ public sealed class JobRunner(NpgsqlDataSource db, IServiceProvider services, IL
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        NpgsqlConnection? listener = null;
         try
         {
             await using (var requeue = db.CreateCommand("UPDATE jobs SET status = 'queued', updated_at = now() WHERE status = 'running'"))
@@ -112,12 +113,17 @@ public sealed class JobRunner(NpgsqlDataSource db, IServiceProvider services, IL
             {
                 try
                 {
+                    // Enqueueing NOTIFYs fs_jobs: an idle runner (of any instance) wakes at once rather than at its next poll.
+                    listener ??= await ListenAsync(stoppingToken);
                     if (!await RunNextAsync(stoppingToken))
-                        await Task.Delay(PollInterval, stoppingToken);
+                        await listener.WaitAsync(PollInterval, stoppingToken);
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
                     logger.LogError(e, "The job runner failed; retrying");
+                    if (listener is not null)
+                        await listener.DisposeAsync();
+                    listener = null;
                     await Task.Delay(PollInterval, stoppingToken);
                 }
             }
@@ -125,6 +131,19 @@ public sealed class JobRunner(NpgsqlDataSource db, IServiceProvider services, IL
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+        finally
+        {
+            if (listener is not null)
+                await listener.DisposeAsync();
+        }
+    }
+
+    private async Task<NpgsqlConnection> ListenAsync(CancellationToken ct)
+    {
+        var connection = await db.OpenConnectionAsync(ct);
+        await using var listen = new NpgsqlCommand("LISTEN fs_jobs", connection);
+        await listen.ExecuteNonQueryAsync(ct);
+        return connection;
     }
 
     private async Task<bool> RunNextAsync(CancellationToken stoppingToken)

@@ -54,7 +54,7 @@ public sealed class LakeImport(ObjectStore store, IOptions<StorageOptions> stora
     public async Task<IngestionResult> RunAsync(JobContext job, CancellationToken ct)
     {
         var request = job.Request.Deserialize<LakeImportJobRequest>(ProblemMiddleware.Json)!;
-        var schema = new GroupSchema(await catalog.GetLiveAsync(request.Group, ct));
+        var schema = GroupSchema.For(await catalog.GetLiveAsync(request.Group, ct));
         var path = Path.Combine(Path.GetTempPath(), $"fs-import-{job.Id:N}");
         try
         {

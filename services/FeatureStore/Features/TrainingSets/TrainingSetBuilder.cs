@@ -74,7 +74,7 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
             if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
                 throw ProblemException.BadRequest($"'{reference}' is not a feature reference; write 'group:feature'.");
             if (!groups.TryGetValue(parts[0], out var entry))
-                groups[parts[0]] = entry = (new GroupSchema(await catalog.GetLiveAsync(parts[0], ct)), []);
+                groups[parts[0]] = entry = (GroupSchema.For(await catalog.GetLiveAsync(parts[0], ct)), []);
             if (entry.Schema.Group.Feature(parts[1]) is null)
                 throw ProblemException.NotFound($"Feature '{parts[1]}' does not exist in feature group '{parts[0]}' (version {entry.Schema.Group.Version}).");
             if (!entry.Features.Contains(parts[1]))
@@ -90,12 +90,25 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
         var timestampColumn = request.TimestampColumn ?? DefaultTimestampColumn;
         var resolved = await ResolveAsync(request.Features!, ct);
         var work = Directory.CreateTempSubdirectory("fs-training-");
+        using var downloadsCancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var offlineReady = Task.CompletedTask;
         try
         {
             var plans = new List<GroupPlan>();
             await using (var connection = await db.OpenConnectionAsync(ct))
                 foreach (var (name, (schema, features)) in resolved)
                     plans.Add(await PlanAsync(connection, schema, features, ct));
+
+            // Offline files of every group, downloaded once, while the entity rows are fetched and loaded.
+            var downloads = plans.SelectMany(p => p.Files).Select(f => f.Key).Distinct().ToList();
+            var local = downloads.ToDictionary(k => k, k => Path.Combine(work.FullName, "offline", k));
+            offlineReady = Parallel.ForEachAsync(downloads, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = downloadsCancel.Token }, async (key, token) =>
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(local[key])!);
+                await using var source = await store.GetAsync(storage.Value.LakeBucket, key, token);
+                await using var file = File.Create(local[key]);
+                await source.CopyToAsync(file, token);
+            });
 
             // Entity rows → a local Parquet or JSON file.
             string entityRelation;
@@ -124,21 +137,15 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
                 entityRelation = $"read_parquet({Literal(path)}, file_row_number = true)";
             }
 
-            // Offline files of every group, downloaded once.
-            var downloads = plans.SelectMany(p => p.Files).Select(f => f.Key).Distinct().ToList();
-            var local = downloads.ToDictionary(k => k, k => Path.Combine(work.FullName, "offline", k));
-            await Parallel.ForEachAsync(downloads, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct }, async (key, token) =>
-            {
-                Directory.CreateDirectory(Path.GetDirectoryName(local[key])!);
-                await using var source = await store.GetAsync(storage.Value.LakeBucket, key, token);
-                await using var file = File.Create(local[key]);
-                await source.CopyToAsync(file, token);
-            });
-
             var output = Path.Combine(work.FullName, "data.parquet");
-            var downloaded = DateTime.UtcNow - started;
+            var downloaded = TimeSpan.Zero;
+            async Task InputsReadyAsync()
+            {
+                await offlineReady;
+                downloaded = DateTime.UtcNow - started;
+            }
             var (rowCount, schemaFields) = await JoinAsync(Path.Combine(work.FullName, "join.duckdb"), entityRelation, request.EntityRows is null,
-                plans, timestampColumn, local, output, progress, ct, logger);
+                plans, timestampColumn, local, output, progress, ct, logger, InputsReadyAsync);
 
             string hash;
             await using (var data = File.OpenRead(output))
@@ -186,6 +193,10 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
         }
         finally
         {
+            // A request refused half way (bad entity rows) stops the downloads before their folder goes. A download's
+            // own failure has already surfaced where the join awaited the files; here it no longer matters.
+            await downloadsCancel.CancelAsync();
+            try { await offlineReady; } catch (Exception) { }
             try { work.Delete(recursive: true); } catch (IOException) { }
         }
     }
@@ -196,7 +207,7 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
     /// </summary>
     public static async Task<(long Rows, List<SchemaField> Schema)> JoinAsync(string databasePath, string entityRelation, bool fromParquet,
         IReadOnlyList<GroupPlan> plans, string timestampColumn, IReadOnlyDictionary<string, string> local, string output,
-        Func<long, long?, Task>? progress, CancellationToken ct, ILogger? log = null)
+        Func<long, long?, Task>? progress, CancellationToken ct, ILogger? log = null, Func<Task>? groupFilesReady = null)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var phases = new List<string>();
@@ -206,6 +217,11 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
         var rowCount = LoadEntities(duck, entityRelation, fromParquet, plans, timestampColumn);
         phases.Add($"entities {watch.Elapsed.TotalSeconds:0.00} s");
         if (progress is not null) await progress(0, rowCount);
+        if (groupFilesReady is not null)
+        {
+            await groupFilesReady();
+            phases.Add($"offline files {watch.Elapsed.TotalSeconds:0.00} s");
+        }
         for (var i = 0; i < plans.Count; i++)
         {
             ct.ThrowIfCancellationRequested();
@@ -214,9 +230,11 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
             if (progress is not null) await progress(rowCount * (i + 1) / (plans.Count + 1), rowCount);
         }
         ct.ThrowIfCancellationRequested();
-        // One thread: the file's bytes depend only on the data, so the hash is reproducible.
+        duck.Exec($"CREATE TABLE result AS {FinalSelect(plans)}");
+        phases.Add($"assembled {watch.Elapsed.TotalSeconds:0.00} s");
+        // Written by one thread: the file's bytes depend only on the data (in row order), so the hash is reproducible.
         duck.Exec("SET threads = 1;");
-        duck.Exec($"COPY ({FinalSelect(plans)}) TO {Literal(output)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)");
+        duck.Exec($"COPY result TO {Literal(output)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)");
         var schema = new List<SchemaField>();
         using (var describe = duck.CreateCommand())
         {
@@ -350,7 +368,8 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
         try
         {
             duck.Exec($"CREATE TABLE entities AS SELECT CAST({rowId} AS BIGINT) AS __row_id, {string.Join(", ", select)}, "
-                + $"CAST({Q(timestampColumn)} AS TIMESTAMP) AS __ts FROM {relation}");
+                + $"CAST({Q(timestampColumn)} AS TIMESTAMP) AS __ts, "
+                + $"CAST(epoch_us(CAST({Q(timestampColumn)} AS TIMESTAMP)) AS HUGEINT) * {TieBreakScale} + ({TieBreakScale} - 1) AS __k FROM {relation}");
         }
         catch (DuckDBException e)
         {
@@ -365,47 +384,46 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
         return rows;
     }
 
-    // The group's records (every listed file, each version's columns, features it lacks as NULL), one per (entity, event time):
-    // the later batch, then the later row, wins a tie. Then each entity row's ASOF match: the latest event time ≤ its timestamp.
+    // Each entity row's ASOF match among the group's records (every listed file, each version's columns, features it
+    // lacks as NULL): the latest event time ≤ the row's timestamp, and of records with that event time the later batch,
+    // then the later row. Both orders are one key, (event time in µs) × 2^63 + (batch × 2^32 + row), against the entity
+    // row's (timestamp in µs) × 2^63 + (2^63 − 1): the ASOF join's own sort then settles ties, with no pass to dedupe
+    // records per (entity, event time) first.
+    private const string TieBreakScale = "9223372036854775808";
+
     private static void JoinGroup(DuckDBConnection duck, int index, GroupPlan plan, IReadOnlyDictionary<string, string> local)
     {
         var schema = plan.Schema;
         var keys = schema.Columns.Take(schema.KeyCount).ToList();
         var features = plan.Features.Select(f => schema.Columns[schema.IndexOf(f)]).ToList();
-        var source = $"g{index}";
         var byVersion = plan.Files.GroupBy(f => f.Version).ToList();
-        var packed = string.Join(", ", features.Select(f => $"{Q(f.Name)} := {Q(f.Name)}"));
+        string records;
         if (byVersion.Count == 0)
         {
-            duck.Exec($"CREATE TABLE {source} ({string.Join(", ", keys.Select(k => $"{Q(k.Name)} {k.DuckDbType}"))}, __et TIMESTAMP, "
-                + $"__v STRUCT({string.Join(", ", features.Select(f => $"{Q(f.Name)} {f.DuckDbType}"))}))");
+            records = $"SELECT {string.Join(", ", keys.Select(k => $"CAST(NULL AS {k.DuckDbType}) AS {Q(k.Name)}"))}, CAST(NULL AS TIMESTAMP) AS __et, "
+                + $"CAST(NULL AS HUGEINT) AS __k, {string.Join(", ", features.Select(f => $"CAST(NULL AS {f.DuckDbType}) AS {Q(f.Name)}"))} LIMIT 0";
         }
         else
         {
-            var parts = byVersion.Select(v =>
+            records = string.Join(" UNION ALL ", byVersion.Select(v =>
             {
                 var definition = plan.Versions[v.Key];
                 var files = string.Join(", ", v.Select(f => Literal(local[f.Key])));
                 var columns = keys.Select(k => Q(k.Name))
                     .Append($"CAST({Q(schema.Group.EventTime)} AS TIMESTAMP) AS __et")
-                    .Concat(features.Select(f => definition.Feature(f.Name) is null ? $"CAST(NULL AS {f.DuckDbType}) AS {Q(f.Name)}" : Q(f.Name)))
-                    .Append("__batch_id * 4294967296 + __row AS __order"); // later batch, then later row (rows per batch < 2^32)
+                    .Append($"CAST(epoch_us(CAST({Q(schema.Group.EventTime)} AS TIMESTAMP)) AS HUGEINT) * {TieBreakScale} + (__batch_id * 4294967296 + __row) AS __k")
+                    .Concat(features.Select(f => definition.Feature(f.Name) is null ? $"CAST(NULL AS {f.DuckDbType}) AS {Q(f.Name)}" : Q(f.Name)));
                 return $"SELECT {string.Join(", ", columns)} FROM read_parquet([{files}], hive_partitioning = false)";
-            });
-            // One record per (entity, event time), by a hash aggregate (faster than a window's sort); the struct keeps
-            // the winning record's features together, nulls included.
-            duck.Exec($"CREATE TABLE {source} AS SELECT {string.Join(", ", keys.Select(k => Q(k.Name)))}, __et, "
-                + $"arg_max(struct_pack({packed}), __order) AS __v FROM ({string.Join(" UNION ALL ", parts)}) GROUP BY ALL");
+            }));
         }
         var on = string.Join(" AND ", keys.Select(k => $"e.{Q(k.Name)} = g.{Q(k.Name)}"));
-        duck.Exec($"CREATE TABLE j{index} AS SELECT e.__row_id, g.__et AS __et, "
-            + $"{string.Join(", ", features.Select(f => $"struct_extract(g.__v, {Literal(f.Name)}) AS {Q(f.Name)}"))} "
-            + $"FROM entities e ASOF LEFT JOIN {source} g ON {on} AND e.__ts >= g.__et");
+        duck.Exec($"CREATE TABLE j{index} AS SELECT e.__row_id, g.__et AS __et, {string.Join(", ", features.Select(f => $"g.{Q(f.Name)}"))} "
+            + $"FROM entities e ASOF LEFT JOIN ({records}) g ON {on} AND e.__k >= g.__k");
     }
 
     private static string FinalSelect(IReadOnlyList<GroupPlan> plans)
     {
-        var columns = new List<string> { "e.* EXCLUDE (__row_id, __ts)" };
+        var columns = new List<string> { "e.* EXCLUDE (__row_id, __ts, __k)" };
         var joins = new List<string>();
         for (var i = 0; i < plans.Count; i++)
         {
