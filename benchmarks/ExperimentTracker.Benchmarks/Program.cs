@@ -18,6 +18,7 @@ using Mlops.ExperimentTracker.Benchmarks;
 //     --runs 10000 --metrics 20  the searched experiment's size
 //     --iterations 300 --warmup 50
 //     --settle 75                after seeding, seconds to wait for autovacuum to visit the new rows (0: measure at once)
+//     --wide-runs N              batch-wide: spread its requests over N runs (default: a new run per request)
 //     --ops create,batch,batch-wide,search,search-1000  which operations to measure (default: all)
 var options = Options.Parse(args);
 Console.WriteLine($"# ExperimentTracker benchmark ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC)");
@@ -77,15 +78,21 @@ var batchBodies = Enumerable.Range(0, total).Select(i => Json(new
 if (options.Measures("batch"))
     await MeasureAsync("log-batch, 1,000 metrics (100 keys × 10 steps)", options, i => api.PostBodyAsync("runs/log-batch", batchBodies[i]));
 
-// The other shape of a full batch: 1,000 different keys at one step (an evaluation report, say). The history stores
-// one chunk per key per request, so this shape writes ten times the rows of the one above.
-var wideBodies = Enumerable.Range(0, total).Select(i => Json(new
+// The other shape of a full batch: 1,000 different keys at one step, as an evaluation report logs them, once per run
+// (so every request goes to a run of its own). The history stores one chunk per key per request, so this shape writes
+// ten times the rows of the one above; with --wide-runs 20 the same 20 runs are rewritten over and over instead.
+var wideRuns = new List<string>();
+if (options.Measures("batch-wide"))
+    for (var i = 0; i < Math.Min(total, options.WideRuns); i++)
+        wideRuns.Add(await api.CreateRunAsync(batchExperiment));
+var wideBodies = Enumerable.Range(0, wideRuns.Count == 0 ? 0 : total).Select(i => Json(new
 {
-    run_id = batchRuns[i % batchRuns.Count],
+    run_id = wideRuns[i % wideRuns.Count],
     metrics = Enumerable.Range(0, 1000).Select(m => new { key = $"eval_{m}", value = Random.Shared.NextDouble(), timestamp = NowMs(), step = i / batchRuns.Count }),
 })).ToArray();
 if (options.Measures("batch-wide"))
-    await MeasureAsync("log-batch, 1,000 metrics (1,000 keys × 1 step)", options, i => api.PostBodyAsync("runs/log-batch", wideBodies[i]));
+    await MeasureAsync($"log-batch, 1,000 metrics (1,000 keys × 1 step, {(wideRuns.Count >= total ? "a new run per request" : $"over {wideRuns.Count} runs")})",
+        options, i => api.PostBodyAsync("runs/log-batch", wideBodies[i]));
 
 foreach (var maxResults in new[] { 100, 1000 }.Where(n => options.Measures(n == 100 ? "search" : "search-1000")))
 {
@@ -168,7 +175,7 @@ static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', F
 namespace Mlops.ExperimentTracker.Benchmarks
 {
     internal sealed record Options(string? Url, string? ApiKey, bool Durable, string? DataDirectory, bool Proxied, int Runs, int Metrics,
-        int Iterations, int Warmup, int Settle, string[] Operations)
+        int Iterations, int Warmup, int Settle, int WideRuns, string[] Operations)
     {
         public bool Measures(string operation) => Operations.Length == 0 || Operations.Contains(operation);
 
@@ -185,7 +192,7 @@ namespace Mlops.ExperimentTracker.Benchmarks
             int Int(string name, int fallback) => values.TryGetValue(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
             return new Options(values.GetValueOrDefault("url"), values.GetValueOrDefault("api-key"),
                 !values.TryGetValue("durable", out var durable) || bool.Parse(durable), values.GetValueOrDefault("data"),
-                values.ContainsKey("proxied"), Int("runs", 10_000), Int("metrics", 20), Int("iterations", 300), Int("warmup", 50), Int("settle", 75),
+                values.ContainsKey("proxied"), Int("runs", 10_000), Int("metrics", 20), Int("iterations", 300), Int("warmup", 50), Int("settle", 75), Int("wide-runs", int.MaxValue),
                 values.TryGetValue("ops", out var ops) ? ops.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : []);
         }
     }
