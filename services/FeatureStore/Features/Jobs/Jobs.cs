@@ -101,6 +101,7 @@ public sealed class JobContext(NpgsqlDataSource db, Guid id, JsonElement request
 public sealed class JobRunner(NpgsqlDataSource db, IServiceProvider services, ILogger<JobRunner> logger) : BackgroundService
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan IdleFallback = TimeSpan.FromSeconds(30);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -113,10 +114,11 @@ public sealed class JobRunner(NpgsqlDataSource db, IServiceProvider services, IL
             {
                 try
                 {
-                    // Enqueueing NOTIFYs fs_jobs: an idle runner (of any instance) wakes at once rather than at its next poll.
+                    // Enqueueing NOTIFYs fs_jobs: an idle runner (of any instance) wakes at once. The timed wait is only a
+                    // fallback (Npgsql ends it with an exception, so it is not made short).
                     listener ??= await ListenAsync(stoppingToken);
                     if (!await RunNextAsync(stoppingToken))
-                        await listener.WaitAsync(PollInterval, stoppingToken);
+                        await listener.WaitAsync(IdleFallback, stoppingToken);
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
