@@ -411,6 +411,17 @@ public sealed partial class ExperimentTrackerTests(PlatformFixture platform)
         await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", Post("runs/create", new { experiment_id = "987654321" }));
         await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", Post("experiments/delete", new { experiment_id = "987654321" }));
         await AssertErrorAsync(HttpStatusCode.NotFound, "ENDPOINT_NOT_FOUND", Post("runs/teleport", new { run_id = missingRun }));
+
+        // A body not declared JSON (curl's -d sends a form type) is refused as MLflow's server refuses it, naming the header.
+        var name = Unique("content-type");
+        var json = System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { name }));
+        var form = new ByteArrayContent(json);
+        form.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-www-form-urlencoded");
+        Assert.Contains("Content-Type must be one of ['application/json']",
+            await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", _client.PostAsync($"{Api}/experiments/create", form)));
+        Assert.Contains("Content-Type header is missing",
+            await AssertErrorAsync(HttpStatusCode.BadRequest, "INVALID_PARAMETER_VALUE", _client.PostAsync($"{Api}/experiments/create", new ByteArrayContent(json))));
+        await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/experiments/get-by-name?experiment_name={name}"));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Http.Metadata;
 using Npgsql;
 
 namespace Mlops.ExperimentTracker.Mlflow;
@@ -32,8 +33,22 @@ public static class MlflowErrorMiddleware
     public static IEndpointConventionBuilder MapMlflowFallback(this RouteGroupBuilder mlflow) =>
         mlflow.MapFallback("{**path}", UnknownEndpoint);
 
-    private static IResult UnknownEndpoint(HttpRequest request) =>
+    // A body that is not declared JSON does not match a route that accepts JSON, so it lands here: when the path and method
+    // are an endpoint's, say what MLflow's server says (400 naming the header) rather than that the endpoint is unknown.
+    private static IResult UnknownEndpoint(HttpRequest request, EndpointDataSource endpoints)
+    {
+        if (!IsJson(request.ContentType) && endpoints.Endpoints.OfType<RouteEndpoint>().Any(e =>
+                e.Metadata.GetMetadata<IAcceptsMetadata>() is not null
+                && (e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods.Contains(request.Method, StringComparer.OrdinalIgnoreCase) ?? false)
+                && string.Equals("/" + e.RoutePattern.RawText?.Trim('/'), request.Path.Value?.TrimEnd('/'), StringComparison.OrdinalIgnoreCase)))
+            throw MlflowException.Invalid(request.ContentType is null
+                ? "Bad Request. Content-Type header is missing."
+                : $"Bad Request. Content-Type must be one of ['application/json'], got '{request.ContentType}'.");
         throw new MlflowException(MlflowException.EndpointNotFound, $"No API endpoint found for {request.Method} {request.Path}.");
+    }
+
+    private static bool IsJson(string? contentType) =>
+        contentType is not null && contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase);
 
     // Framework binding errors (a query parameter that is not a number) are the caller's too, and so are strings
     // PostgreSQL cannot store (a NUL character): a hostile value is a 400, never a 500.
