@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
@@ -35,8 +33,8 @@ internal sealed class Platform : IAsyncDisposable
                 "--Infrastructure:Mode=LocalProcesses",
                 $"--Infrastructure:DataDirectory={data}",
                 $"--Infrastructure:Durable={durable.ToString().ToLowerInvariant()}",
-                $"--ASPNETCORE_URLS=http://127.0.0.1:{FreePort()}",
-                $"--ASPIRE_DASHBOARD_OTLP_HTTP_ENDPOINT_URL=http://127.0.0.1:{FreePort()}",
+                $"--ASPNETCORE_URLS=http://127.0.0.1:{Mlops.Benchmarks.Machine.FreePort()}",
+                $"--ASPIRE_DASHBOARD_OTLP_HTTP_ENDPOINT_URL=http://127.0.0.1:{Mlops.Benchmarks.Machine.FreePort()}",
                 "--ASPIRE_ALLOW_UNSECURED_TRANSPORT=true",
                 // The sample scenario trains a model once the tracker is up: it would compete with the measurement.
                 "--Sample:Enabled=false",
@@ -75,12 +73,5 @@ internal sealed class Platform : IAsyncDisposable
         }
         if (_throwawayData is not null)
             try { Directory.Delete(_throwawayData, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -170,7 +170,7 @@ static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
 static string LoadAverage1() => LoadAverage().Split(' ')[0];
 
-static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+static string LoadAverage() => Mlops.Benchmarks.Machine.LoadAverage();
 
 namespace Mlops.ExperimentTracker.Benchmarks
 {

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Amazon.S3;
 using Aspire.Hosting;
@@ -242,11 +241,6 @@ static string FindRoot()
     return dir?.FullName ?? throw new DirectoryNotFoundException("Run from inside the repository.");
 }
 
-static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+static string LoadAverage() => Mlops.Benchmarks.Machine.LoadAverage();
 
-static int FreePort()
-{
-    using var listener = new TcpListener(IPAddress.Loopback, 0);
-    listener.Start();
-    return ((IPEndPoint)listener.LocalEndpoint).Port;
-}
+static int FreePort() => Mlops.Benchmarks.Machine.FreePort();
