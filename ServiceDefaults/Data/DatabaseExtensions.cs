@@ -17,7 +17,11 @@ public static class DatabaseExtensions
     /// </summary>
     public static IHostApplicationBuilder AddMlopsDatabase(this IHostApplicationBuilder builder, string connectionName, Assembly? migrations = null)
     {
-        builder.AddNpgsqlDataSource(connectionName);
+        // No reset when a connection goes back to the pool: with prepared statements on it, Npgsql's reset is seven
+        // statements (RESET ALL, CLOSE ALL, UNLISTEN *, DISCARD TEMP, ...) run before the next command, on every request.
+        // The services leave no session state behind: no session settings, temporary tables ON COMMIT DROP, advisory locks
+        // transaction-scoped (the migrator's session lock is on its own connection); the LISTEN loops keep theirs.
+        builder.AddNpgsqlDataSource(connectionName, configureDataSourceBuilder: b => b.ConnectionStringBuilder.NoResetOnClose = true);
         var assemblies = new[] { typeof(DatabaseExtensions).Assembly, migrations }.OfType<Assembly>().Distinct().ToArray();
         builder.Services.AddHostedService(sp => new DatabaseMigrator(
             sp.GetRequiredService<IConfiguration>().GetConnectionString(connectionName)

@@ -260,6 +260,27 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task OnlineRead_AfterTheGroupGetsANewVersion_AppliesItToTheSameFeatureList()
+    {
+        using var client = platform.CreateClient(ResourceNames.FeatureStore);
+        var group = await CreateAsync(client, ScoresGroup(UniqueName("plan"), ttlSeconds: 3600));
+        var now = DateTime.UtcNow;
+        await OkAsync(await IngestAsync(client, group, Score(1, now.AddHours(-3), 7.0)));
+        string[] features = [$"{group}:score"];
+
+        var before = (await ReadOnlineAsync(client, features, new JsonObject { ["user_id"] = 1 }))["results"]![0]!;
+        Assert.Equal("OUTSIDE_MAX_AGE", (string)before["statuses"]![0]!);
+
+        // The same list of references, read again after a new version widened the TTL to 4 hours: the read must not
+        // keep what it resolved against version 1.
+        var v2 = ScoresGroup(group, ttlSeconds: 4 * 3600);
+        Assert.Equal(2, (int)(await OkAsync(await client.PutAsJsonAsync($"/api/feature-groups/{group}", v2)))["version"]!);
+        var after = (await ReadOnlineAsync(client, features, new JsonObject { ["user_id"] = 1 }))["results"]![0]!;
+        Assert.Equal("PRESENT", (string)after["statuses"]![0]!);
+        Assert.Equal(7.0, (double)after["values"]![0]!);
+    }
+
+    [Fact]
     public async Task EveryFeatureType_IncludingFloatVectors_RoundTripsThroughBothStores()
     {
         using var client = platform.CreateClient(ResourceNames.FeatureStore);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using Mlops.FeatureStore.Features.Groups;
@@ -31,8 +32,6 @@ public static class OnlineEndpoints
         return api;
     }
 
-    private sealed record Reference(string Name, FeatureGroup Group, string Feature);
-
     internal static async Task Read(OnlineReadRequest request, NpgsqlDataSource db, FeatureGroupCatalog catalog, HttpResponse response, CancellationToken ct)
     {
         if (request.Features is not { Count: > 0 } features)
@@ -41,26 +40,13 @@ public static class OnlineEndpoints
             throw ProblemException.BadRequest("'entities' must hold at least one entity (an object with the groups' key columns).");
         if (entities.Count > MaxEntities)
             throw ProblemException.TooLarge($"At most {MaxEntities} entities per request; this one has {entities.Count}.");
-
-        var references = new List<Reference>(features.Count);
-        var groups = new Dictionary<string, GroupSchema>();
-        foreach (var reference in features)
-        {
-            var parts = reference?.Split(':') ?? [];
-            if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
-                throw ProblemException.BadRequest($"'{reference}' is not a feature reference; write 'group:feature'.");
-            if (!groups.TryGetValue(parts[0], out var schema))
-                groups[parts[0]] = schema = GroupSchema.For(await catalog.GetLiveAsync(parts[0], ct));
-            if (schema.Group.Feature(parts[1]) is null)
-                throw ProblemException.NotFound($"Feature '{parts[1]}' does not exist in feature group '{parts[0]}' (version {schema.Group.Version}).");
-            references.Add(new Reference(reference!, schema.Group, parts[1]));
-        }
+        var plan = await ReadPlan.ForAsync(features, catalog, ct);
 
         // The online key of every (group, entity) pair, in request order.
-        var groupList = groups.Values.ToArray();
+        var groupList = plan.Groups;
         var keys = new string[entities.Count, groupList.Length];
-        var queryGroups = new List<string>(entities.Count * groupList.Length);
-        var queryKeys = new List<string>(entities.Count * groupList.Length);
+        var queryGroups = new string[entities.Count * groupList.Length];
+        var queryKeys = new string[entities.Count * groupList.Length];
         var keyValues = new object?[8];
         for (var e = 0; e < entities.Count; e++)
         {
@@ -77,39 +63,28 @@ public static class OnlineEndpoints
                         throw ProblemException.BadRequest($"entities[{e}].{column.Name} {reason}.");
                 }
                 keys[e, g] = GroupSchema.EntityKey(keyValues.AsSpan(0, schema.KeyCount));
-                queryGroups.Add(schema.Group.Name);
-                queryKeys.Add(keys[e, g]);
+                queryGroups[e * groupList.Length + g] = schema.Group.Name;
+                queryKeys[e * groupList.Length + g] = keys[e, g];
             }
         }
 
         // Each row's values are picked out of its JSON once, by one pass over its properties: the raw JSON of every
         // requested feature of that group, written to the answer as it is.
-        var wanted = groupList.ToDictionary(g => g.Group.Name, g => Wanted(references, g.Group.Name));
         var rows = new Dictionary<(string Group, string Key), OnlineRow>();
         await using (var connection = await db.OpenConnectionAsync(ct))
         await using (var command = new NpgsqlCommand(ReadSql, connection))
         {
-            command.Parameters.AddWithValue("groups", queryGroups.ToArray());
-            command.Parameters.AddWithValue("keys", queryKeys.ToArray());
+            command.Parameters.AddWithValue("groups", queryGroups);
+            command.Parameters.AddWithValue("keys", queryKeys);
             await command.PrepareAsync(ct);
             await using var reader = await command.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct))
             {
                 var group = reader.GetString(0);
-                rows[(group, reader.GetString(1))] = OnlineRow.Read(reader.GetFieldValue<DateTime>(2), reader.GetFieldValue<byte[]>(3), wanted[group], references.Count);
+                rows[(group, reader.GetString(1))] = OnlineRow.Read(reader.GetFieldValue<DateTime>(2), reader.GetFieldValue<byte[]>(3), plan.Wanted(group), features.Count);
             }
         }
-        await WriteAsync(response, references, groupList, entities, keys, rows, DateTime.UtcNow, ct);
-    }
-
-    // The requested features of one group: name → the slots (positions in the request) that ask for it.
-    private static Dictionary<string, List<int>> Wanted(List<Reference> references, string group)
-    {
-        var wanted = new Dictionary<string, List<int>>(StringComparer.Ordinal);
-        for (var f = 0; f < references.Count; f++)
-            if (references[f].Group.Name == group)
-                (wanted.TryGetValue(references[f].Feature, out var slots) ? slots : wanted[references[f].Feature] = []).Add(f);
-        return wanted;
+        await WriteAsync(response, plan, entities, keys, rows, DateTime.UtcNow, ct);
     }
 
     private static readonly JsonEncodedText PresentText = JsonEncodedText.Encode(Present), NullValueText = JsonEncodedText.Encode(NullValue),
@@ -117,20 +92,20 @@ public static class OnlineEndpoints
 
     // Written straight into the response's pipe, sent in 32 KiB steps: 100 entities × 50 features is ~250 KB of JSON,
     // which as one buffer would be a large-object-heap allocation per request (and gen-2 collections in the tail).
-    private static async Task WriteAsync(HttpResponse response, List<Reference> references, GroupSchema[] groupList,
+    private static async Task WriteAsync(HttpResponse response, ReadPlan plan,
         IReadOnlyList<Dictionary<string, JsonElement>> entities, string[,] keys, Dictionary<(string, string), OnlineRow> rows, DateTime now, CancellationToken ct)
     {
         const int FlushBytes = 32 * 1024;
-        var groupIndex = groupList.Select((s, i) => (s.Group.Name, i)).ToDictionary(p => p.Name, p => p.i);
+        var slots = plan.References.Length;
         response.ContentType = "application/json";
         await using var json = new Utf8JsonWriter(response.BodyWriter);
         json.WriteStartObject();
         json.WriteStartArray("features");
-        foreach (var r in references) json.WriteStringValue(r.Name);
+        foreach (var r in plan.References) json.WriteStringValue(r);
         json.WriteEndArray();
         json.WriteStartArray("results");
-        var statuses = new JsonEncodedText[references.Count];
-        var found = new OnlineRow?[references.Count];
+        var statuses = new JsonEncodedText[slots];
+        var found = new OnlineRow?[slots];
         for (var e = 0; e < entities.Count; e++)
         {
             json.WriteStartObject();
@@ -138,12 +113,12 @@ public static class OnlineEndpoints
             foreach (var (name, value) in entities[e]) { json.WritePropertyName(name); value.WriteTo(json); }
             json.WriteEndObject();
             json.WriteStartArray("values");
-            for (var f = 0; f < references.Count; f++)
+            for (var f = 0; f < slots; f++)
             {
-                var reference = references[f];
-                rows.TryGetValue((reference.Group.Name, keys[e, groupIndex[reference.Group.Name]]), out var row);
+                var group = plan.Groups[plan.GroupOf[f]].Group;
+                rows.TryGetValue((group.Name, keys[e, plan.GroupOf[f]]), out var row);
                 found[f] = row;
-                var expired = row is not null && reference.Group.Ttl is { } ttl && row.EventTime + ttl < now;
+                var expired = row is not null && group.Ttl is { } ttl && row.EventTime + ttl < now;
                 var value = row is null || expired ? default : row.Value(f);
                 // An empty value: no record, or one written under an earlier version, before the feature existed.
                 statuses[f] = expired ? OutsideMaxAgeText : value.IsEmpty ? NotFoundText : value[0] == (byte)'n' ? NullValueText : PresentText;
@@ -174,6 +149,100 @@ public static class OnlineEndpoints
 }
 
 /// <summary>
+/// What a list of <c>group:feature</c> references resolves to: the groups' schemas in order of first reference, the group
+/// of each slot (position in the list), and per group which slots ask for which feature. Built once per distinct list
+/// and reused while the catalog hands out the same group versions (a new version, or the catalog's periodic reload,
+/// rebuilds it): a read of 50 features would otherwise split, look up and index 50 references on every request.
+/// </summary>
+internal sealed class ReadPlan
+{
+    private const int MaxCached = 1024;
+    private static readonly ConcurrentDictionary<IReadOnlyList<string>, ReadPlan> Cache = new(ReferenceListComparer.Instance);
+
+    private readonly Dictionary<string, Dictionary<string, int[]>> _wanted;
+
+    private ReadPlan(string[] references, GroupSchema[] groups, int[] groupOf, Dictionary<string, Dictionary<string, int[]>> wanted) =>
+        (References, Groups, GroupOf, _wanted) = (references, groups, groupOf, wanted);
+
+    public string[] References { get; }
+    public GroupSchema[] Groups { get; }
+    public int[] GroupOf { get; }
+
+    /// <summary>The requested features of one group: name → the slots that ask for it.</summary>
+    public Dictionary<string, int[]> Wanted(string group) => _wanted[group];
+
+    public static async ValueTask<ReadPlan> ForAsync(IReadOnlyList<string> features, FeatureGroupCatalog catalog, CancellationToken ct)
+    {
+        if (Cache.TryGetValue(features, out var plan) && await plan.IsCurrentAsync(catalog, ct))
+            return plan;
+        plan = await BuildAsync(features, catalog, ct);
+        if (Cache.Count >= MaxCached)
+            Cache.Clear(); // many distinct lists (ad-hoc reads): start over rather than grow without bound
+        Cache[plan.References] = plan;
+        return plan;
+    }
+
+    private async ValueTask<bool> IsCurrentAsync(FeatureGroupCatalog catalog, CancellationToken ct)
+    {
+        foreach (var schema in Groups)
+            if (!ReferenceEquals(await catalog.GetLiveAsync(schema.Group.Name, ct), schema.Group))
+                return false;
+        return true;
+    }
+
+    private static async ValueTask<ReadPlan> BuildAsync(IReadOnlyList<string> features, FeatureGroupCatalog catalog, CancellationToken ct)
+    {
+        var references = new string[features.Count];
+        var groupOf = new int[features.Count];
+        var groups = new List<GroupSchema>();
+        var wanted = new Dictionary<string, Dictionary<string, List<int>>>(StringComparer.Ordinal);
+        for (var f = 0; f < features.Count; f++)
+        {
+            var reference = features[f];
+            var parts = reference?.Split(':') ?? [];
+            if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
+                throw ProblemException.BadRequest($"'{reference}' is not a feature reference; write 'group:feature'.");
+            var g = groups.FindIndex(s => s.Group.Name == parts[0]);
+            if (g < 0)
+            {
+                groups.Add(GroupSchema.For(await catalog.GetLiveAsync(parts[0], ct)));
+                wanted[parts[0]] = new(StringComparer.Ordinal);
+                g = groups.Count - 1;
+            }
+            if (groups[g].Group.Feature(parts[1]) is null)
+                throw ProblemException.NotFound($"Feature '{parts[1]}' does not exist in feature group '{parts[0]}' (version {groups[g].Group.Version}).");
+            var slots = wanted[parts[0]];
+            (slots.TryGetValue(parts[1], out var list) ? list : slots[parts[1]] = []).Add(f);
+            (references[f], groupOf[f]) = (reference!, g);
+        }
+        return new ReadPlan(references, [.. groups], groupOf, wanted.ToDictionary(
+            p => p.Key, p => p.Value.ToDictionary(q => q.Key, q => q.Value.ToArray(), StringComparer.Ordinal), StringComparer.Ordinal));
+    }
+
+    // Lists of references equal element by element (ordinal), whatever their collection type.
+    private sealed class ReferenceListComparer : IEqualityComparer<IReadOnlyList<string>>
+    {
+        public static readonly ReferenceListComparer Instance = new();
+
+        public bool Equals(IReadOnlyList<string>? x, IReadOnlyList<string>? y)
+        {
+            if (ReferenceEquals(x, y)) return true;
+            if (x is null || y is null || x.Count != y.Count) return false;
+            for (var i = 0; i < x.Count; i++)
+                if (!string.Equals(x[i], y[i], StringComparison.Ordinal)) return false;
+            return true;
+        }
+
+        public int GetHashCode(IReadOnlyList<string> list)
+        {
+            var hash = new HashCode();
+            foreach (var item in list) hash.Add(item, StringComparer.Ordinal);
+            return hash.ToHashCode();
+        }
+    }
+}
+
+/// <summary>
 /// One online record as a read needs it: its event time (formatted once) and, per slot of the request, where the raw
 /// JSON of the requested feature lies in the record's JSON (empty: the record has no such feature).
 /// </summary>
@@ -195,7 +264,7 @@ internal sealed class OnlineRow
     public ReadOnlySpan<byte> Value(int slot) => _json.AsSpan(_start[slot], _length[slot]);
 
     /// <summary>One pass over the record's properties; each wanted feature's value is located, not parsed.</summary>
-    public static OnlineRow Read(DateTime eventTime, byte[] json, Dictionary<string, List<int>> wanted, int slots)
+    public static OnlineRow Read(DateTime eventTime, byte[] json, Dictionary<string, int[]> wanted, int slots)
     {
         var (start, length) = (new int[slots], new int[slots]);
         var lookup = wanted.GetAlternateLookup<ReadOnlySpan<char>>();
