@@ -39,6 +39,7 @@ internal sealed class Platform : IAsyncDisposable
                 // The sample scenario trains a model once the tracker is up: it would compete with the measurement.
                 "--Sample:Enabled=false",
             ]);
+        Mlops.Benchmarks.ServiceUnderTest.Isolate(builder, ResourceNames.ExperimentTracker);
         // Resource logs and start-up health probes would bury the figures; the services' own logging is unchanged.
         builder.Services.AddLogging(logging => logging
             .SetMinimumLevel(LogLevel.Warning)

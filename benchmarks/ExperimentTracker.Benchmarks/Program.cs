@@ -20,6 +20,7 @@ using Mlops.ExperimentTracker.Benchmarks;
 //     --settle 75                after seeding, seconds to wait for autovacuum to visit the new rows (0: measure at once)
 //     --wide-runs N              batch-wide: spread its requests over N runs (default: a new run per request)
 //     --ops create,batch,batch-wide,search,search-1000  which operations to measure (default: all)
+Mlops.Benchmarks.ServiceUnderTest.InlineClientSockets();
 var options = Options.Parse(args);
 Console.WriteLine($"# ExperimentTracker benchmark ({DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC)");
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; load average {LoadAverage()}");

@@ -21,10 +21,7 @@ using Mlops.ServiceDefaults.Storage;
 // Requests go to the service's own port, not through the AppHost's endpoint proxy (which production does not have).
 // Usage: dotnet run -c Release --project benchmarks/FeatureStore.Benchmarks [-- --reads 5000 --entity-rows 1000000 --only online]
 //   --only ingestion|online|training   one part (training needs ingestion's groups, so it runs both)
-// The load generator's own sockets complete inline on their event threads instead of hopping to the thread pool: on 2
-// cores shared by client, service and PostgreSQL, that hop is the client's share of every measured latency. Read once, at
-// the first socket operation, so it is set before anything opens one; the services are started without it.
-Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
+Mlops.Benchmarks.ServiceUnderTest.InlineClientSockets();
 var reads = ArgInt("--reads", 5000);
 var only = ArgString("--only");
 bool Runs(string part) => only is null || only == part || (only == "training" && part == "ingestion");
@@ -43,20 +40,7 @@ var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Ap
     "--ASPIRE_ALLOW_UNSECURED_TRANSPORT=true",
     "--Sample:Enabled=false", // the sample scenario trains a model at start-up: not what is measured here
 ]);
-// The feature store alone with its infrastructure: the other services are not on any path measured here, and idle they
-// still take ~15% of the 2 cores (telemetry export, outbox polls, bus heartbeats), which showed as latency spikes.
-foreach (var other in new[] { ResourceNames.ExperimentTracker, ResourceNames.PipelineRunner, ResourceNames.Monitor, ResourceNames.Serving, ResourceNames.Sample })
-    if (builder.Resources.FirstOrDefault(r => r.Name == other) is { } resource)
-        builder.Resources.Remove(resource);
-// No telemetry export from the feature store: the harness runs no dashboard or collector, and an exporter retrying an
-// endpoint nobody listens on (13-39 failed exports a second, each through the HTTP resilience pipeline) is a cost no
-// deployment has. Tracing and metrics are still recorded in the process.
-builder.CreateResourceBuilder((ProjectResource)builder.Resources.Single(r => r.Name == ResourceNames.FeatureStore))
-    .WithEnvironment("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-    // As deployed: the Production environment (no developer exception page, no DI scope validation), and the runtime's
-    // default socket completions (not the harness's inline ones, set below for the load generator only).
-    .WithEnvironment("ASPNETCORE_ENVIRONMENT", "Production")
-    .WithEnvironment("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "0");
+Mlops.Benchmarks.ServiceUnderTest.Isolate(builder, ResourceNames.FeatureStore);
 // Only warnings, and the feature store's own log lines (batch and join timings), reach the console.
 builder.Services.AddLogging(logging => logging.AddFilter((category, level) =>
     level >= LogLevel.Warning || (category == $"AppHost.Resources.{ResourceNames.FeatureStore}" && level >= LogLevel.Information)));
