@@ -123,9 +123,13 @@ public sealed class JobRunner(NpgsqlDataSource db, IServiceProvider services, IL
                 catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
                     logger.LogError(e, "The job runner failed; retrying");
-                    if (listener is not null)
+                    // Only a listener that failed itself is replaced: a healthy one would go back to the pool still
+                    // listening (pooled connections are not reset, see AddMlopsDatabase).
+                    if (listener is { State: not System.Data.ConnectionState.Open })
+                    {
                         await listener.DisposeAsync();
-                    listener = null;
+                        listener = null;
+                    }
                     await Task.Delay(PollInterval, stoppingToken);
                 }
             }

@@ -198,22 +198,18 @@ internal sealed class ReadPlan
         var wanted = new Dictionary<string, Dictionary<string, List<int>>>(StringComparer.Ordinal);
         for (var f = 0; f < features.Count; f++)
         {
-            var reference = features[f];
-            var parts = reference?.Split(':') ?? [];
-            if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
-                throw ProblemException.BadRequest($"'{reference}' is not a feature reference; write 'group:feature'.");
-            var g = groups.FindIndex(s => s.Group.Name == parts[0]);
+            var (group, feature) = FeatureReference.Parse(features[f]);
+            var g = groups.FindIndex(s => s.Group.Name == group);
             if (g < 0)
             {
-                groups.Add(GroupSchema.For(await catalog.GetLiveAsync(parts[0], ct)));
-                wanted[parts[0]] = new(StringComparer.Ordinal);
+                groups.Add(GroupSchema.For(await catalog.GetLiveAsync(group, ct)));
+                wanted[group] = new(StringComparer.Ordinal);
                 g = groups.Count - 1;
             }
-            if (groups[g].Group.Feature(parts[1]) is null)
-                throw ProblemException.NotFound($"Feature '{parts[1]}' does not exist in feature group '{parts[0]}' (version {groups[g].Group.Version}).");
-            var slots = wanted[parts[0]];
-            (slots.TryGetValue(parts[1], out var list) ? list : slots[parts[1]] = []).Add(f);
-            (references[f], groupOf[f]) = (reference!, g);
+            FeatureReference.RequireFeature(groups[g].Group, feature);
+            var slots = wanted[group];
+            (slots.TryGetValue(feature, out var list) ? list : slots[feature] = []).Add(f);
+            (references[f], groupOf[f]) = (features[f], g);
         }
         return new ReadPlan(references, [.. groups], groupOf, wanted.ToDictionary(
             p => p.Key, p => p.Value.ToDictionary(q => q.Key, q => q.Value.ToArray(), StringComparer.Ordinal), StringComparer.Ordinal));

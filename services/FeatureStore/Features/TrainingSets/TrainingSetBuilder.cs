@@ -70,15 +70,12 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
         var groups = new Dictionary<string, (GroupSchema Schema, List<string> Features)>(StringComparer.Ordinal);
         foreach (var reference in features)
         {
-            var parts = reference?.Split(':') ?? [];
-            if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
-                throw ProblemException.BadRequest($"'{reference}' is not a feature reference; write 'group:feature'.");
-            if (!groups.TryGetValue(parts[0], out var entry))
-                groups[parts[0]] = entry = (GroupSchema.For(await catalog.GetLiveAsync(parts[0], ct)), []);
-            if (entry.Schema.Group.Feature(parts[1]) is null)
-                throw ProblemException.NotFound($"Feature '{parts[1]}' does not exist in feature group '{parts[0]}' (version {entry.Schema.Group.Version}).");
-            if (!entry.Features.Contains(parts[1]))
-                entry.Features.Add(parts[1]);
+            var (group, feature) = FeatureReference.Parse(reference);
+            if (!groups.TryGetValue(group, out var entry))
+                groups[group] = entry = (GroupSchema.For(await catalog.GetLiveAsync(group, ct)), []);
+            FeatureReference.RequireFeature(entry.Schema.Group, feature);
+            if (!entry.Features.Contains(feature))
+                entry.Features.Add(feature);
         }
         return groups;
     }
