@@ -42,10 +42,10 @@ var api = new Api(http);
 var (searchExperiment, seeded) = await SeedAsync(api, options.Runs, options.Metrics);
 if (seeded && options.Settle > 0)
 {
-    // Search reads latest_metrics through an index-only scan, which visits the table for every row until VACUUM has
-    // marked the new pages all-visible: right after 200,000 rows arrive, autovacuum (which wakes once a minute) has
-    // not been round yet, and search is several times slower (p50 107 ms against 20-29 ms here) than on a table that
-    // has been live for a minute.
+    // Measured on settled tables, as a live tracker's are: seeding rewrites every run's row (its latest metrics) and
+    // leaves the tables full of dead row versions and unset hint bits until autovacuum (which wakes once a minute) has
+    // been round; search scans the experiment's runs and is slower until then. (With the 0005 schema, an index-only
+    // scan over latest_metrics, the difference was p50 107 ms against 20-29 ms.)
     Console.WriteLine($"settle: waiting {options.Settle} s for autovacuum to visit the seeded tables");
     await Task.Delay(TimeSpan.FromSeconds(options.Settle));
 }

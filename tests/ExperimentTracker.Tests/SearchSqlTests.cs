@@ -6,27 +6,27 @@ namespace Mlops.ExperimentTracker.Tests;
 public sealed class SearchSqlTests
 {
     [Fact]
-    public void CompileRuns_MetricFilterAndOrder_UsesLatestMetricsWithParameters()
+    public void CompileRuns_MetricFilterAndOrder_ReadTheRunsLatestValuesWithParameters()
     {
         var search = SearchSql.CompileRuns("metrics.acc > 0.5", ["metrics.acc DESC"]);
 
+        Assert.Equal(" AND (r.latest_metrics -> @p0 ->> 2)::double precision > @p1", search.Conditions);
+        Assert.Equal("", search.Joins);
         Assert.Equal(
-            " AND EXISTS (SELECT 1 FROM latest_metrics x WHERE x.run_id = r.run_id AND x.key = @p0 AND x.value > @p1)",
-            search.Conditions);
-        Assert.Equal(" LEFT JOIN latest_metrics o0 ON o0.run_id = r.run_id AND o0.key = @p2", search.Joins);
-        Assert.Equal("o0.value DESC NULLS LAST, r.start_time DESC, r.run_id", search.OrderBy);
+            "((r.latest_metrics -> @p2 ->> 2)::double precision = 'NaN') NULLS LAST, (r.latest_metrics -> @p2 ->> 2)::double precision DESC, r.start_time DESC, r.run_id",
+            search.OrderBy);
+        Assert.Null(search.OrderedByKey);
         Assert.Equal(["acc", 0.5, "acc"], search.Parameters.Select(p => p.Value));
     }
 
     [Theory]
-    [InlineData("metrics.acc DESC", "latest_metrics", "DESC", "double precision")]
-    [InlineData("params.`learning rate`", "params", "ASC", "text")]
-    [InlineData("tags.team ASC", "tags", "ASC", "text")]
-    public void CompileRuns_OneKeyOrder_CanWalkThatKeysIndex(string orderBy, string table, string direction, string valueType)
+    [InlineData("params.`learning rate`", "params", "ASC")]
+    [InlineData("tags.team ASC", "tags", "ASC")]
+    public void CompileRuns_OneKeyOrder_CanWalkThatKeysIndex(string orderBy, string table, string direction)
     {
         var search = SearchSql.CompileRuns("metrics.loss < 1", [orderBy]);
 
-        Assert.Equal(new KeyOrder(table, "@p2", direction, valueType), search.OrderedByKey);
+        Assert.Equal(new KeyOrder(table, "@p2", direction), search.OrderedByKey);
         var sql = SearchSql.RunsPageByKey(search.OrderedByKey!, "r.run_id", "r.experiment_id = ANY(@experiments)" + search.Conditions);
         Assert.Contains($"FROM {table} k JOIN runs r ON r.run_id = k.run_id", sql);
         Assert.Contains($"ORDER BY k.value {direction}, r.start_time DESC, r.run_id", sql);
@@ -37,6 +37,7 @@ public sealed class SearchSqlTests
 
     [Theory]
     [InlineData("metrics.acc DESC|metrics.loss ASC")]
+    [InlineData("metrics.acc DESC")]
     [InlineData("start_time DESC")]
     [InlineData("")]
     public void CompileRuns_OtherOrders_JoinEveryRun(string orderBy) =>

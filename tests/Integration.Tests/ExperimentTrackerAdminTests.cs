@@ -47,7 +47,7 @@ public sealed partial class ExperimentTrackerTests
         await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Artifacts}/{experiment}/{doomed}/artifacts/model/weights.bin"));
         await using (var db = await platform.OpenDatabaseAsync(ResourceNames.ExperimentTracker))
         await using (var rows = new NpgsqlCommand(
-            "SELECT (SELECT count(*) FROM metric_chunks WHERE run_id = @r) + (SELECT count(*) FROM params WHERE run_id = @r) + (SELECT count(*) FROM latest_metrics WHERE run_id = @r) + (SELECT count(*) FROM tags WHERE run_id = @r)", db))
+            "SELECT (SELECT count(*) FROM metric_chunks WHERE run_id = @r) + (SELECT count(*) FROM params WHERE run_id = @r) + (SELECT count(*) FROM runs WHERE run_id = @r) + (SELECT count(*) FROM tags WHERE run_id = @r)", db))
         {
             rows.Parameters.AddWithValue("r", doomed);
             Assert.Equal(0L, await rows.ExecuteScalarAsync());

@@ -269,6 +269,53 @@ public sealed partial class ExperimentTrackerTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task LatestMetrics_WideAndConcurrentBatches_KeepEveryKeysGreatestPoint()
+    {
+        // A run's latest values are one document, merged by each batch: batches racing on one run must not lose each
+        // other's keys, an older point must not replace a newer one, and NaN and infinities must come back as logged.
+        var experimentId = await CreateExperimentAsync(Unique("wide"));
+        var runId = await CreateRunAsync(experimentId);
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(b => PostAsync("runs/log-batch", new
+        {
+            run_id = runId,
+            metrics = Enumerable.Range(0, 125).Select(k => new { key = $"m{b * 125 + k}", value = (object)(b * 125 + k), timestamp = 10L, step = 1L }),
+        })));
+        await PostAsync("runs/log-batch", new
+        {
+            run_id = runId,
+            metrics = new object[]
+            {
+                new { key = "m1", value = -1.0, timestamp = 99L, step = 0L },          // an older step: stays 1
+                new { key = "m2", value = "NaN", timestamp = 10L, step = 1L },         // same step and time, NaN is greatest
+                new { key = "m3", value = "-Infinity", timestamp = 11L, step = 1L },   // a later time
+                new { key = "m4", value = 0.1 + 0.2, timestamp = 10L, step = 2L },     // a later step; exact double back
+            },
+        });
+
+        var metrics = (await GetRunAsync(runId)).GetProperty("data").GetProperty("metrics").EnumerateArray()
+            .ToDictionary(m => m.GetProperty("key").GetString()!, m => (Value: m.GetProperty("value").ToString(), Step: m.GetProperty("step").GetInt64()));
+        Assert.Equal(1000, metrics.Count);
+        Assert.All(Enumerable.Range(5, 995), i => Assert.Equal((i.ToString(), 1L), metrics[$"m{i}"]));
+        Assert.Equal(("1", 1L), metrics["m1"]);
+        Assert.Equal(("NaN", 1L), metrics["m2"]);
+        Assert.Equal(("-Infinity", 1L), metrics["m3"]);
+        Assert.Equal(((0.1 + 0.2).ToString("R", System.Globalization.CultureInfo.InvariantCulture), 2L), metrics["m4"]);
+        Assert.Equal(2, (await GetAsync($"metrics/get-history?run_id={runId}&metric_key=m1")).GetProperty("metrics").GetArrayLength());
+
+        // Search reads the same document: a filter on one of the thousand keys, and orders as MLflow's: numbers in the
+        // asked direction, then NaN, then runs without the metric.
+        var (other, none) = (await CreateRunAsync(experimentId), await CreateRunAsync(experimentId));
+        await PostAsync("runs/log-batch", new { run_id = other, metrics = new[] { new { key = "m2", value = 5.0, timestamp = 1L, step = 0L } } });
+        var found = await PostAsync("runs/search", new { experiment_ids = new[] { experimentId }, filter = "metrics.m999 >= 999" });
+        Assert.Equal([runId], Names(found, "runs", r => r.GetProperty("info").GetProperty("run_id").GetString()!));
+        foreach (var direction in new[] { "ASC", "DESC" })
+        {
+            var ordered = await PostAsync("runs/search", new { experiment_ids = new[] { experimentId }, order_by = new[] { $"metrics.m2 {direction}" } });
+            Assert.Equal([other, runId, none], Names(ordered, "runs", r => r.GetProperty("info").GetProperty("run_id").GetString()!));
+        }
+    }
+
+    [Fact]
     public async Task SearchRuns_MetricFilterOrderAndPaging()
     {
         var experimentId = await CreateExperimentAsync(Unique("runsearch"));

@@ -114,7 +114,11 @@ public static class GarbageCollection
 
         await using var transaction = await connection.BeginTransactionAsync(ct);
         var ids = doomed.Select(d => d.RunId).ToArray();
-        foreach (var table in new[] { "metric_chunks", "latest_metrics", "params", "tags", "run_inputs" })
+        // The runs are locked before their rows go: metric_chunks has no foreign key (migration 0006), and a log-batch
+        // in flight holds its run's row lock while it inserts chunks, so this waits for it, and any later one finds the
+        // run gone and writes nothing.
+        await transaction.ExecuteAsync("SELECT 1 FROM runs WHERE run_id = ANY(@ids) ORDER BY run_id FOR UPDATE", ct, ("ids", ids));
+        foreach (var table in new[] { "metric_chunks", "params", "tags", "run_inputs" })
             await transaction.ExecuteAsync($"DELETE FROM {table} WHERE run_id = ANY(@ids)", ct, ("ids", ids));
         await transaction.ExecuteAsync("DELETE FROM runs WHERE run_id = ANY(@ids)", ct, ("ids", ids));
         var experimentArray = experiments.ToArray();

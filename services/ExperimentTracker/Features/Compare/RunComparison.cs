@@ -1,4 +1,5 @@
 using Mlops.ExperimentTracker.Data;
+using Mlops.ExperimentTracker.Features.Runs;
 using Npgsql;
 
 namespace Mlops.ExperimentTracker.Features.Compare;
@@ -59,7 +60,7 @@ public static class RunComparison
             "SELECT run_id, key, value FROM params WHERE run_id = ANY(@ids) AND (@all OR key = ANY(@keys))")
             { Parameters = { new NpgsqlParameter("ids", ids), new NpgsqlParameter("all", paramKeys is null), new NpgsqlParameter("keys", paramKeys ?? []) } });
         batch.BatchCommands.Add(new NpgsqlBatchCommand(
-            "SELECT run_id, key, value FROM latest_metrics WHERE run_id = ANY(@ids) AND (@all OR key = ANY(@keys))")
+            $"SELECT r.run_id, m.key, {RunStore.LatestValue("m.value")} FROM runs r, jsonb_each(r.latest_metrics) m WHERE r.run_id = ANY(@ids) AND (@all OR m.key = ANY(@keys))")
             { Parameters = { new NpgsqlParameter("ids", ids), new NpgsqlParameter("all", metricKeys is null), new NpgsqlParameter("keys", metricKeys ?? []) } });
 
         var column = runIds.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);

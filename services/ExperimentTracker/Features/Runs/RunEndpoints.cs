@@ -270,7 +270,7 @@ public static class RunEndpoints
     // The bus carries JSON numbers only: NaN and infinities stay in the tracker (search and get still return them).
     private static async Task<IReadOnlyDictionary<string, double>> FinalMetricsAsync(NpgsqlTransaction transaction, string runId, CancellationToken ct)
     {
-        var latest = await transaction.Connection!.ReadAllAsync("SELECT key, value FROM latest_metrics WHERE run_id = @run",
+        var latest = await transaction.Connection!.ReadAllAsync($"SELECT m.key, {RunStore.LatestValue("m.value")} FROM runs r, jsonb_each(r.latest_metrics) m WHERE r.run_id = @run",
             [new NpgsqlParameter("run", runId)], reader => (Key: reader.GetString(0), Value: reader.GetDouble(1)), ct, transaction);
         return latest.Where(m => double.IsFinite(m.Value)).ToDictionary(m => m.Key, m => m.Value);
     }

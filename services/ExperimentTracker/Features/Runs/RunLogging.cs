@@ -140,11 +140,14 @@ public static class RunLogging
         }
     }
 
-    // History and latest values in one statement, so the points travel once. The history gets one chunk per key (see
-    // migration 0005): a row, an index entry and a foreign-key check per key, not per point. The points are grouped
-    // here rather than by the database (1,000 array_agg groups outgrow work_mem and spill to disk): they travel
-    // ordered by key, each key's chunk a slice [lo:hi] of the three arrays, with each key's newest point beside it.
-    // MLflow's "latest" is the greatest (step, timestamp, value), not the last one written.
+    // History and latest values in one statement, so the points travel once. The run's row is updated first: its
+    // latest-values document (see migration 0006) takes each key's newest point of the batch where it is greater than
+    // the stored one (MLflow's "latest" is the greatest (step, timestamp, value), not the last one written), and the
+    // update's RETURNING is what the history chunks are inserted from, so they are written only while the run exists
+    // and is active, under its row lock. The stored document is expanded once (jsonb_each), not looked up per key: each
+    // lookup would decompress it again. The history gets one chunk per key (see migration 0005). The points are grouped
+    // here rather than by the database (1,000 array_agg groups outgrow work_mem and spill to disk): they travel ordered
+    // by key, each key's chunk a slice [lo:hi] of the three arrays, with each key's newest point beside it.
     private static void AddMetrics(NpgsqlBatch batch, string runId, List<ValidMetric> metrics)
     {
         var points = metrics.OrderBy(m => m.Key, StringComparer.Ordinal).ToArray(); // stable: a key's points keep their order
@@ -165,15 +168,19 @@ public static class RunLogging
                 newest[^1] = points[i];
         }
         batch.BatchCommands.Add(Db.BatchCommand(
-            $"""
-            WITH history AS (
-                INSERT INTO metric_chunks (run_id, key, steps, timestamps, points)
-                SELECT @run, k, (@steps::bigint[])[l:h], (@timestamps::bigint[])[l:h], (@values::double precision[])[l:h]
-                FROM unnest(@keys, @lo, @hi) AS c(k, l, h) WHERE {ActiveRun})
-            INSERT INTO latest_metrics (run_id, key, value, timestamp, step)
-            SELECT @run, k, v, t, s FROM unnest(@keys, @newestValues, @newestTimestamps, @newestSteps) AS n(k, v, t, s) WHERE {ActiveRun}
-            ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp, step = excluded.step
-            WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)
+            """
+            WITH run AS (
+                UPDATE runs SET latest_metrics = runs.latest_metrics || coalesce((
+                    SELECT jsonb_object_agg(n.k, jsonb_build_array(n.s, n.t, n.v))
+                    FROM unnest(@keys, @newestSteps, @newestTimestamps, @newestValues) AS n(k, s, t, v)
+                    LEFT JOIN jsonb_each(runs.latest_metrics) AS e ON e.key = n.k
+                    WHERE e.key IS NULL
+                       OR (n.s, n.t, n.v) > ((e.value ->> 0)::bigint, (e.value ->> 1)::bigint, (e.value ->> 2)::double precision)), '{}')
+                WHERE run_id = @run AND lifecycle_stage = 'active'
+                RETURNING run_id)
+            INSERT INTO metric_chunks (run_id, key, steps, timestamps, points)
+            SELECT run.run_id, k, (@steps::bigint[])[l:h], (@timestamps::bigint[])[l:h], (@values::double precision[])[l:h]
+            FROM run, unnest(@keys, @lo, @hi) AS c(k, l, h)
             """,
             ("run", runId),
             ("steps", points.Select(m => m.Step).ToArray()),
@@ -187,7 +194,7 @@ public static class RunLogging
             ("newestSteps", newest.Select(m => m.Step).ToArray())));
     }
 
-    // (step, timestamp, value) compared as PostgreSQL compares the stored row, where NaN is greater than any number.
+    // (step, timestamp, value) compared as PostgreSQL compares them, where NaN is greater than any number.
     private static bool IsNewer(ValidMetric a, ValidMetric b) =>
         a.Step != b.Step ? a.Step > b.Step
         : a.Timestamp != b.Timestamp ? a.Timestamp > b.Timestamp

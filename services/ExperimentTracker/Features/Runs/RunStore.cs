@@ -36,6 +36,12 @@ public static class RunStore
 
     public static MlflowException NotFound(string runId) => MlflowException.NotFound($"Run with id={runId} not found");
 
+    /// <summary>
+    /// The value in an entry of a run's <c>latest_metrics</c> document (<c>[step, timestamp, value]</c>, migration 0006)
+    /// as a double precision; NaN and the infinities are stored as strings, which this reads back too.
+    /// </summary>
+    public static string LatestValue(string entry) => $"({entry} ->> 2)::double precision";
+
     public static string RequiredRunId(string? runId, string? runUuid) => Validate.Required(string.IsNullOrEmpty(runId) ? runUuid : runId, "run_id");
 
     public static async Task<Run> GetAsync(NpgsqlConnection connection, string runId, CancellationToken ct) =>
@@ -75,7 +81,7 @@ public static class RunStore
         {
             foreach (var sql in new[]
             {
-                "SELECT run_id, key, value, timestamp, step FROM latest_metrics WHERE run_id = ANY(@ids) ORDER BY run_id, key",
+                $"SELECT r.run_id, m.key, {LatestValue("m.value")}, (m.value ->> 1)::bigint, (m.value ->> 0)::bigint FROM runs r, jsonb_each(r.latest_metrics) m WHERE r.run_id = ANY(@ids) ORDER BY r.run_id, m.key",
                 "SELECT run_id, key, value FROM params WHERE run_id = ANY(@ids) ORDER BY run_id, key",
                 "SELECT run_id, key, value FROM tags WHERE run_id = ANY(@ids) ORDER BY run_id, key",
                 """

@@ -1,3 +1,4 @@
+using Mlops.ExperimentTracker.Features.Runs;
 using Mlops.ExperimentTracker.Mlflow;
 using Npgsql;
 
@@ -10,14 +11,14 @@ namespace Mlops.ExperimentTracker.Features.Search;
 public sealed record CompiledSearch(string Joins, string Conditions, string OrderBy, IReadOnlyList<NpgsqlParameter> Parameters)
 {
     /// <summary>
-    /// Set when the only order clause is a metric, param or tag: the search can then walk that key's index in order
+    /// Set when the only order clause is a param or tag: the search can then walk that key's index in order
     /// instead of joining every run (see <see cref="SearchSql.RunsPageByKey"/>).
     /// </summary>
     public KeyOrder? OrderedByKey { get; init; }
 }
 
-/// <summary>One order clause over a key-value table: its table, the parameter holding the key, the direction and the value's SQL type.</summary>
-public sealed record KeyOrder(string Table, string KeyParameter, string Direction, string ValueType);
+/// <summary>One order clause over a key-value table of text values: its table, the parameter holding the key and the direction.</summary>
+public sealed record KeyOrder(string Table, string KeyParameter, string Direction);
 
 public static class SearchSql
 {
@@ -37,7 +38,8 @@ public static class SearchSql
         IReadOnlyDictionary<string, string> OrderAttributes,
         string DefaultOrder,
         string TieBreak,
-        string? ExtraMatch = null)
+        string? ExtraMatch = null,
+        string? MetricDocument = null)
     {
         /// <summary>Joins a key-value table aliased <paramref name="alias"/> to the target's row.</summary>
         public string Match(string alias) =>
@@ -66,7 +68,7 @@ public static class SearchSql
 
     private static readonly Target Runs = new(
         "runs", "r", "run_id",
-        new Dictionary<EntityType, string> { [EntityType.Metric] = "latest_metrics", [EntityType.Param] = "params", [EntityType.Tag] = "tags" },
+        new Dictionary<EntityType, string> { [EntityType.Param] = "params", [EntityType.Tag] = "tags" },
         new Dictionary<string, string>
         {
             ["run_id"] = "r.run_id", ["run_name"] = "r.run_name", ["status"] = "r.status", ["user_id"] = "r.user_id",
@@ -78,7 +80,9 @@ public static class SearchSql
             ["run_id"] = "r.run_id", ["run_name"] = "r.run_name", ["status"] = "r.status", ["user_id"] = "r.user_id",
             ["artifact_uri"] = "r.artifact_uri", ["start_time"] = "r.start_time", ["end_time"] = "r.end_time", ["created"] = "r.start_time",
         },
-        "r.start_time DESC, r.run_id", "r.start_time DESC, r.run_id");
+        "r.start_time DESC, r.run_id", "r.start_time DESC, r.run_id",
+        // Latest metric values are a document per run (migration 0006), read key by key: a run without the key has none.
+        MetricDocument: "r.latest_metrics");
 
     private static readonly Target Experiments = new(
         "experiments", "e", "experiment_id",
@@ -141,13 +145,20 @@ public static class SearchSql
                 order.Add($"{Column(target, target.OrderAttributes, clause.Identifier)} {direction} NULLS LAST");
                 continue;
             }
+            if (clause.Identifier.Type == EntityType.Metric && target.MetricDocument is { } document)
+            {
+                // As MLflow orders metrics: numbers in the asked direction, then NaN, then runs without the metric.
+                var value = LatestMetric(document, Parameter(clause.Identifier.Key));
+                order.Add($"({value} = 'NaN') NULLS LAST, {value} {direction}");
+                continue;
+            }
             var table = Table(target, clause.Identifier);
             var alias = $"o{joins.Count}";
             var key = Parameter(clause.Identifier.Key);
             joins.Add($" LEFT JOIN {table} {alias} ON {target.Match(alias)} AND {alias}.key = {key}");
             order.Add($"{alias}.value {direction} NULLS LAST");
             if (orderBy.Count == 1)
-                orderedByKey = new KeyOrder(table, key, direction, clause.Identifier.Type == EntityType.Metric ? "double precision" : "text");
+                orderedByKey = new KeyOrder(table, key, direction);
         }
         order.Add(order.Count == 0 ? target.DefaultOrder : target.TieBreak);
         return new CompiledSearch(string.Concat(joins), string.Concat(conditions), string.Join(", ", order), parameters)
@@ -157,7 +168,7 @@ public static class SearchSql
     }
 
     /// <summary>
-    /// A page of runs (the columns <paramref name="columns"/> over alias <c>r</c>) ordered by one metric, param or tag,
+    /// A page of runs (the columns <paramref name="columns"/> over alias <c>r</c>) ordered by one param or tag,
     /// exactly as <c>ORDER BY value NULLS LAST, r.start_time DESC, r.run_id</c> with <c>LIMIT @limit OFFSET @offset</c>
     /// orders and pages them, but read the way an index serves it: first the runs that have the key, walking the
     /// (key, value) index in order and stopping once the page is full; then, only if those run out before the page
@@ -172,7 +183,7 @@ public static class SearchSql
             ORDER BY k.value {order.Direction}, r.start_time DESC, r.run_id
             LIMIT @limit + @offset),
         unkeyed AS (
-            SELECT {columns}, NULL::{order.ValueType} AS sort_value FROM runs r
+            SELECT {columns}, NULL::text AS sort_value FROM runs r
             WHERE (SELECT count(*) FROM keyed) < @limit + @offset
               AND {where} AND NOT EXISTS (SELECT 1 FROM {order.Table} k WHERE k.run_id = r.run_id AND k.key = {order.KeyParameter})
             ORDER BY r.start_time DESC, r.run_id
@@ -197,6 +208,8 @@ public static class SearchSql
                 _ => Compare(column, clause, numeric: false, parameter),
             };
         }
+        if (identifier.Type == EntityType.Metric && target.MetricDocument is { } document)
+            return Compare(LatestMetric(document, parameter(identifier.Key)), clause, numeric: true, parameter);
         var table = Table(target, identifier);
         var key = parameter(identifier.Key);
         var comparison = Compare("x.value", clause, numeric: identifier.Type == EntityType.Metric, parameter);
@@ -222,6 +235,8 @@ public static class SearchSql
             _ => $"{column} {clause.Comparator} {value}",
         };
     }
+
+    private static string LatestMetric(string document, string keyParameter) => RunStore.LatestValue($"{document} -> {keyParameter}");
 
     private static string[] StringList(FilterClause clause) => ((IReadOnlyList<string>)clause.Value).ToArray();
 
