@@ -260,7 +260,7 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
     }
 
     [Fact]
-    public async Task OnlineRead_AfterTheGroupGetsANewVersion_AppliesItToTheSameFeatureList()
+    public async Task OnlineRead_AfterTheGroupGetsANewVersion_AppliesItToTheSameFeatureList_AndBadReferencesAreNamed()
     {
         using var client = platform.CreateClient(ResourceNames.FeatureStore);
         var group = await CreateAsync(client, ScoresGroup(UniqueName("plan"), ttlSeconds: 3600));
@@ -278,6 +278,29 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
         var after = (await ReadOnlineAsync(client, features, new JsonObject { ["user_id"] = 1 }))["results"]![0]!;
         Assert.Equal("PRESENT", (string)after["statuses"]![0]!);
         Assert.Equal(7.0, (double)after["values"]![0]!);
+
+        // References that are not group:feature are the caller's error (400, naming the reference), for online reads and
+        // training sets alike; a feature the live version lacks is a 404 naming it and the version.
+        foreach (var bad in new[] { group, $"{group}:", ":score", $"{group}:score:extra" })
+        {
+            var online = await OkAsync(await client.PostAsJsonAsync("/api/online/features", new JsonObject
+            {
+                ["features"] = new JsonArray(bad), ["entities"] = new JsonArray(new JsonObject { ["user_id"] = 1 }),
+            }), HttpStatusCode.BadRequest);
+            Assert.Contains($"'{bad}' is not a feature reference", (string)online["detail"]!);
+            var training = await OkAsync(await client.PostAsJsonAsync("/api/training-sets", new JsonObject
+            {
+                ["features"] = new JsonArray(bad),
+                ["entity_rows"] = new JsonArray(new JsonObject { ["user_id"] = 1, ["event_timestamp"] = now.ToString("O", CultureInfo.InvariantCulture) }),
+            }), HttpStatusCode.BadRequest);
+            Assert.Contains($"'{bad}' is not a feature reference", (string)training["detail"]!);
+        }
+        var missing = await OkAsync(await client.PostAsJsonAsync("/api/training-sets", new JsonObject
+        {
+            ["features"] = new JsonArray($"{group}:rank"),
+            ["entity_rows"] = new JsonArray(new JsonObject { ["user_id"] = 1, ["event_timestamp"] = now.ToString("O", CultureInfo.InvariantCulture) }),
+        }), HttpStatusCode.NotFound);
+        Assert.Contains($"Feature 'rank' does not exist in feature group '{group}' (version 2)", (string)missing["detail"]!);
     }
 
     [Fact]
