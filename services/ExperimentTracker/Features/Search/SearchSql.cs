@@ -212,7 +212,7 @@ public static class SearchSql
             return Compare(LatestMetric(document, parameter(identifier.Key)), clause, numeric: true, parameter);
         var table = Table(target, identifier);
         var key = parameter(identifier.Key);
-        var comparison = Compare("x.value", clause, numeric: identifier.Type == EntityType.Metric, parameter);
+        var comparison = Compare("x.value", clause, numeric: false, parameter); // params and tags: text values
         return $"EXISTS (SELECT 1 FROM {table} x WHERE {target.Match("x")} AND x.key = {key} AND {comparison})";
     }
 
