@@ -29,6 +29,8 @@ static class ResourceNames
     public const string ServingDb = "serving-db";
 
     public const string ApiKey = "api-key";
+    /// <summary>The administrator key: administrative and destructive operations (garbage collection) need it.</summary>
+    public const string AdminKey = "admin-key";
     public const string PostgresPassword = "postgres-password";
     public const string RabbitMqUser = "rabbitmq-user";
     public const string RabbitMqPassword = "rabbitmq-password";

@@ -99,19 +99,24 @@ public static class InfrastructureExtensions
             builder.AddConnectionString(ResourceNames.Messaging),
             new S3Connection(null, null, builder.Configuration[RegionKey] ?? "us-east-1", null, null));
 
+    /// <summary>The platform's two keys, secret parameters generated on first run and kept in user secrets.</summary>
+    public static PlatformKeys AddPlatformKeys(this IDistributedApplicationBuilder builder) =>
+        new(builder.AddSecret(ResourceNames.ApiKey), builder.AddSecret(ResourceNames.AdminKey));
+
     /// <summary>
-    /// Gives a service its database (<c>ConnectionStrings__{name}-db</c>), the bus, S3, the API key and a health check,
-    /// each reference paired with its wait.
+    /// Gives a service its database (connection string <paramref name="connectionName"/>, a database named after the
+    /// service), the bus, S3, both keys and a health check, each reference paired with its wait.
     /// </summary>
     public static IResourceBuilder<ProjectResource> WithPlatform(this IResourceBuilder<ProjectResource> service,
-        PlatformInfrastructure infrastructure, IResourceBuilder<ParameterResource> apiKey)
+        PlatformInfrastructure infrastructure, PlatformKeys keys, string connectionName)
     {
         var databaseName = service.Resource.Name;
-        service.WithEnvironment($"ConnectionStrings__{databaseName}-db",
+        service.WithEnvironment($"ConnectionStrings__{connectionName}",
                 ReferenceExpression.Create($"{infrastructure.Postgres.Resource.ConnectionStringExpression};Database={databaseName}"))
             .WaitFor(infrastructure.Postgres)
             .WithReference(infrastructure.Messaging).WaitFor(infrastructure.Messaging)
-            .WithEnvironment("Auth__ApiKey", apiKey)
+            .WithEnvironment("Auth__ApiKey", keys.ApiKey)
+            .WithEnvironment("Auth__AdminKey", keys.AdminKey)
             .WithEnvironment("Storage__LakeBucket", ResourceNames.LakeBucket)
             .WithEnvironment("Storage__ArtifactBucket", ResourceNames.ArtifactBucket)
             .WithEnvironment("S3__Region", infrastructure.S3.Region)
