@@ -18,7 +18,14 @@ builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPl
 builder.AddProject<Projects.Monitor>(ResourceNames.Monitor).WithPlatform(infrastructure, keys, ResourceNames.MonitorDb);
 builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPlatform(infrastructure, keys, ResourceNames.ServingDb);
 
+// The Trainer is not a resource: it is the program a training job runs (SageMaker's container contract). Today the
+// sample runs it in-process; services/Trainer/README.md shows how to run it on its own.
+
 // The sample scenario: trains, tracks and registers the flights delay model once the platform is up.
 builder.AddSampleScenario(tracker, keys.ApiKey);
+
+// Once everything is healthy: one short summary on the console (URLs, API docs, keys), then what the sample did.
+builder.AddStartupSummary([ResourceNames.FeatureStore, ResourceNames.ExperimentTracker, ResourceNames.PipelineRunner,
+    ResourceNames.Monitor, ResourceNames.Serving]);
 
 builder.Build().Run();

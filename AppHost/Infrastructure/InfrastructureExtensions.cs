@@ -20,8 +20,10 @@ public static class InfrastructureExtensions
     /// <summary>Adds the infrastructure for <c>Infrastructure:Mode</c> (Auto, Containers, LocalProcesses, External).</summary>
     public static PlatformInfrastructure AddMlopsInfrastructure(this IDistributedApplicationBuilder builder)
     {
+        // Publishing describes a deployment, not this machine: Auto means containers there, without probing for a runtime.
         var mode = InfrastructureModeSelector.Select(builder.Configuration[InfrastructureModeSelector.ConfigurationKey],
-            () => InfrastructureModeSelector.ContainerRuntimeAnswers(builder.Configuration["DOTNET_ASPIRE_CONTAINER_RUNTIME"]));
+            () => !builder.ExecutionContext.IsRunMode
+                  || InfrastructureModeSelector.ContainerRuntimeAnswers(builder.Configuration["DOTNET_ASPIRE_CONTAINER_RUNTIME"]));
         return mode switch
         {
             InfrastructureMode.Containers => builder.AddContainerInfrastructure(),
@@ -53,7 +55,8 @@ public static class InfrastructureExtensions
         var data = LocalDataDirectory.Ensure(builder.Configuration[DataDirectoryKey] ?? Path.Combine(repoRoot, ".mlops-data"),
             runsAsRoot: Environment.IsPrivilegedProcess);
         var durable = builder.Configuration.GetValue(DurableKey, true);
-        if (!builder.Configuration.GetValue(SkipBootstrapKey, false))
+        // Installing servers is for running them here; publishing only describes resources.
+        if (builder.ExecutionContext.IsRunMode && !builder.Configuration.GetValue(SkipBootstrapKey, false))
             Bootstrap.Run(Path.Combine(eng, "bootstrap.sh"));
 
         var pgPassword = builder.AddSecret(ResourceNames.PostgresPassword);
