@@ -140,6 +140,49 @@ public sealed class OpenApiSweepTests(PlatformFixture platform, ITestOutputHelpe
             yield return new(method, pathTemplate, benign, [], contentType, Example(bodySchema, schemas, 0, HostileLeaves(value))?.ToJsonString());
         foreach (var hostile in new Func<JsonNode?, string, JsonNode?>[] { WrongType, Containers })
             yield return new(method, pathTemplate, benign, [], contentType, Example(bodySchema, schemas, 0, hostile)?.ToJsonString());
+
+        // One string at a time, so no other field's validation answers first: a long value must be refused or stored,
+        // never reach a database limit.
+        if (Example(bodySchema, schemas, 0, hostile: null) is { } valid)
+            foreach (var leaf in StringLeaves(valid))
+                foreach (var value in new[] { IncompressibleText, "nul\0inside" })
+                {
+                    var body = leaf.Length == 0 ? JsonValue.Create(value) : Replaced(valid.DeepClone(), leaf, JsonValue.Create(value));
+                    yield return new(method, pathTemplate, benign, [], contentType, body.ToJsonString());
+                }
+    }
+
+    private static IEnumerable<object[]> StringLeaves(JsonNode node, object[]? path = null)
+    {
+        path ??= [];
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (key, child) in o)
+                    if (child is not null)
+                        foreach (var leaf in StringLeaves(child, [.. path, key]))
+                            yield return leaf;
+                break;
+            case JsonArray a:
+                for (var i = 0; i < a.Count; i++)
+                    if (a[i] is { } child)
+                        foreach (var leaf in StringLeaves(child, [.. path, i]))
+                            yield return leaf;
+                break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                yield return path;
+                break;
+        }
+    }
+
+    private static JsonNode Replaced(JsonNode root, object[] path, JsonNode value)
+    {
+        var parent = path[..^1].Aggregate(root, (node, segment) => segment is int i ? node[i]! : node[(string)segment]!);
+        if (path[^1] is int index)
+            parent[index] = value;
+        else
+            parent[(string)path[^1]] = value;
+        return root;
     }
 
     private static (string? ContentType, JsonNode? Schema) BodyOf(JsonNode? requestBody)
