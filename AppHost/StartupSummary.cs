@@ -61,7 +61,8 @@ internal static partial class StartupSummary
             }
             text.AppendLine("  Keys          dotnet user-secrets list --project AppHost   (Parameters:api-key; Parameters:admin-key for administration)");
             text.AppendLine("                send them as 'Authorization: Bearer <key>'");
-            text.AppendLine("  Stop          Ctrl+C (data is kept in .mlops-data)");
+            var data = configuration["Infrastructure:DataDirectory"] ?? ".mlops-data";
+            text.AppendLine($"  Stop          Ctrl+C (local infrastructure keeps its data in {data})");
             return text.ToString();
         }
 
