@@ -4,20 +4,28 @@ using Mlops.AppHost.Infrastructure;
 
 var builder = DistributedApplication.CreateBuilder(args);
 
-// The platform API key every service accepts as a bearer token; generated once and kept in user secrets.
-var apiKey = builder.AddSecret(ResourceNames.ApiKey);
+// The platform API key every service accepts as a bearer token, and the administrator key for administrative operations;
+// generated once and kept in user secrets.
+var keys = builder.AddPlatformKeys();
 
 // Infrastructure: PostgreSQL, RabbitMQ, S3 — containers, local processes or external services (Infrastructure:Mode).
 var infrastructure = builder.AddMlopsInfrastructure();
 
-// Services: each gets its own database, the bus, S3 and the API key, and starts once they are ready.
-builder.AddProject<Projects.FeatureStore>(ResourceNames.FeatureStore).WithPlatform(infrastructure, apiKey);
-var tracker = builder.AddProject<Projects.ExperimentTracker>(ResourceNames.ExperimentTracker).WithPlatform(infrastructure, apiKey);
-builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPlatform(infrastructure, apiKey);
-builder.AddProject<Projects.Monitor>(ResourceNames.Monitor).WithPlatform(infrastructure, apiKey);
-builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPlatform(infrastructure, apiKey);
+// Services: each gets its own database, the bus, S3 and both keys, and starts once they are ready.
+builder.AddProject<Projects.FeatureStore>(ResourceNames.FeatureStore).WithPlatform(infrastructure, keys, ResourceNames.FeatureStoreDb);
+var tracker = builder.AddProject<Projects.ExperimentTracker>(ResourceNames.ExperimentTracker).WithPlatform(infrastructure, keys, ResourceNames.ExperimentTrackerDb);
+builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPlatform(infrastructure, keys, ResourceNames.PipelineRunnerDb);
+builder.AddProject<Projects.Monitor>(ResourceNames.Monitor).WithPlatform(infrastructure, keys, ResourceNames.MonitorDb);
+builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPlatform(infrastructure, keys, ResourceNames.ServingDb);
+
+// The Trainer is not a resource: it is the program a training job runs (SageMaker's container contract). Today the
+// sample runs it in-process; services/Trainer/README.md shows how to run it on its own.
 
 // The sample scenario: trains, tracks and registers the flights delay model once the platform is up.
-builder.AddSampleScenario(tracker, apiKey);
+builder.AddSampleScenario(tracker, keys.ApiKey);
+
+// Once everything is healthy: one short summary on the console (URLs, API docs, keys), then what the sample did.
+builder.AddStartupSummary([ResourceNames.FeatureStore, ResourceNames.ExperimentTracker, ResourceNames.PipelineRunner,
+    ResourceNames.Monitor, ResourceNames.Serving]);
 
 builder.Build().Run();

@@ -42,7 +42,11 @@ public static class ServiceDefaultsExtensions
         // Bad JSON and bad parameters surface as exceptions so the handler can name what is wrong (never a bare 400 or a 500).
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.Configure<KestrelServerOptions>(o =>
-            o.Limits.MaxRequestBodySize = builder.Configuration.GetValue<long?>("Limits:MaxRequestBodyBytes") ?? 32L * 1024 * 1024);
+        {
+            o.Limits.MaxRequestBodySize = builder.Configuration.GetValue<long?>("Limits:MaxRequestBodyBytes") ?? 32L * 1024 * 1024;
+            // Requests Kestrel refuses itself (a NUL in the path, an over-long URL) still get a ProblemDetails body.
+            o.ConfigureEndpointDefaults(listen => listen.UseRejectionProblems());
+        });
 
         builder.AddApiKeyAuthentication();
         builder.Services.AddOpenApi(o => o.AddDocumentTransformer<BearerSecuritySchemeTransformer>());

@@ -12,7 +12,6 @@ static class ResourceNames
     public const string Postgres = "postgres";
     public const string Messaging = "messaging";
     public const string S3 = "s3";
-    public const string Bootstrap = "bootstrap";
 
     public const string FeatureStore = "featurestore";
     public const string ExperimentTracker = "experimenttracker";
@@ -29,10 +28,11 @@ static class ResourceNames
     public const string ServingDb = "serving-db";
 
     public const string ApiKey = "api-key";
+    /// <summary>The administrator key: administrative and destructive operations (garbage collection) need it.</summary>
+    public const string AdminKey = "admin-key";
     public const string PostgresPassword = "postgres-password";
     public const string RabbitMqUser = "rabbitmq-user";
     public const string RabbitMqPassword = "rabbitmq-password";
-    public const string S3AccessKey = "s3-access-key";
     public const string S3SecretKey = "s3-secret-key";
 
     public const string LakeBucket = "mlops-lake";

@@ -20,8 +20,10 @@ public static class InfrastructureExtensions
     /// <summary>Adds the infrastructure for <c>Infrastructure:Mode</c> (Auto, Containers, LocalProcesses, External).</summary>
     public static PlatformInfrastructure AddMlopsInfrastructure(this IDistributedApplicationBuilder builder)
     {
+        // Publishing describes a deployment, not this machine: Auto means containers there, without probing for a runtime.
         var mode = InfrastructureModeSelector.Select(builder.Configuration[InfrastructureModeSelector.ConfigurationKey],
-            () => InfrastructureModeSelector.ContainerRuntimeAnswers(builder.Configuration["DOTNET_ASPIRE_CONTAINER_RUNTIME"]));
+            () => !builder.ExecutionContext.IsRunMode
+                  || InfrastructureModeSelector.ContainerRuntimeAnswers(builder.Configuration["DOTNET_ASPIRE_CONTAINER_RUNTIME"]));
         return mode switch
         {
             InfrastructureMode.Containers => builder.AddContainerInfrastructure(),
@@ -53,7 +55,8 @@ public static class InfrastructureExtensions
         var data = LocalDataDirectory.Ensure(builder.Configuration[DataDirectoryKey] ?? Path.Combine(repoRoot, ".mlops-data"),
             runsAsRoot: Environment.IsPrivilegedProcess);
         var durable = builder.Configuration.GetValue(DurableKey, true);
-        if (!builder.Configuration.GetValue(SkipBootstrapKey, false))
+        // Installing servers is for running them here; publishing only describes resources.
+        if (builder.ExecutionContext.IsRunMode && !builder.Configuration.GetValue(SkipBootstrapKey, false))
             Bootstrap.Run(Path.Combine(eng, "bootstrap.sh"));
 
         var pgPassword = builder.AddSecret(ResourceNames.PostgresPassword);
@@ -99,19 +102,24 @@ public static class InfrastructureExtensions
             builder.AddConnectionString(ResourceNames.Messaging),
             new S3Connection(null, null, builder.Configuration[RegionKey] ?? "us-east-1", null, null));
 
+    /// <summary>The platform's two keys, secret parameters generated on first run and kept in user secrets.</summary>
+    public static PlatformKeys AddPlatformKeys(this IDistributedApplicationBuilder builder) =>
+        new(builder.AddSecret(ResourceNames.ApiKey), builder.AddSecret(ResourceNames.AdminKey));
+
     /// <summary>
-    /// Gives a service its database (<c>ConnectionStrings__{name}-db</c>), the bus, S3, the API key and a health check,
-    /// each reference paired with its wait.
+    /// Gives a service its database (connection string <paramref name="connectionName"/>, a database named after the
+    /// service), the bus, S3, both keys and a health check, each reference paired with its wait.
     /// </summary>
     public static IResourceBuilder<ProjectResource> WithPlatform(this IResourceBuilder<ProjectResource> service,
-        PlatformInfrastructure infrastructure, IResourceBuilder<ParameterResource> apiKey)
+        PlatformInfrastructure infrastructure, PlatformKeys keys, string connectionName)
     {
         var databaseName = service.Resource.Name;
-        service.WithEnvironment($"ConnectionStrings__{databaseName}-db",
+        service.WithEnvironment($"ConnectionStrings__{connectionName}",
                 ReferenceExpression.Create($"{infrastructure.Postgres.Resource.ConnectionStringExpression};Database={databaseName}"))
             .WaitFor(infrastructure.Postgres)
             .WithReference(infrastructure.Messaging).WaitFor(infrastructure.Messaging)
-            .WithEnvironment("Auth__ApiKey", apiKey)
+            .WithEnvironment("Auth__ApiKey", keys.ApiKey)
+            .WithEnvironment("Auth__AdminKey", keys.AdminKey)
             .WithEnvironment("Storage__LakeBucket", ResourceNames.LakeBucket)
             .WithEnvironment("Storage__ArtifactBucket", ResourceNames.ArtifactBucket)
             .WithEnvironment("S3__Region", infrastructure.S3.Region)

@@ -10,3 +10,6 @@ public sealed record PlatformInfrastructure(
     IResourceBuilder<IResourceWithConnectionString> Postgres,
     IResourceBuilder<IResourceWithConnectionString> Messaging,
     S3Connection S3);
+
+/// <summary>The platform API key every service accepts, and the administrator key its administrative operations need.</summary>
+public sealed record PlatformKeys(IResourceBuilder<ParameterResource> ApiKey, IResourceBuilder<ParameterResource> AdminKey);

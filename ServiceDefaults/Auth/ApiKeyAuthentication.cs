@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,7 +15,9 @@ using Microsoft.Extensions.Options;
 
 namespace Mlops.ServiceDefaults.Auth;
 
-/// <summary>Platform API keys. The AppHost passes its secret parameter as <c>Auth__ApiKey</c>.</summary>
+/// <summary>
+/// Platform API keys. The AppHost passes its secret parameters as <c>Auth__ApiKey</c> and <c>Auth__AdminKey</c>.
+/// </summary>
 public sealed class ApiKeyOptions
 {
     public const string Section = "Auth";
@@ -22,6 +25,13 @@ public sealed class ApiKeyOptions
     /// <summary>The key clients send as <c>Authorization: Bearer &lt;key&gt;</c> (MLflow clients: MLFLOW_TRACKING_TOKEN).</summary>
     [Required, MinLength(16)]
     public string ApiKey { get; set; } = "";
+
+    /// <summary>
+    /// The administrator key: everything the API key allows, plus administrative and destructive operations
+    /// (<see cref="ApiKeyAuthenticationExtensions.RequireAdministrator{TBuilder}"/>). Without one, nobody can run them.
+    /// </summary>
+    [MinLength(16)]
+    public string? AdminKey { get; set; }
 }
 
 public sealed class ApiKeyAuthenticationHandler(
@@ -33,6 +43,7 @@ public sealed class ApiKeyAuthenticationHandler(
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
+    public const string AdministratorRole = "administrator";
 
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -43,10 +54,16 @@ public sealed class ApiKeyAuthenticationHandler(
             return Task.FromResult(AuthenticateResult.Fail("The Authorization header must be 'Bearer <api key>'."));
 
         var presented = header["Bearer ".Length..].Trim();
-        if (!FixedTimeEquals(presented, keys.CurrentValue.ApiKey))
+        var current = keys.CurrentValue;
+        Claim[] claims;
+        if (current.AdminKey is { Length: > 0 } admin && FixedTimeEquals(presented, admin))
+            claims = [new Claim(ClaimTypes.Name, "platform-admin-key"), new Claim(ClaimTypes.Role, AdministratorRole)];
+        else if (FixedTimeEquals(presented, current.ApiKey))
+            claims = [new Claim(ClaimTypes.Name, "platform-api-key")];
+        else
             return Task.FromResult(AuthenticateResult.Fail("The API key is not valid."));
 
-        var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "platform-api-key")], SchemeName);
+        var identity = new ClaimsIdentity(claims, SchemeName);
         return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName)));
     }
 
@@ -62,7 +79,9 @@ public sealed class ApiKeyAuthenticationHandler(
     protected override async Task HandleForbiddenAsync(AuthenticationProperties properties)
     {
         Response.StatusCode = StatusCodes.Status403Forbidden;
-        await WriteProblemAsync("Forbidden", "The API key is valid but not allowed to do this.");
+        await WriteProblemAsync("Forbidden", Context.GetEndpoint()?.Metadata.GetMetadata<AdministratorOnly>() is not null
+            ? "This is an administrative operation: send the administrator key (the AppHost's 'admin-key' parameter), not the platform API key."
+            : "The API key is valid but not allowed to do this.");
     }
 
     private async Task WriteProblemAsync(string title, string detail) =>
@@ -78,15 +97,28 @@ public sealed class ApiKeyAuthenticationHandler(
             SHA256.HashData(Encoding.UTF8.GetBytes(presented)), SHA256.HashData(Encoding.UTF8.GetBytes(expected)));
 }
 
-internal static class ApiKeyAuthenticationExtensions
+/// <summary>Marks an endpoint as administrative, so a refusal says which key it needs.</summary>
+internal sealed class AdministratorOnly;
+
+public static class ApiKeyAuthenticationExtensions
 {
-    public static void AddApiKeyAuthentication(this IHostApplicationBuilder builder)
+    public const string AdministratorPolicy = "administrator";
+
+    /// <summary>
+    /// Administrative and destructive operations: only the administrator key (<c>Auth:AdminKey</c>) may call them; the
+    /// platform API key gets 403 ProblemDetails naming the key it needs.
+    /// </summary>
+    public static TBuilder RequireAdministrator<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.RequireAuthorization(AdministratorPolicy).WithMetadata(new AdministratorOnly());
+
+    internal static void AddApiKeyAuthentication(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<ApiKeyOptions>().BindConfiguration(ApiKeyOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         // Every endpoint requires a key unless it opts out (health, docs in Development).
         builder.Services.AddAuthorizationBuilder()
-            .SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());
+            .SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build())
+            .AddPolicy(AdministratorPolicy, policy => policy.RequireAuthenticatedUser().RequireRole(ApiKeyAuthenticationHandler.AdministratorRole));
     }
 }

@@ -24,7 +24,6 @@ builder.Services.AddHostedService<JobRunner>();
 
 var app = builder.Build();
 app.MapMlopsPlatformEndpoints();
-app.UseFeatureStoreProblems();
 
 var api = app.MapGroup("/api");
 api.MapFeatureGroupEndpoints();

@@ -34,6 +34,7 @@ public sealed class ResourceModelTests
             Assert.Equal("{messaging.connectionString}", env["ConnectionStrings__messaging"]);
             Assert.Equal("{s3.bindings.http.url}", env["S3__ServiceUrl"]);
             Assert.Equal("{api-key.value}", env["Auth__ApiKey"]);
+            Assert.Equal("{admin-key.value}", env["Auth__AdminKey"]);
             Assert.Equal(ResourceNames.LakeBucket, env["Storage__LakeBucket"]);
             AssertWaitsFor(builder, name, ResourceNames.Postgres, ResourceNames.Messaging, ResourceNames.S3);
         }

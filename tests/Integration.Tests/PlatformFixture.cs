@@ -32,6 +32,8 @@ public sealed class PlatformFixture : IAsyncLifetime
     public DistributedApplication App { get; private set; } = null!;
     public OtlpCollector Otlp { get; } = new();
     public string ApiKey { get; private set; } = "";
+    /// <summary>The administrator key (administrative operations); the platform API key gets 403 there.</summary>
+    public string AdminKey { get; private set; } = "";
     public Uri DashboardUrl { get; private set; } = null!;
 
     public async Task InitializeAsync()
@@ -66,6 +68,7 @@ public sealed class PlatformFixture : IAsyncLifetime
 
         var model = App.Services.GetRequiredService<DistributedApplicationModel>();
         ApiKey = (await model.Resources.OfType<ParameterResource>().Single(p => p.Name == ResourceNames.ApiKey).GetValueAsync(timeout.Token))!;
+        AdminKey = (await model.Resources.OfType<ParameterResource>().Single(p => p.Name == ResourceNames.AdminKey).GetValueAsync(timeout.Token))!;
     }
 
     public async Task WaitHealthyAsync(CancellationToken ct)
@@ -109,7 +112,14 @@ public sealed class PlatformFixture : IAsyncLifetime
         return client;
     }
 
-    /// <summary>A connection to a service's own database, as the service itself sees it.</summary>
+    /// <summary>A client that sends the administrator key, for administrative operations.</summary>
+    public HttpClient CreateAdminClient(string service)
+    {
+        var client = CreateClient(service, authenticated: false);
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
+        return client;
+    }
+
     /// <summary>A MassTransit bus of the test's own on the platform's RabbitMQ, to publish events as another service would.</summary>
     public async Task<MassTransit.IBusControl> StartTestBusAsync()
     {
@@ -124,6 +134,7 @@ public sealed class PlatformFixture : IAsyncLifetime
         return bus;
     }
 
+    /// <summary>A connection to a service's own database, as the service itself sees it.</summary>
     public async Task<NpgsqlConnection> OpenDatabaseAsync(string service)
     {
         var server = await App.GetConnectionStringAsync(ResourceNames.Postgres);

@@ -25,6 +25,8 @@ public static class MlflowErrorMiddleware
             {
                 context.Response.Clear();
                 context.Response.StatusCode = error.StatusCode;
+                if (error.ErrorCode == MlflowException.TemporarilyUnavailable)
+                    context.Response.Headers.RetryAfter = DatabaseErrors.RetryAfterSeconds.ToString();
                 await context.Response.WriteAsJsonAsync(new MlflowError(error.ErrorCode, error.Message), MlflowJson.Options);
             }
         }));
@@ -51,12 +53,13 @@ public static class MlflowErrorMiddleware
         contentType is not null && contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase);
 
     // Framework binding errors (a query parameter that is not a number) are the caller's too, and so are strings
-    // PostgreSQL cannot store (a NUL character): a hostile value is a 400, never a 500.
+    // PostgreSQL cannot store (a NUL character): a hostile value is a 400, never a 500. A database that cannot be reached
+    // is MLflow's TEMPORARILY_UNAVAILABLE (503), which its clients retry.
     private static MlflowException? Translate(Exception e) => e switch
     {
         MlflowException m => m,
-        PostgresException p when p.SqlState is PostgresErrorCodes.CharacterNotInRepertoire or PostgresErrorCodes.UntranslatableCharacter =>
-            MlflowException.Invalid($"A value in the request cannot be stored: {p.MessageText}."),
+        PostgresException p when DatabaseErrors.IsUnstorableText(p) => MlflowException.Invalid($"A value in the request cannot be stored: {p.MessageText}."),
+        _ when DatabaseErrors.IsUnavailable(e) => new MlflowException(MlflowException.TemporarilyUnavailable, DatabaseErrors.UnavailableDetail),
         BadHttpRequestException b when b.StatusCode == StatusCodes.Status413PayloadTooLarge => null,
         BadHttpRequestException b => MlflowException.Invalid(b.InnerException is JsonException j ? $"{b.Message} {j.Message}" : b.Message),
         _ => null,

@@ -50,7 +50,7 @@ public static class GarbageCollection
         if (errors.Count > 0)
             return TypedResults.ValidationProblem(errors);
 
-        var cutoff = Db.NowMs() - (request.OlderThanMinutes ?? 0) * 60_000L;
+        var cutoff = TrackerSql.NowMs() - (request.OlderThanMinutes ?? 0) * 60_000L;
         var runIds = (request.RunIds ?? []).Distinct().ToArray();
         await using var connection = await db.OpenConnectionAsync(ct);
         if (runIds.Length > 0 || experimentIds.Count > 0)

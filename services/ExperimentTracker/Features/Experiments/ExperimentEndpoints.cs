@@ -34,7 +34,7 @@ public static class ExperimentEndpoints
         var request = await http.ReadBodyAsync<CreateExperimentRequest>(ct);
         var name = Validate.Required(request.Name, "name");
         var tags = ValidTags(Validate.Items(request.Tags, "tags"));
-        var now = Db.NowMs();
+        var now = TrackerSql.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         long id;
@@ -110,7 +110,7 @@ public static class ExperimentEndpoints
         try
         {
             await transaction.ExecuteAsync("UPDATE experiments SET name = @name, last_update_time = @now WHERE experiment_id = @id", ct,
-                ("name", newName), ("now", Db.NowMs()), ("id", id));
+                ("name", newName), ("now", TrackerSql.NowMs()), ("id", id));
         }
         catch (PostgresException e) when (e.IsUniqueViolation())
         {
@@ -139,7 +139,7 @@ public static class ExperimentEndpoints
         // As in MLflow, the experiment's runs go with it; a restore brings back exactly the runs deleted with it (their
         // deleted_time is the experiment's deletion time, which nothing else changes while it is deleted), not the
         // runs deleted on their own before.
-        var now = Db.NowMs();
+        var now = TrackerSql.NowMs();
         if (stage == "deleted")
         {
             // Strictly after any run deleted on its own, even within the same millisecond, so the marker is unambiguous.
@@ -206,7 +206,7 @@ public static class ExperimentEndpoints
         connection.ReadAllAsync(
             $"""
             SELECT e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.last_update_time, e.creation_time,
-                   {Db.KeyValueArrays("experiment_tags", "t.experiment_id = e.experiment_id")}
+                   {TrackerSql.KeyValueArrays("experiment_tags", "t.experiment_id = e.experiment_id")}
             FROM experiments e{joins}
             WHERE {where}
             ORDER BY {orderBy}

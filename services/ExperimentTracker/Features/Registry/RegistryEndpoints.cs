@@ -62,7 +62,7 @@ public static partial class RegistryEndpoints
         var request = await http.Request.ReadBodyAsync<CreateRegisteredModelRequest>(ct);
         var name = ModelName(request.Name);
         var tags = ValidTags(request.Tags);
-        var now = Db.NowMs();
+        var now = TrackerSql.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         if (await transaction.ExecuteAsync(
@@ -106,7 +106,7 @@ public static partial class RegistryEndpoints
         var request = await http.Request.ReadBodyAsync<RenameRegisteredModelRequest>(ct);
         var name = Validate.Required(request.Name, "name");
         var newName = ModelName(request.NewName, "new_name");
-        var now = Db.NowMs();
+        var now = TrackerSql.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         try
@@ -128,7 +128,7 @@ public static partial class RegistryEndpoints
     {
         var request = await http.Request.ReadBodyAsync<UpdateRegisteredModelRequest>(ct);
         var name = Validate.Required(request.Name, "name");
-        var now = Db.NowMs();
+        var now = TrackerSql.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         if (await transaction.ExecuteAsync("UPDATE registered_models SET description = @description, last_updated_timestamp = @now WHERE name = @name",
@@ -143,7 +143,7 @@ public static partial class RegistryEndpoints
     internal static async Task<JsonHttpResult<Empty>> DeleteRegisteredModel(HttpContext http, NpgsqlDataSource db, CancellationToken ct)
     {
         var name = Validate.Required((await http.Request.ReadBodyOrQueryAsync<RegisteredModelNameRequest>(ct)).Name, "name");
-        var now = Db.NowMs();
+        var now = TrackerSql.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         await LockModelAsync(transaction, name, ct);
@@ -180,7 +180,7 @@ public static partial class RegistryEndpoints
         var request = await http.Request.ReadBodyAsync<RegisteredModelTagRequest>(ct);
         var name = Validate.Required(request.Name, "name");
         var tag = ValidTags([new KeyValue(request.Key, request.Value)])[0];
-        var now = Db.NowMs();
+        var now = TrackerSql.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         await LockModelAsync(transaction, name, ct);
@@ -198,7 +198,7 @@ public static partial class RegistryEndpoints
         var request = await http.Request.ReadBodyOrQueryAsync<RegisteredModelTagRequest>(ct);
         var name = Validate.Required(request.Name, "name");
         var key = Validate.Required(request.Key, "key");
-        var now = Db.NowMs();
+        var now = TrackerSql.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         await LockModelAsync(transaction, name, ct);
@@ -217,7 +217,7 @@ public static partial class RegistryEndpoints
         var name = Validate.Required(request.Name, "name");
         var alias = AliasName(request.Alias);
         var version = VersionNumber(name, Validate.Required(request.Version, "version"));
-        var now = Db.NowMs();
+        var now = TrackerSql.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         await LockModelAsync(transaction, name, ct);
@@ -244,7 +244,7 @@ public static partial class RegistryEndpoints
         var request = await http.Request.ReadBodyOrQueryAsync<AliasRequest>(ct);
         var name = Validate.Required(request.Name, "name");
         var alias = Validate.Required(request.Alias, "alias");
-        var now = Db.NowMs();
+        var now = TrackerSql.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         await LockModelAsync(transaction, name, ct);
@@ -281,7 +281,7 @@ public static partial class RegistryEndpoints
         var source = Validate.Required(request.Source, "source");
         var tags = ValidTags(request.Tags);
         var runId = string.IsNullOrEmpty(request.RunId) ? null : request.RunId;
-        var now = Db.NowMs();
+        var now = TrackerSql.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         await LockModelAsync(transaction, name, ct);
@@ -317,7 +317,7 @@ public static partial class RegistryEndpoints
     {
         var request = await http.Request.ReadBodyAsync<UpdateModelVersionRequest>(ct);
         var (name, version) = VersionKey(request.Name, request.Version);
-        var now = Db.NowMs();
+        var now = TrackerSql.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         if (await transaction.ExecuteAsync(
@@ -334,7 +334,7 @@ public static partial class RegistryEndpoints
     {
         var request = await http.Request.ReadBodyOrQueryAsync<ModelVersionRequest>(ct);
         var (name, version) = VersionKey(request.Name, request.Version);
-        var now = Db.NowMs();
+        var now = TrackerSql.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         await LockModelAsync(transaction, name, ct);
@@ -379,7 +379,7 @@ public static partial class RegistryEndpoints
         var archiveOthers = request.ArchiveExistingVersions ?? false;
         if (archiveOthers && stage is not ("Staging" or "Production"))
             throw MlflowException.Invalid($"Model version transition cannot archive existing model versions because '{stage}' is not an Active stage. Valid stages are Staging, Production.");
-        var now = Db.NowMs();
+        var now = TrackerSql.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         await LockModelAsync(transaction, name, ct);
@@ -429,7 +429,7 @@ public static partial class RegistryEndpoints
         var request = await http.Request.ReadBodyAsync<ModelVersionTagRequest>(ct);
         var (name, version) = VersionKey(request.Name, request.Version);
         var tag = ValidTags([new KeyValue(request.Key, request.Value)])[0];
-        var now = Db.NowMs();
+        var now = TrackerSql.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         await EnsureVersionAsync(transaction, name, version, ct);
@@ -448,7 +448,7 @@ public static partial class RegistryEndpoints
         var request = await http.Request.ReadBodyOrQueryAsync<ModelVersionTagRequest>(ct);
         var (name, version) = VersionKey(request.Name, request.Version);
         var key = Validate.Required(request.Key, "key");
-        var now = Db.NowMs();
+        var now = TrackerSql.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         await EnsureVersionAsync(transaction, name, version, ct);
@@ -559,7 +559,7 @@ public static partial class RegistryEndpoints
         var models = await connection.ReadAllAsync(
             $"""
             SELECT m.name, m.creation_timestamp, m.last_updated_timestamp, m.user_id, m.description,
-                   {Db.KeyValueArrays("registered_model_tags", "t.name = m.name")},
+                   {TrackerSql.KeyValueArrays("registered_model_tags", "t.name = m.name")},
                    (SELECT coalesce(array_agg(a.alias ORDER BY a.alias), ARRAY[]::text[]) FROM registered_model_aliases a WHERE a.name = m.name),
                    (SELECT coalesce(array_agg(a.version ORDER BY a.alias), ARRAY[]::integer[]) FROM registered_model_aliases a WHERE a.name = m.name)
             FROM registered_models m{joins}
@@ -584,7 +584,7 @@ public static partial class RegistryEndpoints
         connection.ReadAllAsync(
             $"""
             SELECT v.name, v.version, v.creation_timestamp, v.last_updated_timestamp, v.user_id, v.current_stage, v.description, v.source,
-                   v.run_id, v.status, v.run_link, {Db.KeyValueArrays("model_version_tags", "t.name = v.name AND t.version = v.version")},
+                   v.run_id, v.status, v.run_link, {TrackerSql.KeyValueArrays("model_version_tags", "t.name = v.name AND t.version = v.version")},
                    (SELECT coalesce(array_agg(a.alias ORDER BY a.alias), ARRAY[]::text[]) FROM registered_model_aliases a WHERE a.name = v.name AND a.version = v.version)
             FROM model_versions v{joins}
             WHERE {where}

@@ -52,7 +52,7 @@ public static class RunEndpoints
 
         var runId = Guid.NewGuid().ToString("N");
         var userId = request.UserId ?? "";
-        var startTime = request.StartTime ?? Db.NowMs();
+        var startTime = request.StartTime ?? TrackerSql.NowMs();
         var uniqueTags = tags.GroupBy(t => t.Key).Select(g => g.Last()).ToList();
         await using var connection = await db.OpenConnectionAsync(ct);
         // One round trip, one implicit transaction: the run goes only into an active experiment (locked against a
@@ -128,7 +128,7 @@ public static class RunEndpoints
         var before = await RunStore.GetActiveAsync(transaction, runId, forUpdate: true, ct);
         var finishes = status is not null && TerminalStatuses.Contains(status) && status != before.Status;
         // MLflow clients always send end_time with a terminal status; default it so a finished run never lacks one.
-        var endTime = request.EndTime ?? (finishes ? before.EndTime ?? Db.NowMs() : before.EndTime);
+        var endTime = request.EndTime ?? (finishes ? before.EndTime ?? TrackerSql.NowMs() : before.EndTime);
         await transaction.ExecuteAsync("UPDATE runs SET status = coalesce(@status, status), end_time = @end WHERE run_id = @id", ct,
             ("status", status), ("end", endTime), ("id", runId));
         if (request.RunName is { Length: > 0 })
@@ -154,7 +154,7 @@ public static class RunEndpoints
         await RunStore.GetStateAsync(transaction, runId, forUpdate: true, ct);
         await transaction.ExecuteAsync(
             "UPDATE runs SET lifecycle_stage = @stage, deleted_time = CASE WHEN @stage = 'deleted' THEN @now END WHERE run_id = @id", ct,
-            ("stage", stage), ("now", Db.NowMs()), ("id", runId));
+            ("stage", stage), ("now", TrackerSql.NowMs()), ("id", runId));
         await transaction.CommitAsync(ct);
         return MlflowJson.Empty();
     }

@@ -17,8 +17,8 @@ public sealed class FeatureGroupCatalog(NpgsqlDataSource db)
     public static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(5);
     private readonly ConcurrentDictionary<string, (FeatureGroupState? State, DateTime Expires)> _cache = new();
 
-    public static string Serialize(FeatureGroup group) => JsonSerializer.Serialize(group, ProblemMiddleware.Json);
-    public static FeatureGroup Deserialize(string json) => JsonSerializer.Deserialize<FeatureGroup>(json, ProblemMiddleware.Json)!;
+    public static string Serialize(FeatureGroup group) => JsonSerializer.Serialize(group, FeatureStoreJson.Options);
+    public static FeatureGroup Deserialize(string json) => JsonSerializer.Deserialize<FeatureGroup>(json, FeatureStoreJson.Options)!;
 
     /// <summary>The latest version of a live (not deleted) group, or a 404 naming it.</summary>
     public async Task<FeatureGroup> GetLiveAsync(string name, CancellationToken ct)

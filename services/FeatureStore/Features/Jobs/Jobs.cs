@@ -37,7 +37,7 @@ public static class JobEndpoints
             "INSERT INTO jobs (job_id, kind, status, request, created_at, updated_at) VALUES (@id, @kind, 'queued', @request, now(), now()); NOTIFY fs_jobs;");
         command.Parameters.AddWithValue("id", id);
         command.Parameters.AddWithValue("kind", kind);
-        command.Parameters.AddWithValue("request", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(request, ProblemMiddleware.Json));
+        command.Parameters.AddWithValue("request", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(request, FeatureStoreJson.Options));
         await command.ExecuteNonQueryAsync(ct);
         return id;
     }
@@ -215,8 +215,8 @@ public sealed class JobRunner(NpgsqlDataSource db, IServiceProvider services, IL
             "UPDATE jobs SET status = @status, result = @result, error = @error, updated_at = now() WHERE job_id = @id");
         finish.Parameters.AddWithValue("id", id);
         finish.Parameters.AddWithValue("status", status);
-        finish.Parameters.Add(new NpgsqlParameter("result", NpgsqlDbType.Jsonb) { Value = result is null ? DBNull.Value : JsonSerializer.Serialize(result, ProblemMiddleware.Json) });
-        finish.Parameters.Add(new NpgsqlParameter("error", NpgsqlDbType.Jsonb) { Value = error is null ? DBNull.Value : JsonSerializer.Serialize(error, ProblemMiddleware.Json) });
+        finish.Parameters.Add(new NpgsqlParameter("result", NpgsqlDbType.Jsonb) { Value = result is null ? DBNull.Value : JsonSerializer.Serialize(result, FeatureStoreJson.Options) });
+        finish.Parameters.Add(new NpgsqlParameter("error", NpgsqlDbType.Jsonb) { Value = error is null ? DBNull.Value : JsonSerializer.Serialize(error, FeatureStoreJson.Options) });
         await finish.ExecuteNonQueryAsync(CancellationToken.None);
         return true;
     }

@@ -53,7 +53,7 @@ public sealed class LakeImport(ObjectStore store, IOptions<StorageOptions> stora
 {
     public async Task<IngestionResult> RunAsync(JobContext job, CancellationToken ct)
     {
-        var request = job.Request.Deserialize<LakeImportJobRequest>(ProblemMiddleware.Json)!;
+        var request = job.Request.Deserialize<LakeImportJobRequest>(FeatureStoreJson.Options)!;
         var schema = GroupSchema.For(await catalog.GetLiveAsync(request.Group, ct));
         var path = Path.Combine(Path.GetTempPath(), $"fs-import-{job.Id:N}");
         try

@@ -160,7 +160,7 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
                     request.EntitySource is { } s ? $"s3://{storage.Value.LakeBucket}/{s.ObjectKey}" : "inline",
                     request.EntityRows is null ? rowCount : inlineCount, inlineHash),
                 (DateTime.UtcNow - started).TotalSeconds);
-            var manifestJson = JsonSerializer.Serialize(manifest, ProblemMiddleware.Json);
+            var manifestJson = JsonSerializer.Serialize(manifest, FeatureStoreJson.Options);
 
             await using (var data = File.OpenRead(output))
                 await store.PutAsync(bucket, dataKey, data, "application/vnd.apache.parquet", ct);

@@ -44,5 +44,5 @@ public static class TrainingSetEndpoints
 public sealed class TrainingSetJob(TrainingSetBuilder builder)
 {
     public Task<SnapshotManifest> RunAsync(JobContext job, CancellationToken ct) =>
-        builder.BuildAsync(job.Request.Deserialize<TrainingSetRequest>(ProblemMiddleware.Json)!, job.ReportAsync, ct);
+        builder.BuildAsync(job.Request.Deserialize<TrainingSetRequest>(FeatureStoreJson.Options)!, job.ReportAsync, ct);
 }

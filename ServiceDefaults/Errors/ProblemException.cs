@@ -1,10 +1,11 @@
-using System.Text.Json;
+using Microsoft.AspNetCore.Http;
 
-namespace Mlops.FeatureStore;
+namespace Mlops.ServiceDefaults.Errors;
 
 /// <summary>
 /// A request the service refuses, raised where the reason is found (deep in ingestion or a join) and written as
-/// ProblemDetails by <see cref="ProblemMiddleware"/>. Extensions carry the detail lists (problems with row and field).
+/// ProblemDetails by the platform's one exception handler. Extensions carry detail lists (problems with row and field).
+/// Handlers that can return their error directly should do so with <c>TypedResults</c>, so the OpenAPI document shows it.
 /// </summary>
 public sealed class ProblemException(int status, string title, string detail, IDictionary<string, object?>? extensions = null)
     : Exception(detail)
@@ -19,31 +20,7 @@ public sealed class ProblemException(int status, string title, string detail, ID
     public static ProblemException BadRequest(string detail, IDictionary<string, object?>? extensions = null) =>
         new(StatusCodes.Status400BadRequest, "Invalid request", detail, extensions);
     public static ProblemException TooLarge(string detail) => new(StatusCodes.Status413PayloadTooLarge, "Request too large", detail);
-}
-
-public static class ProblemMiddleware
-{
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DictionaryKeyPolicy = null,
-    };
-
-    /// <summary>Turns <see cref="ProblemException"/> into its ProblemDetails response; call after the platform's endpoints.</summary>
-    public static WebApplication UseFeatureStoreProblems(this WebApplication app)
-    {
-        app.Use(async (context, next) =>
-        {
-            try
-            {
-                await next(context);
-            }
-            catch (ProblemException e) when (!context.Response.HasStarted)
-            {
-                context.Response.Clear();
-                await TypedResults.Problem(e.Message, statusCode: e.Status, title: e.Title, extensions: e.Extensions).ExecuteAsync(context);
-            }
-        });
-        return app;
-    }
+    public static ProblemException UnsupportedMediaType(string detail, IReadOnlyList<string> accepted) =>
+        new(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type", detail,
+            new Dictionary<string, object?> { ["accepted_types"] = accepted });
 }
