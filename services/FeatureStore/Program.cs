@@ -29,7 +29,6 @@ var api = app.MapGroup("/api");
 api.MapFeatureGroupEndpoints();
 api.MapStatisticsEndpoints();
 api.MapIngestionEndpoints();
-api.MapLakeImportEndpoints();
 api.MapOnlineEndpoints();
 api.MapTrainingSetEndpoints();
 api.MapJobEndpoints();

@@ -41,41 +41,32 @@ public sealed class FeatureGroupCatalog(NpgsqlDataSource db)
 
     public void Invalidate(string name) => _cache.TryRemove(name, out _);
 
+    private const string StateColumns = "v.definition::text, g.created_at, g.updated_at, g.deleted_at";
+
     /// <summary>The group with the given version's definition (the latest if null); null if the group or version is unknown.</summary>
     public static async Task<FeatureGroupState?> LoadAsync(NpgsqlConnection connection, string name, int? version, CancellationToken ct,
-        NpgsqlTransaction? transaction = null, bool forUpdate = false)
-    {
-        await using var command = new NpgsqlCommand(
+        NpgsqlTransaction? transaction = null, bool forUpdate = false) =>
+        (await connection.ReadAllAsync(
             $"""
-            SELECT v.definition::text, g.created_at, g.updated_at, g.deleted_at
+            SELECT {StateColumns}
             FROM feature_groups g JOIN feature_group_versions v ON v.name = g.name AND v.version = coalesce(@version, g.latest_version)
             WHERE g.name = @name {(forUpdate ? "FOR UPDATE OF g" : "")}
-            """, connection, transaction);
-        command.Parameters.AddWithValue("name", name);
-        command.Parameters.Add(new NpgsqlParameter("version", NpgsqlDbType.Integer) { Value = (object?)version ?? DBNull.Value });
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        if (!await reader.ReadAsync(ct))
-            return null;
-        return new FeatureGroupState(Deserialize(reader.GetString(0)), reader.GetFieldValue<DateTimeOffset>(1), reader.GetFieldValue<DateTimeOffset>(2),
-            reader.IsDBNull(3) ? null : reader.GetFieldValue<DateTimeOffset>(3));
-    }
+            """,
+            [new NpgsqlParameter("name", name), new NpgsqlParameter("version", NpgsqlDbType.Integer) { Value = (object?)version ?? DBNull.Value }],
+            ReadState, ct, transaction)).SingleOrDefault();
 
-    public static async Task<List<FeatureGroupState>> ListAsync(NpgsqlConnection connection, string? tag, bool includeDeleted, CancellationToken ct)
-    {
-        await using var command = new NpgsqlCommand(
-            """
-            SELECT v.definition::text, g.created_at, g.updated_at, g.deleted_at
+    public static Task<List<FeatureGroupState>> ListAsync(NpgsqlConnection connection, string? tag, bool includeDeleted, CancellationToken ct) =>
+        connection.ReadAllAsync(
+            $"""
+            SELECT {StateColumns}
             FROM feature_groups g JOIN feature_group_versions v ON v.name = g.name AND v.version = g.latest_version
             WHERE (@tag::text IS NULL OR g.tags @> ARRAY[@tag::text]) AND (@includeDeleted OR g.deleted_at IS NULL)
             ORDER BY g.name
-            """, connection);
-        command.Parameters.Add(new NpgsqlParameter("tag", NpgsqlDbType.Text) { Value = (object?)tag ?? DBNull.Value });
-        command.Parameters.AddWithValue("includeDeleted", includeDeleted);
-        var groups = new List<FeatureGroupState>();
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-            groups.Add(new FeatureGroupState(Deserialize(reader.GetString(0)), reader.GetFieldValue<DateTimeOffset>(1),
-                reader.GetFieldValue<DateTimeOffset>(2), reader.IsDBNull(3) ? null : reader.GetFieldValue<DateTimeOffset>(3)));
-        return groups;
-    }
+            """,
+            [new NpgsqlParameter("tag", NpgsqlDbType.Text) { Value = (object?)tag ?? DBNull.Value }, new NpgsqlParameter("includeDeleted", includeDeleted)],
+            ReadState, ct);
+
+    private static FeatureGroupState ReadState(NpgsqlDataReader reader) =>
+        new(Deserialize(reader.GetString(0)), reader.GetFieldValue<DateTimeOffset>(1), reader.GetFieldValue<DateTimeOffset>(2),
+            reader.IsDBNull(3) ? null : reader.GetFieldValue<DateTimeOffset>(3));
 }

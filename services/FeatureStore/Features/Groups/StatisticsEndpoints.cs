@@ -22,40 +22,37 @@ public static class StatisticsEndpoints
 
     public static RouteGroupBuilder MapStatisticsEndpoints(this RouteGroupBuilder api)
     {
-        api.MapGet("/feature-groups/{name}/statistics", Get).WithTags("Feature groups");
+        api.MapGet("/feature-groups/{name}/statistics", Get).WithTags("Feature groups").ProducesProblem(StatusCodes.Status404NotFound);
         return api;
     }
 
-    internal static async Task<Ok<GroupStatisticsResponse>> Get(string name, [FromQuery] int? version, NpgsqlDataSource db, CancellationToken ct)
+    internal static async Task<Results<Ok<GroupStatisticsResponse>, ProblemHttpResult>> Get(string name, [FromQuery] int? version, NpgsqlDataSource db,
+        CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
-        var state = await FeatureGroupCatalog.LoadAsync(connection, name, version, ct)
-            ?? throw ProblemException.NotFound(version is null ? $"Feature group '{name}' does not exist." : $"Feature group '{name}' has no version {version}.");
+        if (await FeatureGroupCatalog.LoadAsync(connection, name, version, ct) is not { } state)
+            return ProblemResults.NotFound(version is null ? $"Feature group '{name}' does not exist." : $"Feature group '{name}' has no version {version}.");
         var group = state.Latest;
-        var stored = new Dictionary<string, FeatureStatisticsResponse>();
-        await using (var command = new NpgsqlCommand(
+        var stored = (await connection.ReadAllAsync(
             "SELECT feature, count, nulls, numeric_count, sum, sum_sq, min, max, top::text, digest::text FROM feature_statistics WHERE group_name = @name AND version = @version",
-            connection))
-        {
-            command.Parameters.AddWithValue("name", name);
-            command.Parameters.AddWithValue("version", group.Version);
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct))
-            {
-                var feature = reader.GetString(0);
-                var numeric = reader.GetInt64(3);
-                double? mean = numeric > 0 ? reader.GetDouble(4) / numeric : null;
-                double? std = mean is { } m ? Math.Sqrt(Math.Max(0, reader.GetDouble(5) / numeric - m * m)) : null;
-                var top = JsonSerializer.Deserialize<Dictionary<string, long>>(reader.GetString(8))!;
-                var digest = new QuantileDigest(JsonSerializer.Deserialize<double[][]>(reader.GetString(9)) ?? []);
-                var quantiles = digest.Quantile(0.5) is null ? null
-                    : QuantilePoints.ToDictionary(q => $"p{q * 100:00}", q => digest.Quantile(q)!.Value);
-                stored[feature] = new FeatureStatisticsResponse(feature, group.Feature(feature)?.Type ?? "", reader.GetInt64(1), reader.GetInt64(2), mean, std,
-                    reader.IsDBNull(6) ? null : reader.GetDouble(6), reader.IsDBNull(7) ? null : reader.GetDouble(7), quantiles,
-                    top.Count == 0 ? null : top.OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal).ToDictionary());
-            }
-        }
+            [new NpgsqlParameter("name", name), new NpgsqlParameter("version", group.Version)],
+            reader => ReadStatistics(reader, group), ct)).ToDictionary(s => s.Feature);
         return TypedResults.Ok(new GroupStatisticsResponse(name, group.Version,
             [.. group.Features.Select(f => stored.GetValueOrDefault(f.Name) ?? new FeatureStatisticsResponse(f.Name, f.Type, 0, 0, null, null, null, null, null, null))]));
+    }
+
+    private static FeatureStatisticsResponse ReadStatistics(NpgsqlDataReader reader, FeatureGroup group)
+    {
+        var feature = reader.GetString(0);
+        var numeric = reader.GetInt64(3);
+        double? mean = numeric > 0 ? reader.GetDouble(4) / numeric : null;
+        double? std = mean is { } m ? Math.Sqrt(Math.Max(0, reader.GetDouble(5) / numeric - m * m)) : null;
+        var top = JsonSerializer.Deserialize<Dictionary<string, long>>(reader.GetString(8))!;
+        var digest = new QuantileDigest(JsonSerializer.Deserialize<double[][]>(reader.GetString(9)) ?? []);
+        var quantiles = digest.Quantile(0.5) is null ? null
+            : QuantilePoints.ToDictionary(q => $"p{q * 100:00}", q => digest.Quantile(q)!.Value);
+        return new FeatureStatisticsResponse(feature, group.Feature(feature)?.Type ?? "", reader.GetInt64(1), reader.GetInt64(2), mean, std,
+            reader.IsDBNull(6) ? null : reader.GetDouble(6), reader.IsDBNull(7) ? null : reader.GetDouble(7), quantiles,
+            top.Count == 0 ? null : top.OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal).ToDictionary());
     }
 }

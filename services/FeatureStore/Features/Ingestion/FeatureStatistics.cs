@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json;
 using Mlops.FeatureStore.Features.Groups;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Mlops.FeatureStore.Features.Ingestion;
 
@@ -91,30 +90,28 @@ public sealed class FeatureStatistics(SchemaColumn column)
     public static async Task MergeAsync(NpgsqlTransaction transaction, string group, int version, IReadOnlyList<FeatureStatistics> stats, CancellationToken ct)
     {
         // Digests merge here, not in SQL: one batch of a group version at a time reads and rewrites them.
-        var stored = new Dictionary<string, string>();
-        await using (var read = new NpgsqlCommand(
-            """
-            SELECT pg_advisory_xact_lock(hashtext(@group), @version);
-            SELECT feature, digest::text FROM feature_statistics WHERE group_name = @group AND version = @version;
-            """, transaction.Connection, transaction))
-        {
-            read.Parameters.AddWithValue("group", group);
-            read.Parameters.AddWithValue("version", version);
-            await using var reader = await read.ExecuteReaderAsync(ct);
-            await reader.NextResultAsync(ct);
-            while (await reader.ReadAsync(ct))
-                stored[reader.GetString(0)] = reader.GetString(1);
-        }
+        await transaction.ExecuteAsync("SELECT pg_advisory_xact_lock(hashtext(@group), @version)", ct, ("group", group), ("version", version));
+        var stored = (await transaction.Connection!.ReadAllAsync(
+            "SELECT feature, digest::text FROM feature_statistics WHERE group_name = @group AND version = @version",
+            [new NpgsqlParameter("group", group), new NpgsqlParameter("version", version)],
+            reader => (Feature: reader.GetString(0), Digest: reader.GetString(1)), ct, transaction)).ToDictionary(s => s.Feature, s => s.Digest);
 
         await using var batch = new NpgsqlBatch(transaction.Connection, transaction);
         foreach (var s in stats)
         {
             var top = JsonSerializer.Serialize(s.TopCounts().OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal)
                 .Take(TopKept * 4).ToDictionary(p => p.Key, p => p.Value));
-            var command = new NpgsqlBatchCommand(
+            var digest = s.Digest ?? new QuantileDigest();
+            if (s.Digest is not null && stored.TryGetValue(s.Column.Name, out var previous))
+            {
+                var merged = new QuantileDigest(JsonSerializer.Deserialize<double[][]>(previous) ?? []);
+                merged.Merge(digest);
+                digest = merged;
+            }
+            var command = Db.BatchCommand(
                 $$"""
                 INSERT INTO feature_statistics AS s (group_name, version, feature, count, nulls, numeric_count, sum, sum_sq, min, max, top, digest)
-                VALUES (@group, @version, @feature, @count, @nulls, @numeric, @sum, @sumSq, @min, @max, @top, @digest)
+                VALUES (@group, @version, @feature, @count, @nulls, @numeric, @sum, @sumSq, @min::double precision, @max::double precision, @top::jsonb, @digest::jsonb)
                 ON CONFLICT (group_name, version, feature) DO UPDATE SET
                     count = s.count + excluded.count, nulls = s.nulls + excluded.nulls, numeric_count = s.numeric_count + excluded.numeric_count,
                     sum = s.sum + excluded.sum, sum_sq = s.sum_sq + excluded.sum_sq,
@@ -124,26 +121,10 @@ public sealed class FeatureStatistics(SchemaColumn column)
                             SELECT key AS k, value::bigint AS n FROM jsonb_each_text(s.top)
                             UNION ALL SELECT key, value::bigint FROM jsonb_each_text(excluded.top)) u
                         GROUP BY k ORDER BY sum(n) DESC, k LIMIT {{TopKept}}) t)
-                """);
-            command.Parameters.AddWithValue("group", group);
-            command.Parameters.AddWithValue("version", version);
-            command.Parameters.AddWithValue("feature", s.Column.Name);
-            command.Parameters.AddWithValue("count", s.Count);
-            command.Parameters.AddWithValue("nulls", s.Nulls);
-            command.Parameters.AddWithValue("numeric", s.NumericCount);
-            command.Parameters.AddWithValue("sum", s.Sum);
-            command.Parameters.AddWithValue("sumSq", s.SumSquares);
-            command.Parameters.Add(new NpgsqlParameter("min", NpgsqlDbType.Double) { Value = (object?)s.Min ?? DBNull.Value });
-            command.Parameters.Add(new NpgsqlParameter("max", NpgsqlDbType.Double) { Value = (object?)s.Max ?? DBNull.Value });
-            command.Parameters.AddWithValue("top", NpgsqlDbType.Jsonb, top);
-            var digest = s.Digest ?? new QuantileDigest();
-            if (s.Digest is not null && stored.TryGetValue(s.Column.Name, out var previous))
-            {
-                var merged = new QuantileDigest(JsonSerializer.Deserialize<double[][]>(previous) ?? []);
-                merged.Merge(digest);
-                digest = merged;
-            }
-            command.Parameters.AddWithValue("digest", NpgsqlDbType.Jsonb, JsonSerializer.Serialize(digest.Centroids()));
+                """,
+                ("group", group), ("version", version), ("feature", s.Column.Name), ("count", s.Count), ("nulls", s.Nulls), ("numeric", s.NumericCount),
+                ("sum", s.Sum), ("sumSq", s.SumSquares), ("min", s.Min), ("max", s.Max), ("top", top),
+                ("digest", JsonSerializer.Serialize(digest.Centroids())));
             batch.BatchCommands.Add(command);
         }
         await batch.ExecuteNonQueryAsync(ct);

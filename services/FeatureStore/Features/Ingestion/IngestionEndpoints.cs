@@ -1,21 +1,30 @@
 using System.Text.Json;
-using DuckDB.NET.Data;
+using Amazon.S3;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 using Mlops.FeatureStore.Features.Groups;
+using Mlops.FeatureStore.Features.Jobs;
+using Mlops.ServiceDefaults.Storage;
+using Npgsql;
 
 namespace Mlops.FeatureStore.Features.Ingestion;
 
-/// <summary>Synchronous ingestion: JSON record batches and uploaded CSV or Parquet files, each all-or-nothing.</summary>
+/// <summary>
+/// Ingestion under <c>/api/feature-groups/{name}</c>: JSON record batches and uploaded CSV or Parquet files (synchronous,
+/// each all-or-nothing), and imports of a lake object (a job).
+/// </summary>
 public static class IngestionEndpoints
 {
-    public static readonly string[] ParquetTypes = ["application/vnd.apache.parquet", "application/x-parquet", "application/parquet"];
-    public static readonly string[] CsvTypes = ["text/csv", "application/csv"];
-
     public static RouteGroupBuilder MapIngestionEndpoints(this RouteGroupBuilder api)
     {
         var groups = api.MapGroup("/feature-groups").WithTags("Ingestion");
-        groups.MapPost("/{name}/records", IngestRecords).Accepts<JsonElement>("application/json");
-        groups.MapPost("/{name}/files", IngestFile).Accepts<Stream>("application/vnd.apache.parquet", "text/csv");
+        // Problems found deep in the pipeline (a bad record, an unknown group, a body over the limit) are raised there.
+        groups.MapPost("/{name}/records", IngestRecords).Accepts<JsonElement>("application/json")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+        groups.MapPost("/{name}/files", IngestFile).Accepts<Stream>(FileIngestion.ParquetTypes[0], FileIngestion.CsvTypes[0])
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+        groups.MapPost("/{name}/imports", StartImport).ProducesProblem(StatusCodes.Status404NotFound);
         return groups;
     }
 
@@ -29,19 +38,18 @@ public static class IngestionEndpoints
     }
 
     /// <summary>The body is the file; its Content-Type says whether it is Parquet or CSV (with a header row).</summary>
-    internal static async Task<Ok<IngestionResult>> IngestFile(string name, HttpRequest http, FeatureGroupCatalog catalog,
+    internal static async Task<Results<Ok<IngestionResult>, ProblemHttpResult>> IngestFile(string name, HttpRequest http, FeatureGroupCatalog catalog,
         IngestionPipeline pipeline, CancellationToken ct)
     {
+        if (FileIngestion.FormatOf(http.ContentType, out var refusal) is not { } format)
+            return ProblemResults.UnsupportedMediaType(refusal, FileIngestion.AcceptedTypes);
         var schema = GroupSchema.For(await catalog.GetLiveAsync(name, ct));
-        var format = FormatOf(http.ContentType)
-            ?? throw new ProblemException(StatusCodes.Status415UnsupportedMediaType, "Unsupported file type",
-                $"Content-Type '{http.ContentType}' is not supported; send Parquet ({ParquetTypes[0]}) or CSV with a header row ({CsvTypes[0]}).");
         var path = Path.Combine(Path.GetTempPath(), $"fs-upload-{Guid.NewGuid():N}");
         try
         {
             await using (var file = File.Create(path))
                 await http.Body.CopyToAsync(file, ct);
-            return TypedResults.Ok(await IngestLocalFileAsync(schema, path, format, $"upload:{format}", pipeline, null, ct));
+            return TypedResults.Ok(await FileIngestion.IngestAsync(schema, path, format, "the uploaded file", $"upload:{format}", pipeline, null, ct));
         }
         finally
         {
@@ -49,42 +57,28 @@ public static class IngestionEndpoints
         }
     }
 
-    public static string? FormatOf(string? contentType)
+    /// <summary>Queues the import of a Parquet or CSV object in the lake bucket; 202 with the job.</summary>
+    internal static async Task<Results<Accepted<JobResponse>, ValidationProblem, ProblemHttpResult>> StartImport(string name, LakeImportRequest request,
+        NpgsqlDataSource db, FeatureGroupCatalog catalog, IAmazonS3 s3, IOptions<StorageOptions> storage, CancellationToken ct)
     {
-        var mediaType = contentType?.Split(';')[0].Trim();
-        if (mediaType is null) return null;
-        if (ParquetTypes.Contains(mediaType, StringComparer.OrdinalIgnoreCase)) return "parquet";
-        if (CsvTypes.Contains(mediaType, StringComparer.OrdinalIgnoreCase)) return "csv";
-        return null;
-    }
-
-    /// <summary>Reads a local Parquet or CSV file with DuckDB (streamed, row by row) into the pipeline.</summary>
-    public static async Task<IngestionResult> IngestLocalFileAsync(GroupSchema schema, string path, string format, string sourceName,
-        IngestionPipeline pipeline, Func<long, long?, Task>? progress, CancellationToken ct)
-    {
-        using var duck = new DuckDBConnection("DataSource=:memory:");
-        await duck.OpenAsync(ct);
-        var literal = Mlops.FeatureStore.Data.Duck.Literal(path);
-        var relation = format == "parquet"
-            ? $"read_parquet({literal})"
-            : $"read_csv({literal}, header = true, all_varchar = true, auto_detect = true)";
-        long? total = null;
-        using var command = duck.CreateCommand();
+        await catalog.GetLiveAsync(name, ct);
+        if (string.IsNullOrWhiteSpace(request.ObjectKey))
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["object_key"] = ["Required: an object in the lake bucket."] });
+        var format = request.Format?.ToLowerInvariant() ?? Path.GetExtension(request.ObjectKey).TrimStart('.').ToLowerInvariant();
+        if (format is not (FileIngestion.Parquet or FileIngestion.Csv))
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["format"] = [$"Format '{format}' is not supported; use parquet or csv (or name the object *.parquet / *.csv)."],
+            });
         try
         {
-            if (format == "parquet")
-            {
-                command.CommandText = $"SELECT count(*) FROM {relation}";
-                total = Convert.ToInt64(await command.ExecuteScalarAsync(ct));
-            }
-            command.CommandText = $"SELECT * FROM {relation}";
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            var source = new DataReaderRecordSource(reader, schema, total);
-            return await pipeline.IngestAsync(schema, source, sourceName, progress, ct);
+            await s3.GetObjectMetadataAsync(storage.Value.LakeBucket, request.ObjectKey, ct);
         }
-        catch (DuckDBException e)
+        catch (AmazonS3Exception e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
         {
-            throw ProblemException.BadRequest($"The file cannot be read as {(format == "parquet" ? "Parquet" : "CSV")}; nothing was written. {e.Message}");
+            return ProblemResults.NotFound($"The lake bucket '{storage.Value.LakeBucket}' has no object '{request.ObjectKey}'.");
         }
+        var id = await JobStore.EnqueueAsync(db, JobKinds.LakeImport, new LakeImportJobRequest(name, request.ObjectKey, format), ct);
+        return TypedResults.Accepted($"/api/jobs/{id}", await JobStore.LoadAsync(db, id, ct));
     }
 }

@@ -38,9 +38,7 @@ public sealed class IngestionPipeline(NpgsqlDataSource db, ObjectStore store, IO
     {
         var started = Stopwatch.StartNew();
         var group = schema.Group;
-        long batchId;
-        await using (var next = db.CreateCommand("SELECT nextval('ingestion_batch_ids')"))
-            batchId = (long)(await next.ExecuteScalarAsync(ct))!;
+        var batchId = await db.ReadFirstOrDefaultAsync("SELECT nextval('ingestion_batch_ids')", reader => reader.GetInt64(0), ct);
 
         var work = Directory.CreateTempSubdirectory("fs-ingest-");
         try
@@ -198,34 +196,22 @@ public sealed class IngestionPipeline(NpgsqlDataSource db, ObjectStore store, IO
 
         // The group must still be live, at the version the batch was checked against (a concurrent new version is additive,
         // so the batch stays valid for the version it names).
-        await using (var check = new NpgsqlCommand("SELECT deleted_at IS NULL FROM feature_groups WHERE name = @name FOR SHARE", connection, transaction))
-        {
-            check.Parameters.AddWithValue("name", group.Name);
-            if (await check.ExecuteScalarAsync(ct) is not true)
-                throw ProblemException.NotFound($"Feature group '{group.Name}' was deleted while the batch was being written; nothing was written.");
-        }
+        var live = await connection.ReadAllAsync("SELECT deleted_at IS NULL FROM feature_groups WHERE name = @name FOR SHARE",
+            [new NpgsqlParameter("name", group.Name)], reader => reader.GetBoolean(0), ct, transaction);
+        if (live is not [true])
+            throw ProblemException.NotFound($"Feature group '{group.Name}' was deleted while the batch was being written; nothing was written.");
 
-        await using (var batch = new NpgsqlCommand(
+        await transaction.ExecuteAsync(
             """
             INSERT INTO ingestion_batches (batch_id, group_name, version, rows, min_event_time, max_event_time, source, created_at)
             VALUES (@batch, @group, @version, @rows, @min, @max, @source, now());
             INSERT INTO offline_files (object_key, batch_id, group_name, version, event_date, size_bytes)
             SELECT k, @batch, @group, @version, d, s FROM unnest(@keys, @dates, @sizes) AS f(k, d, s);
             CREATE TEMP TABLE online_stage (entity_key text, event_time timestamptz, row_no integer, values json) ON COMMIT DROP;
-            """, connection, transaction))
-        {
-            batch.Parameters.AddWithValue("batch", result.BatchId);
-            batch.Parameters.AddWithValue("group", group.Name);
-            batch.Parameters.AddWithValue("version", group.Version);
-            batch.Parameters.AddWithValue("rows", result.Rows);
-            batch.Parameters.AddWithValue("min", result.MinEventTime);
-            batch.Parameters.AddWithValue("max", result.MaxEventTime);
-            batch.Parameters.AddWithValue("source", sourceName);
-            batch.Parameters.AddWithValue("keys", files.Select(f => f.Key).ToArray());
-            batch.Parameters.AddWithValue("dates", files.Select(f => f.EventDate).ToArray());
-            batch.Parameters.AddWithValue("sizes", files.Select(f => f.Size).ToArray());
-            await batch.ExecuteNonQueryAsync(ct);
-        }
+            """, ct,
+            ("batch", result.BatchId), ("group", group.Name), ("version", group.Version), ("rows", result.Rows), ("min", result.MinEventTime),
+            ("max", result.MaxEventTime), ("source", sourceName), ("keys", files.Select(f => f.Key).ToArray()),
+            ("dates", files.Select(f => f.EventDate).ToArray()), ("sizes", files.Select(f => f.Size).ToArray()));
 
         var features = schema.Columns.Skip(schema.FirstFeatureIndex).ToArray();
         await using (var copy = await connection.BeginBinaryImportAsync("COPY online_stage (entity_key, event_time, row_no, values) FROM STDIN (FORMAT BINARY)", ct))
@@ -242,7 +228,7 @@ public sealed class IngestionPipeline(NpgsqlDataSource db, ObjectStore store, IO
             await copy.CompleteAsync(ct);
         }
 
-        await using (var upsert = new NpgsqlCommand(
+        await transaction.ExecuteAsync(
             """
             INSERT INTO online_features AS o (group_name, entity_key, version, event_time, batch_id, row_no, values)
             SELECT @group, entity_key, @version, event_time, @batch, row_no, values FROM online_stage ORDER BY entity_key
@@ -250,13 +236,7 @@ public sealed class IngestionPipeline(NpgsqlDataSource db, ObjectStore store, IO
                 SET version = excluded.version, event_time = excluded.event_time, batch_id = excluded.batch_id,
                     row_no = excluded.row_no, values = excluded.values
                 WHERE (excluded.event_time, excluded.batch_id, excluded.row_no) > (o.event_time, o.batch_id, o.row_no)
-            """, connection, transaction))
-        {
-            upsert.Parameters.AddWithValue("group", group.Name);
-            upsert.Parameters.AddWithValue("version", group.Version);
-            upsert.Parameters.AddWithValue("batch", result.BatchId);
-            await upsert.ExecuteNonQueryAsync(ct);
-        }
+            """, ct, ("group", group.Name), ("version", group.Version), ("batch", result.BatchId));
 
         await FeatureStatistics.MergeAsync(transaction, group.Name, group.Version, stats, ct);
         await transaction.EnqueueAsync(new FeaturesIngested(group.Name, group.Version, result.BatchId, result.Rows, result.MinEventTime, result.MaxEventTime), ct);
@@ -297,6 +277,4 @@ public sealed class IngestionPipeline(NpgsqlDataSource db, ObjectStore store, IO
             default: throw new InvalidOperationException($"Unexpected value {value.GetType()}.");
         }
     }
-
-
 }

@@ -76,7 +76,37 @@ public sealed class JsonRecordSource : IRecordSource
     }
 }
 
-/// <summary>Rows of a query over a file (DuckDB's read_parquet / read_csv), matched to the schema by column name.</summary>
+/// <summary>Matches a file's columns (a Parquet schema, a CSV header) to a group's schema by name, or refuses the file.</summary>
+public static class FileColumns
+{
+    /// <summary>The schema index of each of the file's columns; a 400 naming unknown, duplicated and missing key or event-time columns.</summary>
+    public static int[] Match(IReadOnlyList<string> names, GroupSchema schema)
+    {
+        var map = new int[names.Count];
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var unknown = new List<string>();
+        var duplicated = new List<string>();
+        for (var i = 0; i < names.Count; i++)
+        {
+            map[i] = schema.IndexOf(names[i]);
+            if (map[i] < 0) unknown.Add(names[i]);
+            if (!seen.Add(names[i])) duplicated.Add(names[i]);
+        }
+        var missing = schema.Columns.Where(c => c.Role != ColumnRole.Feature && !seen.Contains(c.Name)).Select(c => c.Name).ToList();
+        if (unknown.Count > 0 || missing.Count > 0 || duplicated.Count > 0)
+            throw ProblemException.BadRequest(
+                $"The file's columns do not match feature group '{schema.Group.Name}' version {schema.Group.Version}; nothing was written."
+                + (unknown.Count > 0 ? $" Unknown columns: {Names(unknown)}." : "")
+                + (duplicated.Count > 0 ? $" Columns named more than once: {Names(duplicated)}." : "")
+                + (missing.Count > 0 ? $" Missing key or event-time columns: {Names(missing)}." : ""),
+                new Dictionary<string, object?> { ["unknown_columns"] = unknown, ["duplicated_columns"] = duplicated, ["missing_columns"] = missing });
+        return map;
+    }
+
+    private static string Names(IEnumerable<string> names) => string.Join(", ", names.Select(n => $"'{n}'"));
+}
+
+/// <summary>Rows of a query over a file (DuckDB's read_parquet), matched to the schema by column name.</summary>
 public sealed class DataReaderRecordSource : IRecordSource
 {
     private readonly DbDataReader _reader;
@@ -87,13 +117,7 @@ public sealed class DataReaderRecordSource : IRecordSource
     {
         _reader = reader;
         Total = total;
-        _map = new int[reader.FieldCount];
-        var unknown = new List<string>();
-        for (var i = 0; i < reader.FieldCount; i++)
-        {
-            _map[i] = schema.IndexOf(reader.GetName(i));
-            if (_map[i] < 0) unknown.Add(reader.GetName(i));
-        }
+        _map = FileColumns.Match([.. Enumerable.Range(0, reader.FieldCount).Select(reader.GetName)], schema);
         // Typed reads where the type is known: the provider's GetValue is markedly slower than GetInt64/GetString.
         _get = [.. Enumerable.Range(0, reader.FieldCount).Select(i => reader.GetFieldType(i) switch
         {
@@ -104,14 +128,6 @@ public sealed class DataReaderRecordSource : IRecordSource
             var t when t == typeof(bool) => (r, o) => r.GetBoolean(o),
             _ => (r, o) => r.GetValue(o),
         })];
-        var present = _map.Where(i => i >= 0).ToHashSet();
-        var missing = schema.Columns.Where((c, i) => c.Role != ColumnRole.Feature && !present.Contains(i)).Select(c => c.Name).ToList();
-        if (unknown.Count > 0 || missing.Count > 0)
-            throw ProblemException.BadRequest(
-                $"The file's columns do not match feature group '{schema.Group.Name}' version {schema.Group.Version}; nothing was written."
-                + (unknown.Count > 0 ? $" Unknown columns: {string.Join(", ", unknown)}." : "")
-                + (missing.Count > 0 ? $" Missing key or event-time columns: {string.Join(", ", missing)}." : ""),
-                new Dictionary<string, object?> { ["unknown_columns"] = unknown, ["missing_columns"] = missing });
     }
 
     public long? Total { get; }

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Globalization;
 using System.Text.Json;
 using Mlops.FeatureStore.Features.Groups;
 using Mlops.FeatureStore.Features.Ingestion;
@@ -28,7 +26,9 @@ public static class OnlineEndpoints
 
     public static RouteGroupBuilder MapOnlineEndpoints(this RouteGroupBuilder api)
     {
-        api.MapPost("/online/features", Read).WithTags("Online store").Accepts<OnlineReadRequest>("application/json").Produces(StatusCodes.Status200OK);
+        api.MapPost("/online/features", Read).WithTags("Online store").Accepts<OnlineReadRequest>("application/json").Produces(StatusCodes.Status200OK)
+            // Written straight to the response, so the handler has no Results<…>: its problems are raised and declared here.
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
         return api;
     }
 
@@ -72,10 +72,8 @@ public static class OnlineEndpoints
         // requested feature of that group, written to the answer as it is.
         var rows = new Dictionary<(string Group, string Key), OnlineRow>();
         await using (var connection = await db.OpenConnectionAsync(ct))
-        await using (var command = new NpgsqlCommand(ReadSql, connection))
+        await using (var command = connection.Command(ReadSql, null, ("groups", queryGroups), ("keys", queryKeys)))
         {
-            command.Parameters.AddWithValue("groups", queryGroups);
-            command.Parameters.AddWithValue("keys", queryKeys);
             await command.PrepareAsync(ct);
             await using var reader = await command.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct))
@@ -145,142 +143,5 @@ public static class OnlineEndpoints
         json.WriteEndArray();
         json.WriteEndObject();
         await json.FlushAsync(ct);
-    }
-}
-
-/// <summary>
-/// What a list of <c>group:feature</c> references resolves to: the groups' schemas in order of first reference, the group
-/// of each slot (position in the list), and per group which slots ask for which feature. Built once per distinct list
-/// and reused while the catalog hands out the same group versions (a new version, or the catalog's periodic reload,
-/// rebuilds it): a read of 50 features would otherwise split, look up and index 50 references on every request.
-/// </summary>
-internal sealed class ReadPlan
-{
-    private const int MaxCached = 1024;
-    private static readonly ConcurrentDictionary<IReadOnlyList<string>, ReadPlan> Cache = new(ReferenceListComparer.Instance);
-
-    private readonly Dictionary<string, Dictionary<string, int[]>> _wanted;
-
-    private ReadPlan(string[] references, GroupSchema[] groups, int[] groupOf, Dictionary<string, Dictionary<string, int[]>> wanted) =>
-        (References, Groups, GroupOf, _wanted) = (references, groups, groupOf, wanted);
-
-    public string[] References { get; }
-    public GroupSchema[] Groups { get; }
-    public int[] GroupOf { get; }
-
-    /// <summary>The requested features of one group: name → the slots that ask for it.</summary>
-    public Dictionary<string, int[]> Wanted(string group) => _wanted[group];
-
-    public static async ValueTask<ReadPlan> ForAsync(IReadOnlyList<string> features, FeatureGroupCatalog catalog, CancellationToken ct)
-    {
-        if (Cache.TryGetValue(features, out var plan) && await plan.IsCurrentAsync(catalog, ct))
-            return plan;
-        plan = await BuildAsync(features, catalog, ct);
-        if (Cache.Count >= MaxCached)
-            Cache.Clear(); // many distinct lists (ad-hoc reads): start over rather than grow without bound
-        Cache[plan.References] = plan;
-        return plan;
-    }
-
-    private async ValueTask<bool> IsCurrentAsync(FeatureGroupCatalog catalog, CancellationToken ct)
-    {
-        foreach (var schema in Groups)
-            if (!ReferenceEquals(await catalog.GetLiveAsync(schema.Group.Name, ct), schema.Group))
-                return false;
-        return true;
-    }
-
-    private static async ValueTask<ReadPlan> BuildAsync(IReadOnlyList<string> features, FeatureGroupCatalog catalog, CancellationToken ct)
-    {
-        var references = new string[features.Count];
-        var groupOf = new int[features.Count];
-        var groups = new List<GroupSchema>();
-        var wanted = new Dictionary<string, Dictionary<string, List<int>>>(StringComparer.Ordinal);
-        for (var f = 0; f < features.Count; f++)
-        {
-            var (group, feature) = FeatureReference.Parse(features[f]);
-            var g = groups.FindIndex(s => s.Group.Name == group);
-            if (g < 0)
-            {
-                groups.Add(GroupSchema.For(await catalog.GetLiveAsync(group, ct)));
-                wanted[group] = new(StringComparer.Ordinal);
-                g = groups.Count - 1;
-            }
-            FeatureReference.RequireFeature(groups[g].Group, feature);
-            var slots = wanted[group];
-            (slots.TryGetValue(feature, out var list) ? list : slots[feature] = []).Add(f);
-            (references[f], groupOf[f]) = (features[f], g);
-        }
-        return new ReadPlan(references, [.. groups], groupOf, wanted.ToDictionary(
-            p => p.Key, p => p.Value.ToDictionary(q => q.Key, q => q.Value.ToArray(), StringComparer.Ordinal), StringComparer.Ordinal));
-    }
-
-    // Lists of references equal element by element (ordinal), whatever their collection type.
-    private sealed class ReferenceListComparer : IEqualityComparer<IReadOnlyList<string>>
-    {
-        public static readonly ReferenceListComparer Instance = new();
-
-        public bool Equals(IReadOnlyList<string>? x, IReadOnlyList<string>? y)
-        {
-            if (ReferenceEquals(x, y)) return true;
-            if (x is null || y is null || x.Count != y.Count) return false;
-            for (var i = 0; i < x.Count; i++)
-                if (!string.Equals(x[i], y[i], StringComparison.Ordinal)) return false;
-            return true;
-        }
-
-        public int GetHashCode(IReadOnlyList<string> list)
-        {
-            var hash = new HashCode();
-            foreach (var item in list) hash.Add(item, StringComparer.Ordinal);
-            return hash.ToHashCode();
-        }
-    }
-}
-
-/// <summary>
-/// One online record as a read needs it: its event time (formatted once) and, per slot of the request, where the raw
-/// JSON of the requested feature lies in the record's JSON (empty: the record has no such feature).
-/// </summary>
-internal sealed class OnlineRow
-{
-    private readonly byte[] _json;
-    private readonly int[] _start, _length;
-
-    private OnlineRow(DateTime eventTime, byte[] json, int[] start, int[] length)
-    {
-        EventTime = eventTime;
-        // As Utf8JsonWriter writes a UTC DateTime: ISO 8601, trailing zeros of the fraction dropped.
-        EventTimeText = JsonEncodedText.Encode(DateTime.SpecifyKind(eventTime, DateTimeKind.Utc).ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFFK", CultureInfo.InvariantCulture));
-        (_json, _start, _length) = (json, start, length);
-    }
-
-    public DateTime EventTime { get; }
-    public JsonEncodedText EventTimeText { get; }
-    public ReadOnlySpan<byte> Value(int slot) => _json.AsSpan(_start[slot], _length[slot]);
-
-    /// <summary>One pass over the record's properties; each wanted feature's value is located, not parsed.</summary>
-    public static OnlineRow Read(DateTime eventTime, byte[] json, Dictionary<string, int[]> wanted, int slots)
-    {
-        var (start, length) = (new int[slots], new int[slots]);
-        var lookup = wanted.GetAlternateLookup<ReadOnlySpan<char>>();
-        Span<char> buffer = stackalloc char[128];
-        var reader = new Utf8JsonReader(json);
-        reader.Read();
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            // A UTF-8 name never has fewer bytes than its UTF-16 form has chars, so a name that fits is copied without allocating.
-            var name = reader.ValueSpan.Length <= buffer.Length ? buffer[..reader.CopyString(buffer)] : reader.GetString().AsSpan();
-            lookup.TryGetValue(name, out var targets);
-            reader.Read();
-            var from = (int)reader.TokenStartIndex;
-            if (reader.TokenType is JsonTokenType.StartArray or JsonTokenType.StartObject)
-                reader.Skip();
-            if (targets is null)
-                continue;
-            foreach (var slot in targets)
-                (start[slot], length[slot]) = (from, (int)reader.BytesConsumed - from);
-        }
-        return new OnlineRow(eventTime, json, start, length);
     }
 }

@@ -10,7 +10,6 @@ using Mlops.FeatureStore.Features.Ingestion;
 using Mlops.ServiceDefaults.Messaging;
 using Mlops.ServiceDefaults.Storage;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Mlops.FeatureStore.Features.TrainingSets;
 
@@ -169,17 +168,9 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
             await using (var connection = await db.OpenConnectionAsync(ct))
             await using (var transaction = await connection.BeginTransactionAsync(ct))
             {
-                await using (var insert = new NpgsqlCommand(
-                    "INSERT INTO dataset_snapshots (snapshot_id, content_hash, rows, manifest, created_at) VALUES (@id, @hash, @rows, @manifest, @created)",
-                    connection, transaction))
-                {
-                    insert.Parameters.AddWithValue("id", id);
-                    insert.Parameters.AddWithValue("hash", hash);
-                    insert.Parameters.AddWithValue("rows", rowCount);
-                    insert.Parameters.AddWithValue("manifest", NpgsqlDbType.Jsonb, manifestJson);
-                    insert.Parameters.AddWithValue("created", manifest.CreatedAt);
-                    await insert.ExecuteNonQueryAsync(ct);
-                }
+                await transaction.ExecuteAsync(
+                    "INSERT INTO dataset_snapshots (snapshot_id, content_hash, rows, manifest, created_at) VALUES (@id, @hash, @rows, @manifest::jsonb, @created)",
+                    ct, ("id", id), ("hash", hash), ("rows", rowCount), ("manifest", manifestJson), ("created", manifest.CreatedAt));
                 await transaction.EnqueueAsync(new DatasetSnapshotCreated(id.ToString(), hash, rowCount, manifest.DataUri, manifest.ManifestUri,
                     manifest.GroupVersions, manifest.CreatedAt), ct);
                 await transaction.CommitAsync(ct);
@@ -251,25 +242,13 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
 
     private static async Task<GroupPlan> PlanAsync(NpgsqlConnection connection, GroupSchema schema, List<string> features, CancellationToken ct)
     {
-        var versions = new Dictionary<int, FeatureGroup>();
-        await using (var command = new NpgsqlCommand("SELECT version, definition::text FROM feature_group_versions WHERE name = @name AND version <= @latest", connection))
-        {
-            command.Parameters.AddWithValue("name", schema.Group.Name);
-            command.Parameters.AddWithValue("latest", schema.Group.Version);
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct))
-                versions[reader.GetInt32(0)] = FeatureGroupCatalog.Deserialize(reader.GetString(1));
-        }
-        var files = new List<(string, int)>();
-        await using (var command = new NpgsqlCommand(
-            "SELECT object_key, version FROM offline_files WHERE group_name = @name AND version <= @latest ORDER BY object_key", connection))
-        {
-            command.Parameters.AddWithValue("name", schema.Group.Name);
-            command.Parameters.AddWithValue("latest", schema.Group.Version);
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct))
-                files.Add((reader.GetString(0), reader.GetInt32(1)));
-        }
+        NpgsqlParameter[] Parameters() => [new("name", schema.Group.Name), new("latest", schema.Group.Version)];
+        var versions = (await connection.ReadAllAsync("SELECT version, definition::text FROM feature_group_versions WHERE name = @name AND version <= @latest",
+            Parameters(), reader => (Version: reader.GetInt32(0), Definition: FeatureGroupCatalog.Deserialize(reader.GetString(1))), ct))
+            .ToDictionary(v => v.Version, v => v.Definition);
+        var files = await connection.ReadAllAsync(
+            "SELECT object_key, version FROM offline_files WHERE group_name = @name AND version <= @latest ORDER BY object_key",
+            Parameters(), reader => (reader.GetString(0), reader.GetInt32(1)), ct);
         return new GroupPlan(schema, features, versions, files);
     }
 
@@ -352,7 +331,7 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
         }
         catch (DuckDBException e)
         {
-            throw ProblemException.BadRequest($"The entity rows cannot be read: {e.Message}");
+            throw ProblemException.BadRequest($"The entity rows cannot be read: {Duck.Describe(e, "the entity rows")}");
         }
         var rowId = fromParquet ? "file_row_number" : "__row_id";
         var missing = keys.Keys.Append(timestampColumn).Where(c => !columns.Contains(c)).ToList();
@@ -370,7 +349,7 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
         }
         catch (DuckDBException e)
         {
-            throw ProblemException.BadRequest($"The entity rows' keys or timestamps have the wrong type: {e.Message}");
+            throw ProblemException.BadRequest($"The entity rows' keys or timestamps have the wrong type: {Duck.Describe(e, "the entity rows")}");
         }
         using var count = duck.CreateCommand();
         count.CommandText = "SELECT count(*) FROM entities";
