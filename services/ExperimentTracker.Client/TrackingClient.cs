@@ -20,14 +20,11 @@ public sealed class TrackingClient(HttpClient http)
     private const string Artifacts = "api/2.0/mlflow-artifacts/artifacts/";
     private const string ArtifactScheme = "mlflow-artifacts:/";
 
-    private static readonly JsonSerializerOptions MlflowJson = new(JsonSerializerDefaults.Web)
+    // MLflow's API and the tracker's native one speak the same JSON: snake_case, "NaN" and "Infinity" for non-finite numbers.
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        NumberHandling = JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
-    private static readonly JsonSerializerOptions NativeJson = new(JsonSerializerDefaults.Web)
-    {
         NumberHandling = JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
@@ -281,32 +278,32 @@ public sealed class TrackingClient(HttpClient http)
         IEnumerable<string>? paramKeys = null, CancellationToken ct = default)
     {
         using var response = await http.PostAsJsonAsync("api/runs/compare",
-            new { runIds = runIds.ToList(), metricKeys = metricKeys?.ToList(), paramKeys = paramKeys?.ToList() }, NativeJson, ct);
+            new { run_ids = runIds.ToList(), metric_keys = metricKeys?.ToList(), param_keys = paramKeys?.ToList() }, Json, ct);
         await EnsureSuccessAsync(response, ct);
-        return (await response.Content.ReadFromJsonAsync<RunComparison>(NativeJson, ct))!;
+        return (await response.Content.ReadFromJsonAsync<RunComparison>(Json, ct))!;
     }
 
     // ---- plumbing ----------------------------------------------------------------------------------------------
 
     private async Task<T> PostAsync<T>(string path, object body, CancellationToken ct)
     {
-        using var response = await http.PostAsJsonAsync(Mlflow + path, body, MlflowJson, ct);
+        using var response = await http.PostAsJsonAsync(Mlflow + path, body, Json, ct);
         await EnsureSuccessAsync(response, ct);
-        return (await response.Content.ReadFromJsonAsync<T>(MlflowJson, ct))!;
+        return (await response.Content.ReadFromJsonAsync<T>(Json, ct))!;
     }
 
     private async Task<T> GetAsync<T>(string pathAndQuery, CancellationToken ct)
     {
         using var response = await http.GetAsync(Mlflow + pathAndQuery, ct);
         await EnsureSuccessAsync(response, ct);
-        return (await response.Content.ReadFromJsonAsync<T>(MlflowJson, ct))!;
+        return (await response.Content.ReadFromJsonAsync<T>(Json, ct))!;
     }
 
     private async Task<T> GetNativeAsync<T>(string pathAndQuery, CancellationToken ct)
     {
         using var response = await http.GetAsync(pathAndQuery, ct);
         await EnsureSuccessAsync(response, ct);
-        return (await response.Content.ReadFromJsonAsync<T>(NativeJson, ct))!;
+        return (await response.Content.ReadFromJsonAsync<T>(Json, ct))!;
     }
 
     /// <summary>MLflow's <c>{"error_code", "message"}</c> or a ProblemDetails body becomes an <see cref="MlflowApiException"/>.</summary>

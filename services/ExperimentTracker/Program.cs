@@ -15,8 +15,13 @@ builder.AddMlopsPlatform(ResourceNames.ExperimentTrackerDb, typeof(Program).Asse
     bus.AddConsumer<ModelDeployedConsumer>();
     bus.AddConsumer<ModelRetiredConsumer>();
 });
-// Metrics may be NaN or infinite: the native endpoints write them as MLflow does, "NaN" and "Infinity".
-builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.NumberHandling |= System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals);
+// The native endpoints speak JSON as MLflow's and the platform's other APIs do: snake_case, and metrics that may be NaN
+// or infinite written as MLflow writes them, "NaN" and "Infinity".
+builder.Services.ConfigureHttpJsonOptions(o =>
+{
+    o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+    o.SerializerOptions.NumberHandling |= System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals;
+});
 builder.Services.AddOptions<ArtifactOptions>().BindConfiguration(ArtifactOptions.Section);
 
 var app = builder.Build();
@@ -26,7 +31,8 @@ app.UseMlflowErrors();
 var mlflow = app.MapGroup(MlflowErrorMiddleware.ApiPrefix);
 mlflow.MapExperimentEndpoints();
 mlflow.MapRunEndpoints();
-mlflow.MapRegistryEndpoints();
+mlflow.MapModelEndpoints();
+mlflow.MapVersionEndpoints();
 app.MapArtifactEndpoints(mlflow);
 app.MapRegistryAudit();
 app.MapLineageEndpoints(mlflow);

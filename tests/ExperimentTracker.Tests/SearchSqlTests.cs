@@ -29,7 +29,7 @@ public sealed class SearchSqlTests
         Assert.Equal(new KeyOrder(table, "@p2", direction), search.OrderedByKey);
         var sql = SearchSql.RunsPageByKey(search.OrderedByKey!, "r.run_id", "r.experiment_id = ANY(@experiments)" + search.Conditions);
         Assert.Contains($"FROM {table} k JOIN runs r ON r.run_id = k.run_id", sql);
-        Assert.Contains($"ORDER BY k.value {direction}, r.start_time DESC, r.run_id", sql);
+        Assert.Contains($"ORDER BY left(k.value, 200) {direction}, k.value {direction}, r.start_time DESC, r.run_id", sql);
         Assert.Contains($"ORDER BY page.part, page.sort_value {direction}, page.start_time DESC, page.run_id", sql);
         Assert.DoesNotContain("acc", sql);
         Assert.DoesNotContain("team", sql);
@@ -54,7 +54,7 @@ public sealed class SearchSqlTests
 
         Assert.Equal(
             " AND v.name = @p0 AND v.run_id = ANY(@p1)" +
-            " AND EXISTS (SELECT 1 FROM model_version_tags x WHERE x.name = v.name AND x.version = v.version AND x.key = @p2 AND x.value = @p3)",
+            " AND EXISTS (SELECT 1 FROM model_version_tags x WHERE x.name = v.name AND x.version = v.version AND x.key = @p2 AND left(x.value, 200) = left(@p3, 200) AND x.value = @p3)",
             search.Conditions);
         Assert.Equal(" LEFT JOIN model_version_tags o0 ON o0.name = v.name AND o0.version = v.version AND o0.key = @p4", search.Joins);
         Assert.Equal("v.version ASC NULLS LAST, o0.value DESC NULLS LAST, v.name, v.version DESC", search.OrderBy);
@@ -144,7 +144,7 @@ public sealed class SearchSqlTests
     {
         var search = SearchSql.CompileExperiments("name LIKE 'exp-%' AND tags.team = 'ml'", ["name ASC"]);
         Assert.Equal(
-            " AND e.name LIKE @p0 ESCAPE '' AND EXISTS (SELECT 1 FROM experiment_tags x WHERE x.experiment_id = e.experiment_id AND x.key = @p1 AND x.value = @p2)",
+            " AND e.name LIKE @p0 ESCAPE '' AND EXISTS (SELECT 1 FROM experiment_tags x WHERE x.experiment_id = e.experiment_id AND x.key = @p1 AND left(x.value, 200) = left(@p2, 200) AND x.value = @p2)",
             search.Conditions);
         Assert.Equal("e.name ASC NULLS LAST, e.experiment_id", search.OrderBy);
     }

@@ -24,5 +24,18 @@ public static class TrackerSql
         reader.GetFieldValue<string[]>(keysOrdinal).Zip(reader.GetFieldValue<string[]>(keysOrdinal + 1), (k, v) => new KeyValue(k, v))
             .ToList().NullIfEmpty();
 
+    /// <summary>
+    /// How many leading characters of a param's or tag's value its (key, value) index holds (migration 0007: whole values
+    /// can outgrow a btree entry).
+    /// </summary>
+    public const int IndexedValuePrefix = 200;
+
+    /// <summary>The indexed value prefix of <paramref name="column"/>, in an index's own expression.</summary>
+    public static string ValuePrefix(string column) => $"left({column}, {IndexedValuePrefix})";
+
+    /// <summary>Equality on a param's or tag's value written so the (key, value-prefix) index can serve it.</summary>
+    public static string ValueEquals(string column, string parameter) =>
+        $"{ValuePrefix(column)} = {ValuePrefix(parameter)} AND {column} = {parameter}";
+
     public static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 }

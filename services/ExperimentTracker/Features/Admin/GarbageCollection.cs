@@ -1,6 +1,8 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Mlops.ExperimentTracker.Data;
 using Mlops.ExperimentTracker.Features.Artifacts;
+using Mlops.ServiceDefaults.Auth;
 using Mlops.ServiceDefaults.Storage;
 using Npgsql;
 
@@ -9,14 +11,15 @@ namespace Mlops.ExperimentTracker.Features.Admin;
 /// <param name="OlderThanMinutes">Only runs (and experiments) deleted at least this long ago; default 0 (every deleted one).</param>
 /// <param name="RunIds">Only these runs; each must be deleted (MLflow's <c>mlflow gc --run-ids</c>).</param>
 /// <param name="ExperimentIds">Only these experiments (each must be deleted); their runs go with them.</param>
-/// <param name="DryRun">Report what would go, change nothing.</param>
+/// <param name="DryRun">Report what would go and change nothing: the default. Only an explicit <c>false</c> deletes.</param>
 public sealed record GcRequest(int? OlderThanMinutes, IReadOnlyList<string>? RunIds, IReadOnlyList<string>? ExperimentIds, bool? DryRun);
 public sealed record KeptRun(string RunId, string Reason);
 public sealed record GcResponse(bool DryRun, IReadOnlyList<string> DeletedRuns, IReadOnlyList<string> DeletedExperiments,
     IReadOnlyList<KeptRun> KeptRuns, int ArtifactObjectsDeleted);
 
 /// <summary>
-/// Hard delete with artifact garbage collection (MLflow's <c>mlflow gc</c>, which the REST API lacks: mlflow#2152,
+/// Hard delete with artifact garbage collection, for administrators only (the administrator key) and a dry run unless
+/// the request says <c>"dry_run": false</c>, so an empty or forgotten body never destroys anything (MLflow's <c>mlflow gc</c>, which the REST API lacks: mlflow#2152,
 /// #14988). Runs in the deleted lifecycle stage lose their artifacts in S3 first, then every row (metrics, params,
 /// tags, inputs); a crash in between leaves a run that the next collection finishes. Deleted experiments go once their
 /// runs have. A run that a registered model version comes from is kept (its artifacts are the model), and reported.
@@ -27,26 +30,27 @@ public static class GarbageCollection
 
     public static IEndpointRouteBuilder MapGarbageCollection(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/api/admin/gc", CollectAsync).WithTags("Administration")
-            .WithSummary("Permanently delete deleted runs and experiments, with their artifacts (mlflow gc).");
+        app.MapPost("/api/admin/gc", CollectAsync).WithTags("Administration").RequireAdministrator()
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .WithSummary("Permanently delete deleted runs and experiments, with their artifacts (mlflow gc); a dry run unless \"dry_run\": false. Administrator key only.");
         return app;
     }
 
-    internal static async Task<IResult> CollectAsync(GcRequest? request, NpgsqlDataSource db, ObjectStore store, IOptions<StorageOptions> storage,
+    internal static async Task<Results<Ok<GcResponse>, ValidationProblem>> CollectAsync(GcRequest? request, NpgsqlDataSource db, ObjectStore store, IOptions<StorageOptions> storage,
         ILoggerFactory loggers, CancellationToken ct)
     {
         request ??= new GcRequest(null, null, null, null);
         var errors = new Dictionary<string, string[]>();
         if (request.OlderThanMinutes is < 0)
-            errors["olderThanMinutes"] = ["Must be zero or more."];
+            errors["older_than_minutes"] = ["Must be zero or more."];
         if (request.RunIds is { Count: > MaxIds })
-            errors["runIds"] = [$"At most {MaxIds} per call."];
+            errors["run_ids"] = [$"At most {MaxIds} per call."];
         var experimentIds = new List<long>();
         foreach (var id in request.ExperimentIds ?? [])
             if (long.TryParse(id, System.Globalization.NumberStyles.None, null, out var parsed))
                 experimentIds.Add(parsed);
             else
-                errors["experimentIds"] = [$"'{id}' is not an experiment id (an integer)."];
+                errors["experiment_ids"] = [$"'{id}' is not an experiment id (an integer)."];
         if (errors.Count > 0)
             return TypedResults.ValidationProblem(errors);
 
@@ -57,10 +61,10 @@ public static class GarbageCollection
         {
             var problems = await connection.ReadAllAsync(
                 """
-                SELECT 'runIds', id, CASE WHEN r.run_id IS NULL THEN 'no such run' ELSE 'is not deleted' END
+                SELECT 'run_ids', id, CASE WHEN r.run_id IS NULL THEN 'no such run' ELSE 'is not deleted' END
                 FROM unnest(@runs) AS id LEFT JOIN runs r ON r.run_id = id WHERE r.lifecycle_stage IS DISTINCT FROM 'deleted'
                 UNION ALL
-                SELECT 'experimentIds', id::text, CASE WHEN e.experiment_id IS NULL THEN 'no such experiment' ELSE 'is not deleted' END
+                SELECT 'experiment_ids', id::text, CASE WHEN e.experiment_id IS NULL THEN 'no such experiment' ELSE 'is not deleted' END
                 FROM unnest(@experiments) AS id LEFT JOIN experiments e ON e.experiment_id = id WHERE e.lifecycle_stage IS DISTINCT FROM 'deleted'
                 """, [new NpgsqlParameter("runs", runIds), new NpgsqlParameter("experiments", experimentIds.ToArray())],
                 r => (Field: r.GetString(0), Message: $"{r.GetString(1)} {r.GetString(2)}."), ct);
@@ -95,7 +99,7 @@ public static class GarbageCollection
             ORDER BY e.experiment_id
             """, [new NpgsqlParameter("cutoff", cutoff), new NpgsqlParameter("experiments", experimentIds.ToArray()),
                 new NpgsqlParameter("doomed", doomed.Select(d => d.RunId).ToArray())], r => r.GetInt64(0), ct);
-        if (request.DryRun == true)
+        if (request.DryRun ?? true)
             return TypedResults.Ok(new GcResponse(true, doomed.Select(d => d.RunId).ToList(), experiments.Select(e => e.ToString()).ToList(), kept, 0));
 
         // Artifacts first: if this stops half way, the rows still point at what is left and the next run finishes it.

@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Mlops.ExperimentTracker.Data;
 using Mlops.ExperimentTracker.Features.Runs;
 using Npgsql;
@@ -31,18 +33,18 @@ public static class RunComparison
         return app;
     }
 
-    internal static async Task<IResult> CompareAsync(CompareRequest request, NpgsqlDataSource db, CancellationToken ct)
+    internal static async Task<Results<Ok<CompareResponse>, NotFound<ProblemDetails>, ValidationProblem>> CompareAsync(CompareRequest request, NpgsqlDataSource db, CancellationToken ct)
     {
         var runIds = (request.RunIds ?? []).ToList();
         var errors = new Dictionary<string, string[]>();
         if (runIds.Count == 0)
-            errors["runIds"] = ["At least one run id is required."];
+            errors["run_ids"] = ["At least one run id is required."];
         else if (runIds.Count > MaxRuns)
-            errors["runIds"] = [$"{runIds.Count} runs given; at most {MaxRuns} can be compared at once."];
+            errors["run_ids"] = [$"{runIds.Count} runs given; at most {MaxRuns} can be compared at once."];
         else if (runIds.Any(string.IsNullOrEmpty))
-            errors["runIds"] = ["Run ids must not be empty or null."];
+            errors["run_ids"] = ["Run ids must not be empty or null."];
         else if (runIds.Distinct().Count() != runIds.Count)
-            errors["runIds"] = ["Each run may appear once."];
+            errors["run_ids"] = ["Each run may appear once."];
         if (request.MetricKeys is { Count: > MaxKeys } || request.ParamKeys is { Count: > MaxKeys })
             errors["keys"] = [$"At most {MaxKeys} metric keys and {MaxKeys} param keys."];
         if (errors.Count > 0)
@@ -53,15 +55,14 @@ public static class RunComparison
         var paramKeys = request.ParamKeys?.Where(k => k is not null).ToArray();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var batch = new NpgsqlBatch(connection);
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(
-            "SELECT run_id, run_name, experiment_id, status, start_time, end_time FROM runs WHERE run_id = ANY(@ids)")
-            { Parameters = { new NpgsqlParameter("ids", ids) } });
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(
-            "SELECT run_id, key, value FROM params WHERE run_id = ANY(@ids) AND (@all OR key = ANY(@keys))")
-            { Parameters = { new NpgsqlParameter("ids", ids), new NpgsqlParameter("all", paramKeys is null), new NpgsqlParameter("keys", paramKeys ?? []) } });
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(
-            $"SELECT r.run_id, m.key, {RunStore.LatestValue("m.value")} FROM runs r, jsonb_each(r.latest_metrics) m WHERE r.run_id = ANY(@ids) AND (@all OR m.key = ANY(@keys))")
-            { Parameters = { new NpgsqlParameter("ids", ids), new NpgsqlParameter("all", metricKeys is null), new NpgsqlParameter("keys", metricKeys ?? []) } });
+        batch.BatchCommands.Add(Db.BatchCommand(
+            "SELECT run_id, run_name, experiment_id, status, start_time, end_time FROM runs WHERE run_id = ANY(@ids)", ("ids", ids)));
+        batch.BatchCommands.Add(Db.BatchCommand(
+            "SELECT run_id, key, value FROM params WHERE run_id = ANY(@ids) AND (@all OR key = ANY(@keys))",
+            ("ids", ids), ("all", paramKeys is null), ("keys", paramKeys ?? [])));
+        batch.BatchCommands.Add(Db.BatchCommand(
+            $"SELECT r.run_id, m.key, {RunStore.LatestValue("m.value")} FROM runs r, jsonb_each(r.latest_metrics) m WHERE r.run_id = ANY(@ids) AND (@all OR m.key = ANY(@keys))",
+            ("ids", ids), ("all", metricKeys is null), ("keys", metricKeys ?? [])));
 
         var column = runIds.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
         var runs = new ComparedRun?[ids.Length];
@@ -81,7 +82,7 @@ public static class RunComparison
         }
         var missing = ids.Where((_, i) => runs[i] is null).Take(20).ToList();
         if (missing.Count > 0)
-            return TypedResults.Problem($"Unknown run ids: {string.Join(", ", missing)}.", statusCode: StatusCodes.Status404NotFound, title: "Unknown runs");
+            return NativeProblems.NotFound("Unknown runs", $"Unknown run ids: {string.Join(", ", missing)}.");
 
         return TypedResults.Ok(new CompareResponse(runs!,
             parameters.Select(p => new ParamRow(p.Key, p.Value, p.Value.Distinct().Count() > 1)).ToList(),

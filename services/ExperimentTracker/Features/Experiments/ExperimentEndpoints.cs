@@ -32,7 +32,7 @@ public static class ExperimentEndpoints
     internal static async Task<JsonHttpResult<CreateExperimentResponse>> CreateExperiment(HttpRequest http, NpgsqlDataSource db, CancellationToken ct)
     {
         var request = await http.ReadBodyAsync<CreateExperimentRequest>(ct);
-        var name = Validate.Required(request.Name, "name");
+        var name = Validate.Name(request.Name, "name", "Experiment name", Validate.MaxExperimentNameLength);
         var tags = ValidTags(Validate.Items(request.Tags, "tags"));
         var now = TrackerSql.NowMs();
         await using var connection = await db.OpenConnectionAsync(ct);
@@ -101,7 +101,7 @@ public static class ExperimentEndpoints
     {
         var request = await http.ReadBodyAsync<UpdateExperimentRequest>(ct);
         var id = ParseId(request.ExperimentId);
-        var newName = Validate.Required(request.NewName, "new_name");
+        var newName = Validate.Name(request.NewName, "new_name", "Experiment name", Validate.MaxExperimentNameLength);
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         var stage = await LockAsync(transaction, id, request.ExperimentId!, ct);

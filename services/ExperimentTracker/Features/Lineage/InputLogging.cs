@@ -24,6 +24,8 @@ public static class InputLogging
     public const int MaxProfileLength = 16777215;
     public const int MaxInputTagKeyLength = 255;
     public const int MaxInputTagValueLength = 500;
+    /// <summary>Feature-group names in a snapshot's source are indexed for lineage; the FeatureStore's names are far shorter.</summary>
+    public const int MaxFeatureGroupNameLength = 250;
 
     /// <summary>The source of a FeatureStore snapshot dataset (JSON): its id and the group versions it joined.</summary>
     public sealed record FeatureStoreSource(string? SnapshotId, IReadOnlyList<FeatureGroupVersion>? FeatureGroups);
@@ -105,7 +107,7 @@ public static class InputLogging
             throw MlflowException.Invalid($"{at}.dataset.source of a '{FeatureStoreSourceType}' dataset must be JSON {{\"snapshot_id\", \"feature_groups\": [{{\"name\", \"version\"}}]}}: {e.Message}");
         }
         return (parsed?.FeatureGroups ?? []).Select((g, i) => g is { Name.Length: > 0, Version: > 0 }
-                ? (g.Name!, g.Version!.Value)
+                ? (Validate.Length(g.Name!, $"{at}.dataset.source feature_groups[{i}].name", MaxFeatureGroupNameLength), g.Version!.Value)
                 : throw MlflowException.Invalid($"{at}.dataset.source feature_groups[{i}] needs a name and a positive version."))
             .Distinct().ToList();
     }
@@ -114,6 +116,6 @@ public static class InputLogging
     {
         if (string.IsNullOrEmpty(value))
             return required ? throw MlflowException.Invalid($"Missing value for required parameter '{name}'.") : null;
-        return value.Length <= max ? value : throw MlflowException.Invalid($"'{name}' is {value.Length} characters; at most {max} are allowed.");
+        return Validate.Length(value, $"'{name}'", max);
     }
 }

@@ -1,25 +1,10 @@
-using MassTransit;
-using Mlops.Contracts;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Mlops.ExperimentTracker.Data;
 using Mlops.ExperimentTracker.Features.Runs;
-using Mlops.ServiceDefaults.Messaging;
 using Npgsql;
 
 namespace Mlops.ExperimentTracker.Features.Lineage;
-
-public sealed record CodeVersion(string? GitCommit, string? SourceName, string? RepositoryUrl);
-public sealed record PipelineExecution(string ExecutionId, string? Pipeline);
-public sealed record FeatureGroupRef(string Name, int Version);
-public sealed record DatasetRef(string Name, string Digest, string SourceType, string Source, string? Context, IReadOnlyList<FeatureGroupRef> FeatureGroups);
-public sealed record DeploymentRef(string DeploymentId, string Endpoint, string Environment, DateTimeOffset DeployedAt, DateTimeOffset? RetiredAt);
-public sealed record ModelVersionRef(string Name, string Version, string CurrentStage, IReadOnlyList<string> Aliases, IReadOnlyList<DeploymentRef> Deployments);
-public sealed record RunRef(string RunId, string ExperimentId, string RunName, string Status, string LifecycleStage,
-    CodeVersion? CodeVersion, PipelineExecution? PipelineExecution);
-
-/// <summary>A run with what went in (datasets, feature-group versions, code, pipeline) and what came out (model versions, deployments).</summary>
-public sealed record RunLineage(RunRef Run, IReadOnlyList<DatasetRef> Datasets, IReadOnlyList<ModelVersionRef> ModelVersions);
-public sealed record ModelVersionLineage(ModelVersionRef ModelVersion, string Source, RunLineage? Run);
-public sealed record RunsLineage(IReadOnlyList<RunLineage> Runs);
 
 /// <summary>
 /// Lineage as a first-class query (<c>/api/lineage/...</c>), both directions: dataset snapshot and feature-group
@@ -49,65 +34,82 @@ public static class LineageEndpoints
         return app;
     }
 
-    internal static async Task<IResult> RunAsync(string runId, NpgsqlDataSource db, CancellationToken ct)
+    internal static async Task<Results<Ok<RunLineage>, NotFound<ProblemDetails>>> RunAsync(string runId, NpgsqlDataSource db, CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         var runs = await LoadAsync(connection, "r.run_id = @id", [new NpgsqlParameter("id", runId)], ct);
-        return runs.Count == 0 ? NotFound("run", runId) : TypedResults.Ok(runs[0]);
+        return runs.Count == 0 ? NotFound("run", $"No run '{runId}' is known to the tracker.") : TypedResults.Ok(runs[0]);
     }
 
-    internal static async Task<IResult> ModelVersionAsync(string name, int version, NpgsqlDataSource db, CancellationToken ct)
+    internal static async Task<Results<Ok<ModelVersionLineage>, NotFound<ProblemDetails>>> ModelVersionAsync(string name, int version,
+        NpgsqlDataSource db, CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         var lineage = await ModelVersionLineageAsync(connection, name, version, ct);
-        return lineage is null ? NotFound("model version", $"{name} version {version}") : TypedResults.Ok(lineage);
+        return lineage is null ? NotFound("model version", $"No model version '{name}' version {version} is known to the tracker.") : TypedResults.Ok(lineage);
     }
 
-    internal static async Task<IResult> DeploymentAsync(string deploymentId, NpgsqlDataSource db, CancellationToken ct)
+    internal static async Task<Results<Ok<ModelVersionLineage>, NotFound<ProblemDetails>>> DeploymentAsync(string deploymentId,
+        NpgsqlDataSource db, CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
-        await using var select = connection.Command("SELECT model_name, model_version FROM deployments WHERE deployment_id = @id", null, ("id", deploymentId));
-        await using var reader = await select.ExecuteReaderAsync(ct);
-        if (!await reader.ReadAsync(ct))
-            return NotFound("deployment", deploymentId);
-        var (name, version) = (reader.GetString(0), reader.GetInt32(1));
-        await reader.DisposeAsync();
+        var deployed = await connection.ReadAllAsync("SELECT model_name, model_version FROM deployments WHERE deployment_id = @id",
+            [new NpgsqlParameter("id", deploymentId)], r => (Name: r.GetString(0), Version: r.GetInt32(1)), ct);
+        if (deployed.Count == 0)
+            return NotFound("deployment", $"No deployment '{deploymentId}' is known to the tracker.");
+        var (name, version) = deployed[0];
         var lineage = await ModelVersionLineageAsync(connection, name, version, ct);
-        return lineage is null ? NotFound("model version", $"{name} version {version} (deleted from the registry)") : TypedResults.Ok(lineage);
+        return lineage is null
+            ? NotFound("model version", $"Deployment '{deploymentId}' serves model version '{name}' version {version}, which was deleted from the registry.")
+            : TypedResults.Ok(lineage);
     }
 
-    internal static async Task<IResult> DatasetAsync(string? digest, string? name, NpgsqlDataSource db, CancellationToken ct)
+    // The tracker knows datasets, feature groups and pipeline executions only through the runs that reference them: one
+    // that no run references is, to the tracker, unknown (404), not a lineage with no runs.
+
+    internal static async Task<Results<Ok<RunsLineage>, NotFound<ProblemDetails>, ValidationProblem>> DatasetAsync(string? digest, string? name,
+        NpgsqlDataSource db, CancellationToken ct)
     {
         if (string.IsNullOrEmpty(digest))
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["digest"] = ["The dataset's digest is required."] });
         await using var connection = await db.OpenConnectionAsync(ct);
-        return TypedResults.Ok(new RunsLineage(await LoadAsync(connection,
+        var runs = await LoadAsync(connection,
             """
             r.run_id IN (SELECT i.run_id FROM run_inputs i JOIN datasets d ON d.dataset_id = i.dataset_id
                          WHERE d.digest = @digest AND (@name::text IS NULL OR d.name = @name))
-            """, [new NpgsqlParameter("digest", digest), new NpgsqlParameter("name", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)name ?? DBNull.Value }], ct)));
+            """, [new NpgsqlParameter("digest", digest), new NpgsqlParameter("name", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)name ?? DBNull.Value }], ct);
+        return runs.Count == 0
+            ? NotFound("dataset", $"No run read a dataset with digest '{digest}'{(name is null ? "" : $" named '{name}'")}.")
+            : TypedResults.Ok(new RunsLineage(runs));
     }
 
-    internal static async Task<IResult> FeatureGroupAsync(string name, int? version, NpgsqlDataSource db, CancellationToken ct)
+    internal static async Task<Results<Ok<RunsLineage>, NotFound<ProblemDetails>>> FeatureGroupAsync(string name, int? version,
+        NpgsqlDataSource db, CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
-        return TypedResults.Ok(new RunsLineage(await LoadAsync(connection,
+        var runs = await LoadAsync(connection,
             """
             r.run_id IN (SELECT i.run_id FROM run_inputs i JOIN dataset_feature_groups g ON g.dataset_id = i.dataset_id
                          WHERE g.name = @name AND (@version::integer IS NULL OR g.version = @version))
-            """, [new NpgsqlParameter("name", name), new NpgsqlParameter("version", NpgsqlTypes.NpgsqlDbType.Integer) { Value = (object?)version ?? DBNull.Value }], ct)));
+            """, [new NpgsqlParameter("name", name), new NpgsqlParameter("version", NpgsqlTypes.NpgsqlDbType.Integer) { Value = (object?)version ?? DBNull.Value }], ct);
+        return runs.Count == 0
+            ? NotFound("feature group", $"No run references feature group '{name}'{(version is null ? "" : $" version {version}")}.")
+            : TypedResults.Ok(new RunsLineage(runs));
     }
 
-    internal static async Task<IResult> PipelineExecutionAsync(string executionId, NpgsqlDataSource db, CancellationToken ct)
+    internal static async Task<Results<Ok<RunsLineage>, NotFound<ProblemDetails>>> PipelineExecutionAsync(string executionId,
+        NpgsqlDataSource db, CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
-        return TypedResults.Ok(new RunsLineage(await LoadAsync(connection,
-            "r.run_id IN (SELECT t.run_id FROM tags t WHERE t.key = @key AND t.value = @id)",
-            [new NpgsqlParameter("key", PipelineExecutionTag), new NpgsqlParameter("id", executionId)], ct)));
+        var runs = await LoadAsync(connection,
+            $"r.run_id IN (SELECT t.run_id FROM tags t WHERE t.key = @key AND {TrackerSql.ValueEquals("t.value", "@id")})",
+            [new NpgsqlParameter("key", PipelineExecutionTag), new NpgsqlParameter("id", executionId)], ct);
+        return runs.Count == 0
+            ? NotFound("pipeline execution", $"No run references pipeline execution '{executionId}' (tag {PipelineExecutionTag}).")
+            : TypedResults.Ok(new RunsLineage(runs));
     }
 
-    private static IResult NotFound(string kind, string id) =>
-        TypedResults.Problem($"No {kind} '{id}' is known to the tracker.", statusCode: StatusCodes.Status404NotFound, title: $"Unknown {kind}");
+    private static NotFound<ProblemDetails> NotFound(string kind, string detail) => NativeProblems.NotFound($"Unknown {kind}", detail);
 
     private static async Task<ModelVersionLineage?> ModelVersionLineageAsync(NpgsqlConnection connection, string name, int version, CancellationToken ct)
     {
@@ -183,30 +185,4 @@ public static class LineageEndpoints
         return versions.Select(v => (v.RunId, new ModelVersionRef(v.Name, v.Version.ToString(), v.Stage, v.Aliases,
             deployments[(v.Name, v.Version)].ToList()))).ToList();
     }
-}
-
-/// <summary>Records Serving's deployments for lineage, once per message (inbox).</summary>
-public sealed class ModelDeployedConsumer(NpgsqlDataSource db) : IConsumer<ModelDeployed>
-{
-    public Task Consume(ConsumeContext<ModelDeployed> context) =>
-        db.ExecuteOnceAsync(context, nameof(ModelDeployedConsumer), async transaction =>
-        {
-            var m = context.Message;
-            if (!int.TryParse(m.ModelVersion, out var version))
-                throw new InvalidOperationException($"ModelDeployed {m.DeploymentId} names version '{m.ModelVersion}', which is not an integer.");
-            await transaction.ExecuteAsync(
-                """
-                INSERT INTO deployments (deployment_id, endpoint, model_name, model_version, environment, deployed_at)
-                VALUES (@id, @endpoint, @name, @version, @environment, @at) ON CONFLICT (deployment_id) DO NOTHING
-                """, context.CancellationToken, ("id", m.DeploymentId), ("endpoint", m.Endpoint), ("name", m.ModelName), ("version", version),
-                ("environment", m.Environment), ("at", m.DeployedAt.ToUnixTimeMilliseconds()));
-        });
-}
-
-public sealed class ModelRetiredConsumer(NpgsqlDataSource db) : IConsumer<ModelRetired>
-{
-    public Task Consume(ConsumeContext<ModelRetired> context) =>
-        db.ExecuteOnceAsync(context, nameof(ModelRetiredConsumer), transaction =>
-            transaction.ExecuteAsync("UPDATE deployments SET retired_at = @at WHERE deployment_id = @id AND retired_at IS NULL",
-                context.CancellationToken, ("at", context.Message.RetiredAt.ToUnixTimeMilliseconds()), ("id", context.Message.DeploymentId)));
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Mlops.ExperimentTracker.Data;
 using Npgsql;
@@ -54,7 +55,7 @@ public static class RegistryAudit
         return app;
     }
 
-    internal static async Task<IResult> ReadAsync([FromQuery] string? name, [FromQuery] int? version, [FromQuery] long? before,
+    internal static async Task<Results<Ok<AuditResponse>, ValidationProblem>> ReadAsync([FromQuery] string? name, [FromQuery] int? version, [FromQuery] long? before,
         [FromQuery] int? limit, NpgsqlDataSource db, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();

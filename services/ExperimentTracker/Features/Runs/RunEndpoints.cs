@@ -44,7 +44,7 @@ public static class RunEndpoints
         var experimentId = ExperimentEndpoints.ParseId(request.ExperimentId);
         var tags = Validate.Items(request.Tags, "tags").ToList();
         RunLogging.CheckLimits(0, 0, tags.Count);
-        var runName = ResolveRunName(request.RunName, tags);
+        var runName = Validate.Length(ResolveRunName(request.RunName, tags), "Run name", Validate.MaxTagValueLength);
         tags.RemoveAll(t => t.Key == RunStore.RunNameTag);
         tags.Add(new KeyValue(RunStore.RunNameTag, runName));
         foreach (var tag in tags)
@@ -121,7 +121,7 @@ public static class RunEndpoints
         if (status is not null && !Statuses.Contains(status))
             throw MlflowException.Invalid($"Invalid value '{request.Status}' for parameter 'status': use one of {string.Join(", ", Statuses)}.");
         if (request.RunName is { Length: > 0 })
-            Validate.Value(request.RunName, "Tag", RunStore.RunNameTag, Validate.MaxTagValueLength);
+            Validate.Length(request.RunName, "Run name", Validate.MaxTagValueLength);
 
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);

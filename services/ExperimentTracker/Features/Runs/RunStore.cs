@@ -89,7 +89,7 @@ public static class RunStore
                 FROM run_inputs i JOIN datasets d ON d.dataset_id = i.dataset_id WHERE i.run_id = ANY(@ids) ORDER BY i.run_id, d.dataset_id
                 """,
             })
-                batch.BatchCommands.Add(new NpgsqlBatchCommand(sql) { Parameters = { new NpgsqlParameter("ids", ids) } });
+                batch.BatchCommands.Add(Db.BatchCommand(sql, ("ids", ids)));
             // Fixed text: prepared once per pooled connection, then neither parsed nor planned again.
             await batch.PrepareAsync(ct);
             await using var reader = await batch.ExecuteReaderAsync(ct);

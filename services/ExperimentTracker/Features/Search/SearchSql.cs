@@ -1,3 +1,4 @@
+using Mlops.ExperimentTracker.Data;
 using Mlops.ExperimentTracker.Features.Runs;
 using Mlops.ExperimentTracker.Mlflow;
 using Npgsql;
@@ -173,14 +174,17 @@ public static class SearchSql
     /// orders and pages them, but read the way an index serves it: first the runs that have the key, walking the
     /// (key, value) index in order and stopping once the page is full; then, only if those run out before the page
     /// ends, the runs without it (which sort last). Joining every run to its value, the plain form, costs the whole
-    /// experiment (measured: 10,000 runs, ~30 ms against ~7 ms, both under load; see benchmarks/README.md).
+    /// experiment (measured: 10,000 runs, ~30 ms against ~7 ms, both under load; see benchmarks/README.md). The index
+    /// holds each value's first <see cref="TrackerSql.IndexedValuePrefix"/> characters (migration 0007), so the walk is in
+    /// prefix order with ties sorted on the whole value: the same order as the value's under the C collation the local
+    /// PostgreSQL uses (a linguistic collation can differ for values alike in their first 200 characters).
     /// </summary>
     public static string RunsPageByKey(KeyOrder order, string columns, string where) =>
         $"""
         WITH keyed AS MATERIALIZED (
             SELECT {columns}, k.value AS sort_value FROM {order.Table} k JOIN runs r ON r.run_id = k.run_id
             WHERE k.key = {order.KeyParameter} AND {where}
-            ORDER BY k.value {order.Direction}, r.start_time DESC, r.run_id
+            ORDER BY {TrackerSql.ValuePrefix("k.value")} {order.Direction}, k.value {order.Direction}, r.start_time DESC, r.run_id
             LIMIT @limit + @offset),
         unkeyed AS (
             SELECT {columns}, NULL::text AS sort_value FROM runs r
@@ -212,7 +216,10 @@ public static class SearchSql
             return Compare(LatestMetric(document, parameter(identifier.Key)), clause, numeric: true, parameter);
         var table = Table(target, identifier);
         var key = parameter(identifier.Key);
-        var comparison = Compare("x.value", clause, numeric: false, parameter); // params and tags: text values
+        // Params and tags: text values, whose equality is written for the (key, value prefix) index (migration 0007).
+        var comparison = clause.Comparator == "=" && clause.Value is string
+            ? TrackerSql.ValueEquals("x.value", parameter(clause.Value))
+            : Compare("x.value", clause, numeric: false, parameter);
         return $"EXISTS (SELECT 1 FROM {table} x WHERE {target.Match("x")} AND x.key = {key} AND {comparison})";
     }
 
