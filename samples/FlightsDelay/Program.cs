@@ -30,9 +30,10 @@ try
 {
     Console.WriteLine($"Preparing the flights delay job ({trainRows:N0} training rows) under {root}");
     var flights = await FlightsSample.LoadAsync(flightsPath);
-    var layout = await FlightsSample.WriteJobAsync(flights, root, new FlightsJob(FlightsTask.Delayed, trainRows, trainRows / 4,
+    var job = new FlightsJob(FlightsTask.Delayed, trainRows, trainRows / 4,
         SampleSeed: Random.Shared.Next(1, 1000),
-        Hyperparameters: new Dictionary<string, string> { ["algorithm"] = "lightgbm", ["num_leaves"] = "31", ["learning_rate"] = "0.1" }));
+        Hyperparameters: new Dictionary<string, string> { ["algorithm"] = "lightgbm", ["num_leaves"] = "31", ["learning_rate"] = "0.1" });
+    var layout = await FlightsSample.WriteJobAsync(flights, root, job);
 
     await using var run = await tracker.StartRunAsync(Experiment, gitCommit: gitCommit,
         tags: new Dictionary<string, string> { ["mlflow.source.name"] = "samples/FlightsDelay", ["mlops.sample"] = "true" });
@@ -40,7 +41,13 @@ try
     {
         var result = await new TrainingJob(layout, Console.Out, Console.Error).TrainAsync();
         var manifest = result.Manifest;
-        await run.LogParamsAsync(manifest.Hyperparameters);
+        // Each trial samples other flights: without the sampling seed two runs with equal params would differ unexplained.
+        await run.LogParamsAsync(new Dictionary<string, string>(manifest.Hyperparameters)
+        {
+            ["sample_seed"] = job.SampleSeed.ToString(CultureInfo.InvariantCulture),
+            ["sample_train_rows"] = job.TrainRows.ToString(CultureInfo.InvariantCulture),
+            ["sample_validation_rows"] = job.ValidationRows.ToString(CultureInfo.InvariantCulture),
+        });
         // "validation:auc" → "validation/auc": MLflow keys allow "/", not ":" (and its UI groups by the prefix).
         await run.LogMetricsAsync(result.Metrics.Lines().Where(m => double.IsFinite(m.Value)).ToDictionary(m => m.Name.Replace(':', '/'), m => m.Value));
         var train = manifest.TrainingData["train"];

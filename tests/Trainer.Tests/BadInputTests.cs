@@ -196,7 +196,7 @@ public sealed class BadInputTests
         Assert.DoesNotContain("   at ", stderr);
     }
 
-    private static async Task<string> FailAsync(TrainingLayout layout)
+    internal static async Task<string> FailAsync(TrainingLayout layout)
     {
         var stderr = new StringWriter();
         var code = await new TrainingJob(layout, new StringWriter(), stderr).RunAsync();

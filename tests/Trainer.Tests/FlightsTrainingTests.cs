@@ -28,7 +28,9 @@ public sealed class FlightsTrainingTests(FlightsFixture flights, ITestOutputHelp
         var validation = result.Metrics.Channels["validation"];
         Assert.True(validation.Metrics["auc"] >= validation.Baseline["auc"] + 0.10, $"validation AUC {validation.Metrics["auc"]:F4}");
         Assert.True(result.Metrics.Channels["test"].Metrics["auc"] >= 0.60, $"test AUC {result.Metrics.Channels["test"].Metrics["auc"]:F4}");
-        Assert.True(validation.Metrics["accuracy"] >= validation.Baseline["accuracy"] - 0.005, "accuracy must not fall below always predicting the majority class");
+        // Labels come from the threshold maximising F1, which trades accuracy for recall on a fifth-delayed set; at 0.5
+        // the model must still not fall below always predicting the majority class.
+        Assert.True(validation.Metrics["accuracy_at_0.5"] >= validation.Baseline["accuracy"] - 0.005, "accuracy at 0.5 must not fall below always predicting the majority class");
         var confusion = validation.ConfusionMatrix!;
         Assert.Equal(validation.Rows, confusion.Counts.SelectMany(r => r).Sum());
 

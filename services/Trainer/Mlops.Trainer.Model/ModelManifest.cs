@@ -14,8 +14,11 @@ public enum ProblemType
 /// <summary>A column of the model's input or output: its name and one of number, boolean, text, timestamp, vector.</summary>
 public sealed record SchemaColumn(string Name, string Type);
 
-/// <summary>How one input column was turned into features (kept for humans and for Monitor's baselines).</summary>
-public sealed record FeatureTreatment(string Column, string Kind, string Treatment, int? Cardinality = null);
+/// <summary>
+/// How one input column was turned into features (kept for humans and for Monitor's baselines). Parts: for a
+/// timestamp, the derived parts the model uses, in feature order.
+/// </summary>
+public sealed record FeatureTreatment(string Column, string Kind, string Treatment, int? Cardinality = null, IReadOnlyList<string>? Parts = null);
 
 /// <summary>The SHA-256 of a channel's files (relative path and bytes, in path order) and its row count.</summary>
 public sealed record ChannelDigest(string Sha256, long Rows, IReadOnlyList<string> Files);
@@ -25,7 +28,8 @@ public sealed record OnnxExport(string? File, string Status, string? Reason = nu
 
 /// <summary>
 /// package.json in the model directory: everything needed to use, compare and reproduce the model
-/// besides the ML.NET zip itself.
+/// besides the ML.NET zip itself. <see cref="DecisionThreshold"/> (binary, format 2): the probability at or
+/// above which <see cref="ModelPackage"/> predicts true; model.zip's own PredictedLabel column does not apply it.
 /// </summary>
 public sealed record ModelManifest(
     int FormatVersion,
@@ -42,9 +46,11 @@ public sealed record ModelManifest(
     IReadOnlyDictionary<string, ChannelDigest> TrainingData,
     IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> Metrics,
     OnnxExport Onnx,
-    DateTimeOffset CreatedAt)
+    DateTimeOffset CreatedAt,
+    double? DecisionThreshold = null)
 {
-    public const int CurrentFormatVersion = 1;
+    // 2: binary packages carry a decision threshold. A version-1 loader would ignore it and predict other labels.
+    public const int CurrentFormatVersion = 2;
     public const string FileName = "package.json";
     public const string ModelFileName = "model.zip";
     public const string OnnxFileName = "model.onnx";

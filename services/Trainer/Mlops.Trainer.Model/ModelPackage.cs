@@ -109,6 +109,12 @@ public sealed class ModelPackage : IDisposable
         }
     }
 
+    /// <summary>
+    /// The predicted label of a binary model with a decision threshold. One rule for the package's scorer and the
+    /// trainer's evaluator, so the metrics describe the labels Serving returns.
+    /// </summary>
+    public static bool IsPositive(float probability, double threshold) => probability >= threshold;
+
     /// <summary>Reads predictions from a data view that a trainer model has already transformed.</summary>
     public static IReadOnlyList<Prediction> ReadPredictions(ModelManifest manifest, IDataView scored)
     {
@@ -138,7 +144,9 @@ public sealed class ModelPackage : IDisposable
                     getLabel(ref l);
                     getScore(ref s);
                     getProbability(ref p);
-                    predictions.Add(new Prediction(l, s, p, null));
+
+                    // Packages before format 2 have no threshold: ML.NET's own label stands.
+                    predictions.Add(new Prediction(manifest.DecisionThreshold is { } t ? IsPositive(p, t) : l, s, p, null));
                 }
 
                 break;

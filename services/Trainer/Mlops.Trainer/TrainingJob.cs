@@ -91,6 +91,21 @@ public sealed class TrainingJob(TrainingLayout layout, TextWriter stdout, TextWr
         var trainTable = LabelPreparation.Prepare(train.Table, label, problem, ChannelLoader.Train);
         var validationTable = LabelPreparation.Prepare(validation.Table, label, problem, ChannelLoader.Validation);
         var testTable = test is null ? null : LabelPreparation.Prepare(test.Table, label, problem, ChannelLoader.Test);
+        var missingLabels = new Dictionary<string, long>
+        {
+            [ChannelLoader.Train] = train.Table.RowCount - trainTable.RowCount,
+            [ChannelLoader.Validation] = validation.Table.RowCount - validationTable.RowCount,
+        };
+        if (test is not null)
+        {
+            missingLabels[ChannelLoader.Test] = test.Table.RowCount - testTable!.RowCount;
+        }
+
+        foreach (var (channel, dropped) in missingLabels.Where(m => m.Value > 0))
+        {
+            await stdout.WriteLineAsync($"dropped {dropped:N0} {channel} row(s) whose label '{label}' is missing");
+        }
+
         RequireTwoClasses(problem, trainTable, label);
 
         var ml = ModelPackage.CreateContext(options.Seed);
@@ -139,8 +154,21 @@ public sealed class TrainingJob(TrainingLayout layout, TextWriter stdout, TextWr
 
         fit.Stop();
 
-        // Evaluate.
+        // Evaluate, binary models at the decision threshold chosen on validation (or given).
         var evaluator = new ModelEvaluator(ml, problem, label, labelKeys, scoringModel, trainTable);
+        double? threshold = null;
+        if (problem == ProblemType.Binary)
+        {
+            threshold = options.DecisionThreshold ?? DecisionThreshold.MaximisingF1(evaluator.Probabilities(validationTable), (bool[])validationTable[label].Values);
+            if (threshold is null)
+            {
+                threshold = DecisionThreshold.Conventional;
+                await stderr.WriteLineAsync($"warning: the validation channel has no positive label, so no threshold maximises F1; using {DecisionThreshold.Conventional}.");
+            }
+
+            evaluator = new ModelEvaluator(ml, problem, label, labelKeys, scoringModel, trainTable, threshold.Value);
+        }
+
         var trainSample = trainTable.Select(Statistics.Sample(trainTable.RowCount, options.DiagnosticsRows, options.Seed));
         var validationSample = validationTable.Select(Statistics.Sample(validationTable.RowCount, options.DiagnosticsRows, options.Seed));
         var channels = new Dictionary<string, ChannelMetrics>
@@ -177,14 +205,16 @@ public sealed class TrainingJob(TrainingLayout layout, TextWriter stdout, TextWr
 
         // Package and report.
         var metrics = new MetricsReport(problem, learner.Name, label, channels, importance,
-            new TrainingTiming(trainTable.RowCount, fit.Elapsed.TotalSeconds, trainTable.RowCount / fit.Elapsed.TotalSeconds, total.Elapsed.TotalSeconds));
+            new TrainingTiming(trainTable.RowCount, fit.Elapsed.TotalSeconds, trainTable.RowCount / fit.Elapsed.TotalSeconds, total.Elapsed.TotalSeconds),
+            missingLabels, threshold);
         var manifest = PackageWriter.Write(
             ml, layout.ModelDirectory, model, plan, new ModelManifestDraft(
                 problem, learner.Name, label, options.Seed, options.Effective(problem),
                 problem == ProblemType.Multiclass ? ModelEvaluator.Classes(evaluator.Score(validationSample)) : null,
                 new Dictionary<string, ChannelDigest>(
                     new[] { train, validation, test }.OfType<Channel>().Select(c => KeyValuePair.Create(c.Name, c.Digest))),
-                channels.ToDictionary(c => c.Key, c => c.Value.Metrics)));
+                channels.ToDictionary(c => c.Key, c => c.Value.Metrics),
+                threshold));
         metrics = metrics with { Timing = metrics.Timing with { TotalSeconds = total.Elapsed.TotalSeconds } };
         ReportJson.Write(Path.Combine(layout.OutputDataDirectory, "metrics.json"), metrics);
         ReportJson.Write(Path.Combine(layout.OutputDataDirectory, "diagnostics.json"), diagnostics);
@@ -200,11 +230,17 @@ public sealed class TrainingJob(TrainingLayout layout, TextWriter stdout, TextWr
             await (finding.Status == DiagnosticFinding.Issue ? stderr : stdout).WriteLineAsync($"diagnostic {finding.Rule}={finding.Status}: {finding.Message}");
         }
 
+        if (threshold is { } t && channels[ChannelLoader.Validation].Metrics is var v)
+        {
+            await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"decision threshold {t:0.####} ({(options.DecisionThreshold is null ? "maximises F1 on validation" : "given")}): validation precision {v["precision"]:0.###}, recall {v["recall"]:0.###}, F1 {v["f1"]:0.###}; at 0.5: precision {v["precision_at_0.5"]:0.###}, recall {v["recall_at_0.5"]:0.###}, F1 {v["f1_at_0.5"]:0.###}"));
+        }
+
         await stdout.WriteLineAsync($"model package written to {layout.ModelDirectory} (onnx: {manifest.Onnx.Status}); fit {fit.Elapsed.TotalSeconds:F1}s, total {total.Elapsed.TotalSeconds:F1}s");
         return new TrainingResult(manifest, metrics, diagnostics, model, validationTable);
 
         Task<Channel?> LoadAsync(string name, bool required) =>
-            ChannelLoader.LoadAsync(layout, name, config.Channels?.GetValueOrDefault(name), required, stderr, ct);
+            ChannelLoader.LoadAsync(layout, name, config.Channels?.GetValueOrDefault(name), required, options.Label, stderr, ct);
     }
 
     private static void RequireTwoClasses(ProblemType problem, DataTable train, string label)

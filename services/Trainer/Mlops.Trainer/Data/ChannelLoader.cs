@@ -19,7 +19,7 @@ public static class ChannelLoader
     private static readonly string[] ParquetTypes = ["application/x-parquet", "application/parquet", "application/vnd.apache.parquet"];
     private static readonly string[] CsvTypes = ["text/csv", "application/csv"];
 
-    public static async Task<Channel?> LoadAsync(TrainingLayout layout, string name, ChannelConfig? config, bool required, TextWriter log, CancellationToken ct)
+    public static async Task<Channel?> LoadAsync(TrainingLayout layout, string name, ChannelConfig? config, bool required, string label, TextWriter log, CancellationToken ct)
     {
         var directory = layout.ChannelDirectory(name);
         if (!Directory.Exists(directory))
@@ -42,7 +42,7 @@ public static class ChannelLoader
         var tables = new List<DataTable>();
         foreach (var file in files)
         {
-            tables.Add(await ReadFileAsync(file, name, config?.ContentType, log, ct));
+            tables.Add(await ReadFileAsync(file, name, config?.ContentType, label, log, ct));
         }
 
         var table = Concat(name, files, tables);
@@ -54,7 +54,7 @@ public static class ChannelLoader
         return new Channel(name, table, new ChannelDigest(Digest(directory, files), table.RowCount, [.. files.Select(f => Path.GetRelativePath(directory, f))]));
     }
 
-    private static async Task<DataTable> ReadFileAsync(string file, string channel, string? contentType, TextWriter log, CancellationToken ct)
+    private static async Task<DataTable> ReadFileAsync(string file, string channel, string? contentType, string label, TextWriter log, CancellationToken ct)
     {
         var isParquet = contentType is not null
             ? ParquetTypes.Contains(contentType, StringComparer.OrdinalIgnoreCase)
@@ -71,7 +71,7 @@ public static class ChannelLoader
 
         try
         {
-            return isParquet ? await ParquetTableReader.ReadAsync(file, log, ct) : CsvTableReader.Read(file);
+            return isParquet ? await ParquetTableReader.ReadAsync(file, log, ct, label) : CsvTableReader.Read(file, label);
         }
         catch (Exception e) when (e is not TrainerException and not OperationCanceledException)
         {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using Sylvan.Data.Csv;
 using Mlops.Trainer.Model.Tabular;
 
@@ -7,15 +8,30 @@ namespace Mlops.Trainer.Data;
 /// <summary>
 /// Reads a CSV file with a header row. CSV carries no types, so each column's kind is inferred from its
 /// values: all numbers → number, all true/false → boolean, all ISO-like dates → timestamp, else text.
-/// Empty cells (and NA, null) are missing.
+/// Empty cells (and NA, null) are missing. Files must be UTF-8; anything else is refused with its position.
 /// </summary>
 public static class CsvTableReader
 {
     private static readonly HashSet<string> MissingMarkers = new(["", "NA", "N/A", "null", "NULL", "NaN"], StringComparer.Ordinal);
 
-    public static DataTable Read(string path)
+    /// <param name="path">The CSV file.</param>
+    /// <param name="label">The label column, whose booleans are read as text so that empty cells stay missing.</param>
+    public static DataTable Read(string path, string? label = null)
     {
-        using var csv = CsvDataReader.Create(path, new CsvDataReaderOptions { HasHeaders = true });
+        try
+        {
+            return ReadStrict(path, label);
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw CsvEncoding.Refusal(path, e);
+        }
+    }
+
+    private static DataTable ReadStrict(string path, string? label)
+    {
+        using var text = CsvEncoding.OpenStrict(path);
+        using var csv = CsvDataReader.Create(text, new CsvDataReaderOptions { HasHeaders = true });
         var header = Enumerable.Range(0, csv.FieldCount).Select(csv.GetName).ToArray();
         if (header.Length == 0 || header.All(string.IsNullOrWhiteSpace))
         {
@@ -38,10 +54,10 @@ public static class CsvTableReader
             }
         }
 
-        return new DataTable([.. header.Select((name, i) => Infer(name, raw[i]))]);
+        return new DataTable([.. header.Select((name, i) => Infer(name, raw[i], name == label))]);
     }
 
-    private static TableColumn Infer(string name, List<string?> cells)
+    private static TableColumn Infer(string name, List<string?> cells, bool isLabel)
     {
         var present = cells.Where(c => c is not null).Select(c => c!).ToArray();
         if (present.Length > 0 && present.All(c => double.TryParse(c, NumberStyles.Float, CultureInfo.InvariantCulture, out _)))
@@ -51,6 +67,11 @@ public static class CsvTableReader
 
         if (present.Length > 0 && present.All(c => bool.TryParse(c, out _)))
         {
+            if (isLabel)
+            {
+                return LabelPreparation.BooleanLabelAsText(name, cells.Select(c => c is null ? (bool?)null : bool.Parse(c)));
+            }
+
             // Missing booleans read as false: ML.NET's boolean has no missing value.
             return TableColumn.Booleans(name, [.. cells.Select(c => c is not null && bool.Parse(c))]);
         }

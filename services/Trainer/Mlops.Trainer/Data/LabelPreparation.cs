@@ -6,13 +6,14 @@ namespace Mlops.Trainer.Data;
 
 /// <summary>
 /// Puts the label column into the form each problem type trains on (boolean, text class, number) and
-/// drops rows without a label. This happens outside the model: scoring rows have no label.
+/// drops rows without a label, for every problem type. This happens outside the model: scoring rows have no label.
 /// </summary>
 public static class LabelPreparation
 {
     public static ProblemType InferProblem(DataTable train, string label) => Find(train, label, ChannelLoader.Train) switch
     {
         { Kind: ColumnKind.Boolean } => ProblemType.Binary,
+        { Values: string?[] texts } when IsBooleanText(texts) => ProblemType.Binary,
         { Kind: ColumnKind.Text } => ProblemType.Multiclass,
 
         // 0/1 labels are how CSV (and SageMaker's built-in algorithms) spell a binary target.
@@ -33,7 +34,8 @@ public static class LabelPreparation
                 ? column
                 : throw WrongType(column, channel, "regression needs a numeric label"),
         };
-        var present = Enumerable.Range(0, converted.Length).Where(i => !converted.IsMissing(i)).ToArray();
+        // Missingness is read from the column as loaded: a converted boolean has no missing value left to see.
+        var present = Enumerable.Range(0, column.Length).Where(i => !column.IsMissing(i) && !converted.IsMissing(i)).ToArray();
         if (present.Length == 0)
         {
             throw new TrainerException($"Channel '{channel}': every row's label '{label}' is missing, so there is nothing to train or evaluate on.");
@@ -59,9 +61,24 @@ public static class LabelPreparation
             return TableColumn.Booleans(column.Name, [.. numbers.Select(v => v == 1)]);
         }
 
+        if (column.Values is string?[] texts && IsBooleanText(texts))
+        {
+            return TableColumn.Booleans(column.Name, [.. texts.Select(v => v == "true")]);
+        }
+
         throw WrongType(column, channel, "binary classification needs a boolean label (or numbers that are all 0 or 1); "
             + "use problem_type=multiclass for a categorical label or regression for a numeric one");
     }
+
+    /// <summary>
+    /// A boolean label as the readers hand it over: text "true"/"false" with null for a gap. ML.NET's boolean has
+    /// no missing value, so a gap stored as a boolean would train as class 0.
+    /// </summary>
+    internal static TableColumn BooleanLabelAsText(string name, IEnumerable<bool?> values) =>
+        TableColumn.Texts(name, [.. values.Select(v => v switch { true => "true", false => "false", null => null })]);
+
+    private static bool IsBooleanText(string?[] texts) =>
+        texts.Any(v => v is not null) && texts.All(v => v is null or "true" or "false");
 
     private static TableColumn ToClasses(TableColumn column, string channel) => column.Values switch
     {

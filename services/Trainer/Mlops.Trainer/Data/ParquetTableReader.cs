@@ -8,7 +8,8 @@ namespace Mlops.Trainer.Data;
 /// <summary>Reads a Parquet file's flat columns into a <see cref="DataTable"/>, row group by row group.</summary>
 public static class ParquetTableReader
 {
-    public static async Task<DataTable> ReadAsync(string path, TextWriter log, CancellationToken ct = default)
+    /// <param name="label">The label column, whose booleans are read as text so that nulls stay missing.</param>
+    public static async Task<DataTable> ReadAsync(string path, TextWriter log, CancellationToken ct = default, string? label = null)
     {
         await using var reader = await ParquetReader.CreateAsync(path, cancellationToken: ct);
         var fields = new List<DataField>();
@@ -31,7 +32,7 @@ public static class ParquetTableReader
             var columns = new List<TableColumn>();
             foreach (var field in fields)
             {
-                columns.Add(await ReadColumnAsync(rowGroup, field, rows, ct));
+                columns.Add(await ReadColumnAsync(rowGroup, field, rows, field.Name == label, ct));
             }
 
             groups.Add(new DataTable(columns));
@@ -49,7 +50,7 @@ public static class ParquetTableReader
         _ => null,
     };
 
-    private static async Task<TableColumn> ReadColumnAsync(ParquetRowGroupReader rowGroup, DataField field, int rows, CancellationToken ct)
+    private static async Task<TableColumn> ReadColumnAsync(ParquetRowGroupReader rowGroup, DataField field, int rows, bool isLabel, CancellationToken ct)
     {
         var name = field.Name;
         var type = field.ClrType;
@@ -63,7 +64,9 @@ public static class ParquetTableReader
         if (type == typeof(bool))
         {
             var values = await ReadNullableAsync<bool>(rowGroup, field, rows, ct);
-            return TableColumn.Booleans(name, [.. values.Select(v => v ?? false)]);
+            return isLabel
+                ? LabelPreparation.BooleanLabelAsText(name, values)
+                : TableColumn.Booleans(name, [.. values.Select(v => v ?? false)]);
         }
 
         if (type == typeof(DateTime))

@@ -17,9 +17,13 @@ public sealed record ChannelMetrics(
 
 /// <summary>
 /// Evaluates a trained model on a labelled table with ML.NET's evaluators. The baseline predicts what
-/// one would without a model, from the training labels, so every metric has a yardstick.
+/// one would without a model, from the training labels, so every metric has a yardstick. Binary label metrics
+/// (accuracy, precision, recall, F1, the confusion matrix) are at <paramref name="decisionThreshold"/>, the labels
+/// the package predicts, and again at 0.5 for comparison.
 /// </summary>
-public sealed class ModelEvaluator(MLContext ml, ProblemType problem, string label, ITransformer? labelKeys, ITransformer scoringModel, DataTable train)
+public sealed class ModelEvaluator(
+    MLContext ml, ProblemType problem, string label, ITransformer? labelKeys, ITransformer scoringModel, DataTable train,
+    double decisionThreshold = DecisionThreshold.Conventional)
 {
     public const string LabelKeyColumn = "__label_key";
 
@@ -59,12 +63,17 @@ public sealed class ModelEvaluator(MLContext ml, ProblemType problem, string lab
 
     public double PrimaryMetric(DataTable table) => Evaluate(table).Metrics[Primary.Name];
 
+    /// <summary>The positive-class probabilities of a binary model for <paramref name="table"/>'s rows, in order.</summary>
+    public float[] Probabilities(DataTable table) => [.. Score(table).GetColumn<float>(ModelPackage.ProbabilityColumn)];
+
     private ChannelMetrics Binary(DataTable table, IDataView scored)
     {
+        // ML.NET's evaluator gives the threshold-free metrics; its label metrics follow ML.NET's own threshold, not the package's.
         var m = ml.BinaryClassification.Evaluate(scored, label);
         var actual = (bool[])table[label].Values;
-        var predicted = scored.GetColumn<bool>(ModelPackage.PredictedLabelColumn).ToArray();
-        long Count(bool a, bool p) => actual.Where((v, i) => v == a && predicted[i] == p).LongCount();
+        var probabilities = scored.GetColumn<float>(ModelPackage.ProbabilityColumn).ToArray();
+        var chosen = ThresholdCounts.At(probabilities, actual, decisionThreshold);
+        var conventional = ThresholdCounts.At(probabilities, actual, DecisionThreshold.Conventional);
 
         var positiveRate = (double)_baseline;
         var majority = positiveRate >= 0.5;
@@ -75,14 +84,19 @@ public sealed class ModelEvaluator(MLContext ml, ProblemType problem, string lab
             {
                 ["auc"] = m.AreaUnderRocCurve,
                 ["auprc"] = m.AreaUnderPrecisionRecallCurve,
-                ["accuracy"] = m.Accuracy,
-                ["f1"] = m.F1Score,
-                ["precision"] = m.PositivePrecision,
-                ["recall"] = m.PositiveRecall,
-                ["negative_precision"] = m.NegativePrecision,
-                ["negative_recall"] = m.NegativeRecall,
+                ["accuracy"] = chosen.Accuracy,
+                ["f1"] = chosen.F1,
+                ["precision"] = chosen.Precision,
+                ["recall"] = chosen.Recall,
+                ["negative_precision"] = chosen.NegativePrecision,
+                ["negative_recall"] = chosen.NegativeRecall,
                 ["log_loss"] = m.LogLoss,
                 ["log_loss_reduction"] = m.LogLossReduction,
+                ["decision_threshold"] = decisionThreshold,
+                ["accuracy_at_0.5"] = conventional.Accuracy,
+                ["f1_at_0.5"] = conventional.F1,
+                ["precision_at_0.5"] = conventional.Precision,
+                ["recall_at_0.5"] = conventional.Recall,
             },
             new Dictionary<string, double>
             {
@@ -91,7 +105,8 @@ public sealed class ModelEvaluator(MLContext ml, ProblemType problem, string lab
                 ["f1"] = majority ? 2 * baselineAccuracy / (1 + baselineAccuracy) : 0,
                 ["positive_rate_train"] = positiveRate,
             },
-            new ConfusionMatrix(["true", "false"], [[Count(true, true), Count(true, false)], [Count(false, true), Count(false, false)]]));
+            new ConfusionMatrix(["true", "false"],
+                [[chosen.TruePositives, chosen.FalseNegatives], [chosen.FalsePositives, chosen.TrueNegatives]]));
     }
 
     private ChannelMetrics Multiclass(DataTable table, IDataView scored)

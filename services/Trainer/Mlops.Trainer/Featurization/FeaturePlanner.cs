@@ -35,9 +35,11 @@ public static class FeaturePlanner
         {
             var kind = column.Kind.ToString().ToLowerInvariant();
             var distinct = Distinct(column);
-            if (distinct <= 1)
+            var timestampParts = column.Kind == ColumnKind.Timestamp ? VaryingParts(column) : null;
+            if (distinct <= 1 || timestampParts is { Count: 0 })
             {
                 // A column with one value (or none) carries no signal; keeping it would only widen the input contract.
+                // A timestamp whose values differ only below the minute has no varying part either.
                 constant.Add(column.Name);
                 treatments.Add(new FeatureTreatment(column.Name, kind, "dropped: constant or entirely missing", distinct));
                 continue;
@@ -89,10 +91,13 @@ public static class FeaturePlanner
 
                 case ColumnKind.Timestamp:
                     var partsColumn = "__t_" + column.Name;
-                    chain = TimestampParts.Append(ml, chain, column.Name, partsColumn)
+                    chain = TimestampParts.Append(ml, chain, column.Name, partsColumn, timestampParts!)
                         .Append(ml.Transforms.ReplaceMissingValues(feature, partsColumn));
+                    var constantParts = TimestampParts.PartNames.Except(timestampParts!).ToArray();
                     treatments.Add(new FeatureTreatment(column.Name, kind,
-                        $"timestamp → {string.Join(", ", TimestampParts.PartNames)}; missing → training mean"));
+                        $"timestamp → {string.Join(", ", timestampParts!)}; missing → training mean"
+                        + (constantParts.Length > 0 ? $"; constant in training, dropped: {string.Join(", ", constantParts)}" : ""),
+                        Parts: timestampParts));
                     break;
             }
         }
@@ -122,6 +127,37 @@ public static class FeaturePlanner
         DateTime?[] d => d.Where(v => v is not null).Distinct().Take(2).Count(),
         _ => 0,
     };
+
+    /// <summary>
+    /// The timestamp parts that take more than one value in training: a part that never changes (the hour of a
+    /// date-only column, the year of a single-year sample) is no feature, only noise in the input contract.
+    /// </summary>
+    private static IReadOnlyList<string> VaryingParts(TableColumn column)
+    {
+        var first = new float[TimestampParts.PartNames.Length];
+        var varies = new bool[first.Length];
+        var seen = false;
+        foreach (var value in (DateTime?[])column.Values)
+        {
+            if (value is not { } t)
+            {
+                continue;
+            }
+
+            var parts = TimestampParts.Compute(t);
+            for (var p = 0; p < parts.Length; p++)
+            {
+                varies[p] |= seen && parts[p] != first[p];
+            }
+
+            if (!seen)
+            {
+                (first, seen) = (parts, true);
+            }
+        }
+
+        return [.. TimestampParts.PartNames.Where((_, p) => varies[p])];
+    }
 
     private static string ChannelDescription(DataTable table) => table.Columns.Count == 0
         ? "no columns"

@@ -11,7 +11,8 @@ public enum HyperparameterType
 
 /// <summary>
 /// One accepted hyperparameter: its type, default (as the string SageMaker would pass), range and meaning.
-/// A default of "auto" lets the learner pick.
+/// A default of "auto" lets the learner pick. A real with <see cref="Choices"/> also accepts those words, and
+/// <see cref="Open"/> excludes the bounds themselves.
 /// </summary>
 public sealed record Hyperparameter(
     string Name,
@@ -20,7 +21,8 @@ public sealed record Hyperparameter(
     string Description,
     double Min = double.MinValue,
     double Max = double.MaxValue,
-    IReadOnlyList<string>? Choices = null)
+    IReadOnlyList<string>? Choices = null,
+    bool Open = false)
 {
     public const string Auto = "auto";
 
@@ -29,6 +31,10 @@ public sealed record Hyperparameter(
 
     public static Hyperparameter Real(string name, string @default, string description, double min = 0, double max = double.MaxValue) =>
         new(name, HyperparameterType.Real, @default, description, min, max);
+
+    /// <summary>A word from <paramref name="words"/> (the first is the default) or a number strictly between the bounds.</summary>
+    public static Hyperparameter RealOrWord(string name, string description, double min, double max, params string[] words) =>
+        new(name, HyperparameterType.Real, words[0], description, min, max, words, Open: true);
 
     public static Hyperparameter Choice(string name, string @default, string description, params string[] choices) =>
         new(name, HyperparameterType.Text, @default, description, Choices: choices);
@@ -39,10 +45,12 @@ public sealed record Hyperparameter(
     /// <summary>Returns the problem with <paramref name="value"/>, or null when it is acceptable.</summary>
     public string? Check(string value)
     {
-        if (value == Auto && Default == Auto)
+        if ((value == Auto && Default == Auto) || (Type == HyperparameterType.Real && Choices?.Contains(value) == true))
         {
             return null;
         }
+
+        var or = Type == HyperparameterType.Real && Choices is { } words ? $" or {string.Join(", ", words.Select(w => $"\"{w}\""))}" : "";
 
         switch (Type)
         {
@@ -51,9 +59,9 @@ public sealed record Hyperparameter(
             case HyperparameterType.Integer when int.Parse(value, CultureInfo.InvariantCulture) is var i2 && (i2 < Min || i2 > Max):
                 return $"'{Name}' must be between {Min} and {Max}, got {value}";
             case HyperparameterType.Real when !double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) || !double.IsFinite(d):
-                return $"'{Name}' must be a number{(Default == Auto ? " or \"auto\"" : "")}, got \"{value}\"";
-            case HyperparameterType.Real when double.Parse(value, CultureInfo.InvariantCulture) is var d2 && (d2 < Min || d2 > Max):
-                return $"'{Name}' must be between {Min} and {Max}, got {value}";
+                return $"'{Name}' must be a number{(Default == Auto ? " or \"auto\"" : or)}, got \"{value}\"";
+            case HyperparameterType.Real when double.Parse(value, CultureInfo.InvariantCulture) is var d2 && (d2 < Min || d2 > Max || (Open && (d2 == Min || d2 == Max))):
+                return $"'{Name}' must be {(Open ? "strictly " : "")}between {Min} and {Max}{or}, got {value}";
             case HyperparameterType.Text when Choices is { } choices && !choices.Contains(value):
                 return $"'{Name}' must be one of {string.Join(", ", choices)}, got \"{value}\"";
             default:

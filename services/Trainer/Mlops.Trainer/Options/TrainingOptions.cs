@@ -15,8 +15,14 @@ public sealed record TrainingOptions(
     int HashBits,
     int ImportanceRows,
     int DiagnosticsRows,
+    double? DecisionThreshold,
     IReadOnlyDictionary<string, string> Given)
 {
+    public const string DecisionThresholdName = "decision_threshold";
+
+    /// <summary>The decision_threshold word that picks the threshold maximising F1 on the validation channel.</summary>
+    public const string MaximiseF1 = "f1";
+
     public static readonly IReadOnlyList<Hyperparameter> Common =
     [
         Hyperparameter.Choice("problem_type", Hyperparameter.Auto, "binary, multiclass or regression; auto infers it from the label's type (boolean, text, number)", Hyperparameter.Auto, "binary", "multiclass", "regression"),
@@ -29,6 +35,8 @@ public sealed record TrainingOptions(
         Hyperparameter.Int("hash_bits", 16, "bits of the hash space for high-cardinality categoricals", 1, 24),
         Hyperparameter.Int("importance_rows", 10_000, "validation rows used for permutation feature importance (0 turns it off)", 0),
         Hyperparameter.Int("diagnostics_rows", 20_000, "training and validation rows sampled for diagnostics", 100),
+        Hyperparameter.RealOrWord(DecisionThresholdName,
+            "binary only: the probability at or above which the predicted label is true; f1 picks the one maximising F1 on the validation channel", 0, 1, MaximiseF1),
     ];
 
     /// <summary>Keys SageMaker itself adds (e.g. by automatic model tuning); they are not ours to check.</summary>
@@ -64,6 +72,7 @@ public sealed record TrainingOptions(
             values.Int("hash_bits"),
             values.Int("importance_rows"),
             values.Int("diagnostics_rows"),
+            values.Text(DecisionThresholdName) == MaximiseF1 ? null : values.Real(DecisionThresholdName),
             given);
         if (problem is { } p)
         {
@@ -79,6 +88,12 @@ public sealed record TrainingOptions(
         var learner = LearnerCatalog.Find(problem, Algorithm) ?? throw new TrainerException(
             $"Unknown algorithm '{Algorithm}' for {problem.ToString().ToLowerInvariant()} problems. "
             + $"Valid algorithms: {string.Join(", ", LearnerCatalog.For(problem).Select(l => l.Name))}.");
+        if (problem != Model.ProblemType.Binary && Given.ContainsKey(DecisionThresholdName))
+        {
+            throw new TrainerException(
+                $"Hyperparameter '{DecisionThresholdName}' applies to binary problems only; this is a {problem.ToString().ToLowerInvariant()} problem. Remove it.");
+        }
+
         var accepted = Common.Concat(learner.Parameters).Select(h => h.Name).ToHashSet();
         var foreign = Given.Keys.Where(k => !accepted.Contains(k) && !IsReserved(k)).Order().ToArray();
         if (foreign.Length > 0)
@@ -100,6 +115,11 @@ public sealed record TrainingOptions(
         foreach (var (key, value) in Resolve(Common, Given).All.Concat(values.All))
         {
             all[key] = value;
+        }
+
+        if (problem != Model.ProblemType.Binary)
+        {
+            all.Remove(DecisionThresholdName);
         }
 
         all["problem_type"] = problem.ToString().ToLowerInvariant();

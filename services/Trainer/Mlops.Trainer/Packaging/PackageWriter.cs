@@ -15,7 +15,8 @@ public sealed record ModelManifestDraft(
     IReadOnlyDictionary<string, string> Hyperparameters,
     IReadOnlyList<string>? Classes,
     IReadOnlyDictionary<string, ChannelDigest> TrainingData,
-    IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> Metrics);
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> Metrics,
+    double? DecisionThreshold);
 
 /// <summary>Writes model/: model.zip, model.onnx when the converter supports every step, and package.json.</summary>
 public static class PackageWriter
@@ -44,7 +45,8 @@ public static class PackageWriter
             draft.TrainingData,
             draft.Metrics,
             onnx,
-            DateTimeOffset.UtcNow);
+            DateTimeOffset.UtcNow,
+            draft.DecisionThreshold);
         File.WriteAllText(Path.Combine(directory, ModelManifest.FileName), JsonSerializer.Serialize(manifest, ModelManifest.Json));
         return manifest;
     }
