@@ -59,7 +59,8 @@ try
             await run.UploadArtifactAsync($"model/{Path.GetFileName(file)}", content);
         }
 
-        var auc = result.Metrics.Channels["validation"].Metrics["auc"];
+        var validation = result.Metrics.Channels["validation"].Metrics;
+        var auc = validation["auc"];
         var version = await tracker.RegisterModelAsync(Model, run.Run);
         double? championAuc = null;
         try
@@ -73,14 +74,16 @@ try
         if (championAuc is null || auc > championAuc)
         {
             await tracker.SetAliasAsync(Model, Champion, version.Version);
-            Console.WriteLine($"{Model} version {version.Version} (validation AUC {auc:F4}) is the new {Champion}" +
+            Narrate($"{Model} version {version.Version} (validation AUC {auc:F4}) is the new {Champion}" +
                 (championAuc is null ? "." : $", replacing one with {championAuc:F4}."));
         }
         else
         {
-            Console.WriteLine($"{Model} version {version.Version} (validation AUC {auc:F4}) does not beat the {Champion} ({championAuc:F4}); alias unchanged.");
+            Narrate($"{Model} version {version.Version} (validation AUC {auc:F4}) does not beat the {Champion} ({championAuc:F4}); alias unchanged.");
         }
-        Console.WriteLine($"Run {run.RunId} in experiment {Experiment}: see it with GET /api/2.0/mlflow/runs/get?run_id={run.RunId} on the tracker.");
+        if (validation.TryGetValue("f1", out var f1) && validation.TryGetValue("decision_threshold", out var threshold))
+            Narrate($"At its decision threshold {threshold:F3}: precision {validation.GetValueOrDefault("precision"):F3}, recall {validation.GetValueOrDefault("recall"):F3}, F1 {f1:F3}.");
+        Narrate($"Run {run.RunId} in experiment {Experiment}: GET /api/2.0/mlflow/runs/get?run_id={run.RunId} on the tracker.");
         return 0;
     }
     catch
@@ -93,3 +96,6 @@ finally
 {
     Directory.Delete(root, recursive: true);
 }
+
+// Lines with this marker are the sample's narrative: the AppHost relays them to its console (AppHost/StartupSummary.cs).
+static void Narrate(string line) => Console.WriteLine("» " + line);
