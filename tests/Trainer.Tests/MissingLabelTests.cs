@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Mlops.Trainer;
 using Mlops.Trainer.Model;
+using Parquet;
+using Parquet.Schema;
 
 namespace Trainer.Tests;
 
@@ -64,6 +66,38 @@ public sealed class MissingLabelTests
         Assert.True(blankAmounts > 0);
         Assert.Equal(blankAmounts, regressionResult.Metrics.MissingLabelRows["train"]);
         Assert.Equal(900 - blankAmounts, regressionResult.Metrics.Timing.TrainRows);
+    }
+
+    [Fact]
+    public async Task NullBinaryLabelInParquet_IsDroppedAndCounted()
+    {
+        using var tree = new TempTree();
+        var layout = BadInputTests.Layout(tree, new() { ["label"] = "label", ["algorithm"] = "lbfgs", ["importance_rows"] = "0" });
+        var random = new Random(61);
+        var x = Enumerable.Range(0, 800).Select(_ => (float?)random.NextDouble()).ToArray();
+
+        // Positive when x > 0.6, null for every tenth row: read as false, the nulls would add 80 negatives.
+        bool?[] labels = [.. x.Select((v, i) => i % 10 == 0 ? (bool?)null : v > 0.6f)];
+        await WriteParquetAsync(Path.Combine(layout.ChannelDirectory("train"), "part-0.parquet"), x, labels);
+        await WriteParquetAsync(Path.Combine(layout.ChannelDirectory("validation"), "part-0.parquet"), x, labels);
+
+        var result = await new TrainingJob(layout, new StringWriter(), new StringWriter()).TrainAsync();
+
+        Assert.Equal(ProblemType.Binary, result.Manifest.ProblemType);
+        Assert.Equal(80, result.Metrics.MissingLabelRows["train"]);
+        Assert.Equal(720, result.Metrics.Channels["validation"].Rows);
+        Assert.Equal(labels.Count(l => l == true) / 720.0, result.Metrics.Channels["validation"].Baseline["positive_rate_train"], 12);
+    }
+
+    private static async Task WriteParquetAsync(string path, float?[] x, bool?[] labels)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var fields = new DataField[] { new DataField<float?>("x"), new DataField<bool?>("label") };
+        await using var stream = File.Create(path);
+        await using var writer = await ParquetWriter.CreateAsync(new ParquetSchema(fields), stream);
+        using var group = writer.CreateRowGroup();
+        await group.WriteAsync<float>(fields[0], x.AsMemory(), null, null);
+        await group.WriteAsync<bool>(fields[1], labels.AsMemory(), null, null);
     }
 
     /// <summary>Blanks the label (last field) of every <paramref name="every"/>th data row; returns the counts of blanks and remaining positives.</summary>

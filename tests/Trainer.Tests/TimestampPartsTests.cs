@@ -1,7 +1,11 @@
 using System.Globalization;
 using System.Text;
 using Mlops.Trainer;
+using Microsoft.ML;
+using Microsoft.ML.Data;
 using Mlops.Trainer.Model;
+using Mlops.Trainer.Model.Featurization;
+using Mlops.Trainer.Model.Tabular;
 
 namespace Trainer.Tests;
 
@@ -54,6 +58,23 @@ public sealed class TimestampPartsTests
 
         Assert.Equal(["x:number"], result.Manifest.InputSchema.Select(c => $"{c.Name}:{c.Type}"));
         Assert.StartsWith("dropped", result.Manifest.Featurization.Single(f => f.Column == "stamp").Treatment);
+    }
+
+    [Fact]
+    public void ModelWithTheSixPartMapping_StillLoadsAndMaps()
+    {
+        // Packages written before the year part name the v1 contract in model.zip; the loader must still resolve it.
+        var ml = new MLContext(1);
+        var input = new TableDataView(new DataTable([TableColumn.Timestamps(TimestampParts.InputColumn, [new DateTime(2023, 7, 14, 9, 30, 0)])]));
+        var model = ml.Transforms.CustomMapping(new TimestampPartsV1().GetMapping(), TimestampPartsV1.ContractName).Fit(input);
+        using var tree = new TempTree();
+        var path = Path.Combine(tree.Path, "v1.zip");
+        ml.Model.Save(model, input.Schema, path);
+
+        var loaded = ModelPackage.CreateContext(1).Model.Load(path, out _);
+
+        var parts = loaded.Transform(input).GetColumn<float[]>("__timestamp_parts").Single();
+        Assert.Equal([7f, 14f, (float)DayOfWeek.Friday, 9f, 9 * 60 + 30f, 195f], parts);
     }
 
     /// <summary>Dates (no time) over 2022–2025 whose label is "the year is 2024 or later"; a timestamp column from one year with times; noise.</summary>

@@ -156,17 +156,10 @@ public sealed class TrainingJob(TrainingLayout layout, TextWriter stdout, TextWr
 
         // Evaluate, binary models at the decision threshold chosen on validation (or given).
         var evaluator = new ModelEvaluator(ml, problem, label, labelKeys, scoringModel, trainTable);
-        double? threshold = null;
-        if (problem == ProblemType.Binary)
+        var (threshold, thresholdRule) = problem == ProblemType.Binary ? ChooseThreshold(options, evaluator, validationTable, label) : (null, null);
+        if (threshold is { } chosen)
         {
-            threshold = options.DecisionThreshold ?? DecisionThreshold.MaximisingF1(evaluator.Probabilities(validationTable), (bool[])validationTable[label].Values);
-            if (threshold is null)
-            {
-                threshold = DecisionThreshold.Conventional;
-                await stderr.WriteLineAsync($"warning: the validation channel has no positive label, so no threshold maximises F1; using {DecisionThreshold.Conventional}.");
-            }
-
-            evaluator = new ModelEvaluator(ml, problem, label, labelKeys, scoringModel, trainTable, threshold.Value);
+            evaluator = new ModelEvaluator(ml, problem, label, labelKeys, scoringModel, trainTable, chosen);
         }
 
         var trainSample = trainTable.Select(Statistics.Sample(trainTable.RowCount, options.DiagnosticsRows, options.Seed));
@@ -233,7 +226,7 @@ public sealed class TrainingJob(TrainingLayout layout, TextWriter stdout, TextWr
         if (threshold is { } t && channels[ChannelLoader.Validation].Metrics is var v)
         {
             await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"decision threshold {t:0.####} ({(options.DecisionThreshold is null ? "maximises F1 on validation" : "given")}): validation precision {v["precision"]:0.###}, recall {v["recall"]:0.###}, F1 {v["f1"]:0.###}; at 0.5: precision {v["precision_at_0.5"]:0.###}, recall {v["recall_at_0.5"]:0.###}, F1 {v["f1_at_0.5"]:0.###}"));
+                $"decision threshold {t:0.####} ({thresholdRule}): validation precision {v["precision"]:0.###}, recall {v["recall"]:0.###}, F1 {v["f1"]:0.###}; at 0.5: precision {v["precision_at_0.5"]:0.###}, recall {v["recall_at_0.5"]:0.###}, F1 {v["f1_at_0.5"]:0.###}"));
         }
 
         await stdout.WriteLineAsync($"model package written to {layout.ModelDirectory} (onnx: {manifest.Onnx.Status}); fit {fit.Elapsed.TotalSeconds:F1}s, total {total.Elapsed.TotalSeconds:F1}s");
@@ -241,6 +234,23 @@ public sealed class TrainingJob(TrainingLayout layout, TextWriter stdout, TextWr
 
         Task<Channel?> LoadAsync(string name, bool required) =>
             ChannelLoader.LoadAsync(layout, name, config.Channels?.GetValueOrDefault(name), required, options.Label, stderr, ct);
+    }
+
+    /// <summary>The binary decision threshold: given, or the one maximising F1 on validation; and how it was chosen.</summary>
+    private (double? Threshold, string? Rule) ChooseThreshold(TrainingOptions options, ModelEvaluator evaluator, DataTable validation, string label)
+    {
+        if (options.DecisionThreshold is { } given)
+        {
+            return (given, "given");
+        }
+
+        if (DecisionThreshold.MaximisingF1(evaluator.Probabilities(validation), (bool[])validation[label].Values) is { } best)
+        {
+            return (best, "maximises F1 on validation");
+        }
+
+        stderr.WriteLine($"warning: the validation channel has no positive label, so no threshold maximises F1; using {DecisionThreshold.Conventional}.");
+        return (DecisionThreshold.Conventional, "no positive label in validation: the conventional one");
     }
 
     private static void RequireTwoClasses(ProblemType problem, DataTable train, string label)

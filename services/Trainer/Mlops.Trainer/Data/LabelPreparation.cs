@@ -90,6 +90,6 @@ public static class LabelPreparation
     };
 
     private static TrainerException WrongType(TableColumn column, string channel, string need) => new(
-        $"Label '{column.Name}' in the {channel} channel is {column.Kind.ToString().ToLowerInvariant()}"
+        $"Label '{column.Name}' in the {channel} channel is {(column.Values is string?[] t && IsBooleanText(t) ? "boolean" : column.Kind.ToString().ToLowerInvariant())}"
         + $"{(column.Kind == ColumnKind.Number ? " with non-integer or other values" : "")}; {need}.");
 }
