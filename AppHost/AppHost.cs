@@ -9,11 +9,13 @@ var apiKey = builder.AddSecret(ResourceNames.ApiKey);
 
 // Infrastructure: PostgreSQL, RabbitMQ, S3 — containers, local processes or external services (Infrastructure:Mode).
 var infrastructure = builder.AddMlopsInfrastructure();
+// Training jobs through SageMaker's API: the local training service, or real SageMaker in External mode.
+var training = builder.AddTrainingJobs(infrastructure);
 
 // Services: each gets its own database, the bus, S3 and the API key, and starts once they are ready.
 builder.AddProject<Projects.FeatureStore>(ResourceNames.FeatureStore).WithPlatform(infrastructure, apiKey);
 var tracker = builder.AddProject<Projects.ExperimentTracker>(ResourceNames.ExperimentTracker).WithPlatform(infrastructure, apiKey);
-builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPlatform(infrastructure, apiKey);
+builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPlatform(infrastructure, apiKey).WithTrainingJobs(training);
 builder.AddProject<Projects.Monitor>(ResourceNames.Monitor).WithPlatform(infrastructure, apiKey);
 builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPlatform(infrastructure, apiKey);
 
