@@ -17,6 +17,8 @@ public static class OpenTelemetryExtensions
         MassTransit.Logging.DiagnosticHeaders.DefaultListenerName,
         Messaging.OutboxRelay.ActivitySourceName,
         AwsActivityTracerProvider.ActivitySourceName,
+        // Mlops.SageMaker's TrainingJobs: one span over each training job's life (named here to avoid a project reference).
+        "Mlops.SageMaker.TrainingJobs",
     ];
 
     public static void ConfigureOpenTelemetry(this IHostApplicationBuilder builder)

@@ -6,7 +6,8 @@ public static class SageMakerServiceCollectionExtensions
 {
     /// <summary>
     /// Registers <see cref="SageMakerClient"/> configured from the <c>SageMaker</c> section (ServiceUrl, Region, AccessKey,
-    /// SecretKey): the local training service in development, real SageMaker when ServiceUrl is empty.
+    /// SecretKey): the local training service in development, real SageMaker when ServiceUrl is empty; and
+    /// <see cref="ITrainingJobs"/> configured from the <c>Training</c> section (TrainerImage, RoleArn, OutputPath, …).
     /// </summary>
     public static IServiceCollection AddSageMakerClient(this IServiceCollection services)
     {
@@ -17,6 +18,8 @@ public static class SageMakerServiceCollectionExtensions
                 "SageMaker:ServiceUrl must be an absolute URL.")
             .ValidateOnStart();
         services.AddHttpClient<SageMakerClient>();
+        services.AddOptions<TrainingOptions>().BindConfiguration(TrainingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddTransient<ITrainingJobs, TrainingJobs>();
         return services;
     }
 }
