@@ -10,16 +10,18 @@ var keys = builder.AddPlatformKeys();
 
 // Infrastructure: PostgreSQL, RabbitMQ, S3 — containers, local processes or external services (Infrastructure:Mode).
 var infrastructure = builder.AddMlopsInfrastructure();
+// Training jobs through SageMaker's API: the local training service, or real SageMaker in External mode.
+var training = builder.AddTrainingJobs(infrastructure);
 
 // Services: each gets its own database, the bus, S3 and both keys, and starts once they are ready.
 builder.AddProject<Projects.FeatureStore>(ResourceNames.FeatureStore).WithPlatform(infrastructure, keys, ResourceNames.FeatureStoreDb);
 var tracker = builder.AddProject<Projects.ExperimentTracker>(ResourceNames.ExperimentTracker).WithPlatform(infrastructure, keys, ResourceNames.ExperimentTrackerDb);
-builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPlatform(infrastructure, keys, ResourceNames.PipelineRunnerDb);
+builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPlatform(infrastructure, keys, ResourceNames.PipelineRunnerDb).WithTrainingJobs(training);
 builder.AddProject<Projects.Monitor>(ResourceNames.Monitor).WithPlatform(infrastructure, keys, ResourceNames.MonitorDb);
 builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPlatform(infrastructure, keys, ResourceNames.ServingDb);
 
-// The Trainer is not a resource: it is the program a training job runs (SageMaker's container contract). Today the
-// sample runs it in-process; services/Trainer/README.md shows how to run it on its own.
+// The Trainer is not a resource: it is the program a training job runs (SageMaker's container contract), started by the
+// training service for the platform's trainer image; the sample still runs it in-process.
 
 // The sample scenario: trains, tracks and registers the flights delay model once the platform is up.
 builder.AddSampleScenario(tracker, keys.ApiKey);

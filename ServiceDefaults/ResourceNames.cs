@@ -12,6 +12,8 @@ static class ResourceNames
     public const string Postgres = "postgres";
     public const string Messaging = "messaging";
     public const string S3 = "s3";
+    /// <summary>The local SageMaker-compatible training service (emulators/TrainingService); real SageMaker in External mode.</summary>
+    public const string TrainingService = "training-service";
 
     public const string FeatureStore = "featurestore";
     public const string ExperimentTracker = "experimenttracker";
@@ -34,6 +36,8 @@ static class ResourceNames
     public const string RabbitMqUser = "rabbitmq-user";
     public const string RabbitMqPassword = "rabbitmq-password";
     public const string S3SecretKey = "s3-secret-key";
+    public const string TrainingServiceAccessKey = "training-service-access-key";
+    public const string TrainingServiceSecretKey = "training-service-secret-key";
 
     public const string LakeBucket = "mlops-lake";
     public const string ArtifactBucket = "mlops-artifacts";

@@ -120,12 +120,17 @@ public static class InfrastructureExtensions
             .WithReference(infrastructure.Messaging).WaitFor(infrastructure.Messaging)
             .WithEnvironment("Auth__ApiKey", keys.ApiKey)
             .WithEnvironment("Auth__AdminKey", keys.AdminKey)
-            .WithEnvironment("Storage__LakeBucket", ResourceNames.LakeBucket)
-            .WithEnvironment("Storage__ArtifactBucket", ResourceNames.ArtifactBucket)
-            .WithEnvironment("S3__Region", infrastructure.S3.Region)
+            .WithS3(infrastructure.S3)
             .WithHttpHealthCheck("/health");
+        return service;
+    }
 
-        var s3 = infrastructure.S3;
+    /// <summary>Gives a project the lake and artifact buckets and where S3 is (the emulator, paired with its wait, or real AWS).</summary>
+    public static IResourceBuilder<ProjectResource> WithS3(this IResourceBuilder<ProjectResource> service, S3Connection s3)
+    {
+        service.WithEnvironment("Storage__LakeBucket", ResourceNames.LakeBucket)
+            .WithEnvironment("Storage__ArtifactBucket", ResourceNames.ArtifactBucket)
+            .WithEnvironment("S3__Region", s3.Region);
         if (s3.Emulator is not null && s3.Endpoint is not null)
         {
             service.WithEnvironment("S3__ServiceUrl", s3.Endpoint)

@@ -8,7 +8,8 @@ using OpenTelemetry.Trace;
 
 namespace Mlops.ServiceDefaults.Telemetry;
 
-internal static class OpenTelemetryExtensions
+/// <summary>Traces, metrics and logs over OTLP; public so infrastructure stand-ins (the training service) use it without the service defaults.</summary>
+public static class OpenTelemetryExtensions
 {
     /// <summary>Activity sources the platform's own code and libraries emit on; one trace follows a request across HTTP and the bus.</summary>
     public static readonly string[] TraceSources =
@@ -16,6 +17,8 @@ internal static class OpenTelemetryExtensions
         MassTransit.Logging.DiagnosticHeaders.DefaultListenerName,
         Messaging.OutboxRelay.ActivitySourceName,
         AwsActivityTracerProvider.ActivitySourceName,
+        // Mlops.SageMaker's TrainingJobs: one span over each training job's life (named here to avoid a project reference).
+        "Mlops.SageMaker.TrainingJobs",
     ];
 
     public static void ConfigureOpenTelemetry(this IHostApplicationBuilder builder)

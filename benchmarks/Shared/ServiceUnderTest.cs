@@ -11,7 +11,8 @@ namespace Mlops.Benchmarks;
 internal static class ServiceUnderTest
 {
     private static readonly string[] Services =
-        [ResourceNames.FeatureStore, ResourceNames.ExperimentTracker, ResourceNames.PipelineRunner, ResourceNames.Monitor, ResourceNames.Serving, ResourceNames.Sample];
+        [ResourceNames.FeatureStore, ResourceNames.ExperimentTracker, ResourceNames.PipelineRunner, ResourceNames.Monitor, ResourceNames.Serving, ResourceNames.Sample,
+         ResourceNames.TrainingService];
 
     /// <summary>
     /// The load generator's sockets complete inline on their event threads instead of hopping to the thread pool: on 2

@@ -119,6 +119,43 @@ public sealed class ResourceModelTests
     }
 
     [Fact]
+    public async Task TrainingService_IsAResourceWithItsKeyPair_AndThePipelineRunnerCallsIt()
+    {
+        var data = Path.Combine(Path.GetTempPath(), $"mlops-model-{Guid.NewGuid():N}");
+        await using var builder = await BuildModelAsync("--Infrastructure:Mode=LocalProcesses", "--Infrastructure:SkipBootstrap=true",
+            $"--Infrastructure:DataDirectory={data}");
+
+        var training = Assert.IsType<ProjectResource>(Resource(builder, ResourceNames.TrainingService));
+        Assert.Contains(training.Annotations, a => a is HealthCheckAnnotation);
+        AssertWaitsFor(builder, ResourceNames.TrainingService, ResourceNames.S3);
+        var env = await PublishedEnvironmentAsync(builder, ResourceNames.TrainingService);
+        Assert.Equal($"{{{ResourceNames.TrainingServiceSecretKey}.value}}", env["TrainingService__SecretKey"]);
+        Assert.Equal(Path.Combine(data, "training-service"), env["TrainingService__StateDirectory"]);
+        Assert.Equal("{s3.bindings.http.url}", env["S3__ServiceUrl"]);
+        Assert.True(Assert.IsType<ParameterResource>(Resource(builder, ResourceNames.TrainingServiceSecretKey)).Secret);
+
+        var runner = await PublishedEnvironmentAsync(builder, ResourceNames.PipelineRunner);
+        Assert.Equal($"{{{ResourceNames.TrainingService}.bindings.http.url}}", runner["SageMaker__ServiceUrl"]);
+        Assert.Equal($"{{{ResourceNames.TrainingServiceSecretKey}.value}}", runner["SageMaker__SecretKey"]);
+        Assert.Equal("mlops-trainer:latest", runner["Training__TrainerImage"]);
+        AssertWaitsFor(builder, ResourceNames.PipelineRunner, ResourceNames.TrainingService);
+        Directory.Delete(data);
+    }
+
+    [Fact]
+    public async Task External_PointsTrainingJobsAtSageMaker()
+    {
+        await using var builder = await BuildModelAsync("--Infrastructure:Mode=External", "--Infrastructure:S3Region=eu-west-1",
+            "--Infrastructure:TrainerImage=123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-trainer:1");
+        Assert.DoesNotContain(builder.Resources, r => r.Name == ResourceNames.TrainingService);
+        var runner = await PublishedEnvironmentAsync(builder, ResourceNames.PipelineRunner);
+        Assert.False(runner.ContainsKey("SageMaker__ServiceUrl"), "real SageMaker needs no endpoint override");
+        Assert.False(runner.ContainsKey("SageMaker__SecretKey"), "credentials come from the AWS chain");
+        Assert.Equal("eu-west-1", runner["SageMaker__Region"]);
+        Assert.Equal("123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-trainer:1", runner["Training__TrainerImage"]);
+    }
+
+    [Fact]
     public async Task UnknownMode_FailsStartupListingValidModes()
     {
         var error = await Assert.ThrowsAnyAsync<Exception>(() => BuildModelAsync("--Infrastructure:Mode=Kubernetes"));

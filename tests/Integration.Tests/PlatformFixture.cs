@@ -6,6 +6,10 @@ using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Amazon.S3;
+using Microsoft.Extensions.Options;
+using Mlops.SageMaker;
+using Mlops.ServiceDefaults.Storage;
 using Npgsql;
 
 namespace Mlops.Tests;
@@ -23,9 +27,12 @@ public sealed class PlatformCollection : ICollectionFixture<PlatformFixture>
 public sealed class PlatformFixture : IAsyncLifetime
 {
     public static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(6);
-    public static readonly string[] Infrastructure = [ResourceNames.Postgres, ResourceNames.Messaging, ResourceNames.S3];
+    public static readonly string[] Infrastructure = [ResourceNames.Postgres, ResourceNames.Messaging, ResourceNames.S3, ResourceNames.TrainingService];
     public static readonly string[] Services =
         [ResourceNames.FeatureStore, ResourceNames.ExperimentTracker, ResourceNames.PipelineRunner, ResourceNames.Monitor, ResourceNames.Serving];
+
+    /// <summary>The TrainingImage of tests/Integration.Tests/training/byo-train.sh.</summary>
+    public const string ByoImage = "byo-script:1";
 
     private readonly string _dataDirectory = Path.Combine(Path.GetTempPath(), $"mlops-it-{Guid.NewGuid():N}");
 
@@ -58,6 +65,14 @@ public sealed class PlatformFixture : IAsyncLifetime
                 .WithEnvironment("OTEL_EXPORTER_OTLP_ENDPOINT", Otlp.Endpoint)
                 .WithEnvironment("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
                 .WithEnvironment("OTEL_BSP_SCHEDULE_DELAY", "200");
+
+        // The tests' bring-your-own training program, as one more image of the local training service; short stop grace.
+        var training = builder.Resources.OfType<ProjectResource>().Single(r => r.Name == ResourceNames.TrainingService);
+        builder.CreateResourceBuilder(training)
+            .WithEnvironment("TrainingService__Images__10__Name", ByoImage)
+            .WithEnvironment("TrainingService__Images__10__Command", "bash")
+            .WithEnvironment("TrainingService__Images__10__Arguments__0", Path.Combine(AppContext.BaseDirectory, "training", "byo-train.sh"))
+            .WithEnvironment("TrainingService__StopGracePeriodSeconds", "5");
 
         App = await builder.BuildAsync();
         using var timeout = new CancellationTokenSource(StartTimeout);
@@ -118,6 +133,30 @@ public sealed class PlatformFixture : IAsyncLifetime
         var client = CreateClient(service, authenticated: false);
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
         return client;
+    }
+
+    /// <summary>A SageMaker client of the local training service, signing with its key pair (or with <paramref name="secretKey"/>).</summary>
+    public async Task<SageMakerClient> CreateSageMakerClientAsync(string? secretKey = null) =>
+        new(new HttpClient { Timeout = TimeSpan.FromSeconds(60) }, Options.Create(new SageMakerOptions
+        {
+            ServiceUrl = App.GetEndpoint(ResourceNames.TrainingService, "http").ToString(),
+            Region = "us-east-1",
+            AccessKey = await ParameterAsync(ResourceNames.TrainingServiceAccessKey),
+            SecretKey = secretKey ?? await ParameterAsync(ResourceNames.TrainingServiceSecretKey),
+        }));
+
+    /// <summary>An S3 client of the platform's S3 emulator.</summary>
+    public async Task<IAmazonS3> CreateS3ClientAsync() => S3Extensions.CreateClient(new S3Options
+    {
+        ServiceUrl = App.GetEndpoint(ResourceNames.S3, "http").ToString(),
+        AccessKey = "S3RVER",
+        SecretKey = await ParameterAsync(ResourceNames.S3SecretKey),
+    });
+
+    public async Task<string> ParameterAsync(string name)
+    {
+        var model = App.Services.GetRequiredService<DistributedApplicationModel>();
+        return (await model.Resources.OfType<ParameterResource>().Single(p => p.Name == name).GetValueAsync(default))!;
     }
 
     /// <summary>A MassTransit bus of the test's own on the platform's RabbitMQ, to publish events as another service would.</summary>
