@@ -152,5 +152,22 @@ public sealed partial class ExperimentTrackerTests
         Assert.Equal("deleted", (await GetRunAsync(run)).GetProperty("info").GetProperty("lifecycle_stage").GetString());
     }
 
+    [Fact]
+    public async Task OpenApi_NativeOperationsListTheirProblemResponses_AndSnakeCaseSchemas()
+    {
+        var document = await ReadOkAsync(await _client.GetAsync("/openapi/v1.json"));
+        var paths = document.GetProperty("paths");
+        string[] Statuses(string path, string method) =>
+            paths.GetProperty(path).GetProperty(method).GetProperty("responses").EnumerateObject().Select(r => r.Name).ToArray();
+
+        Assert.Subset(Statuses("/api/admin/gc", "post").ToHashSet(), new HashSet<string> { "200", "400", "403" });
+        Assert.Subset(Statuses("/api/lineage/feature-groups/{name}", "get").ToHashSet(), new HashSet<string> { "200", "404" });
+        Assert.Subset(Statuses("/api/lineage/pipeline-executions/{executionId}", "get").ToHashSet(), new HashSet<string> { "200", "404" });
+        Assert.Subset(Statuses("/api/runs/compare", "post").ToHashSet(), new HashSet<string> { "200", "400", "404" });
+        Assert.Subset(Statuses("/api/registry/audit", "get").ToHashSet(), new HashSet<string> { "200", "400" });
+        var gc = document.GetProperty("components").GetProperty("schemas").GetProperty("GcRequest").GetProperty("properties");
+        Assert.Equal(["dry_run", "experiment_ids", "older_than_minutes", "run_ids"], gc.EnumerateObject().Select(p => p.Name).Order());
+    }
+
     private async Task<JsonElement> GcAsync(object request) => await ReadOkAsync(await _admin.PostAsJsonAsync("/api/admin/gc", request));
 }
