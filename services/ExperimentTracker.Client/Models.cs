@@ -44,3 +44,7 @@ public sealed record ComparedRun(string RunId, string RunName, string Experiment
 public sealed record ParamRow(string Key, IReadOnlyList<string?> Values, bool Differs);
 public sealed record MetricRow(string Key, IReadOnlyList<double?> Values, double? Min, double? Max, string? MinRunId, string? MaxRunId);
 public sealed record RunComparison(IReadOnlyList<ComparedRun> Runs, IReadOnlyList<ParamRow> Params, IReadOnlyList<MetricRow> Metrics);
+/// <summary>What a garbage collection removed (or, in a dry run, would remove), and the runs it kept.</summary>
+public sealed record GarbageCollection(bool DryRun, IReadOnlyList<string> DeletedRuns, IReadOnlyList<string> DeletedExperiments,
+    IReadOnlyList<KeptRun> KeptRuns, int ArtifactObjectsDeleted);
+public sealed record KeptRun(string RunId, string Reason);

@@ -283,6 +283,22 @@ public sealed class TrackingClient(HttpClient http)
         return (await response.Content.ReadFromJsonAsync<RunComparison>(Json, ct))!;
     }
 
+    /// <summary>
+    /// Garbage collection (<c>POST /api/admin/gc</c>, MLflow's <c>mlflow gc</c>): permanently deletes deleted runs and
+    /// experiments with their artifacts. Needs a client made with the administrator key (the platform key gets 403), and
+    /// is a dry run that only reports what would go unless <paramref name="dryRun"/> is false.
+    /// </summary>
+    public async Task<GarbageCollection> CollectGarbageAsync(IEnumerable<string>? runIds = null, IEnumerable<string>? experimentIds = null,
+        int? olderThanMinutes = null, bool dryRun = true, CancellationToken ct = default)
+    {
+        using var response = await http.PostAsJsonAsync("api/admin/gc", new
+        {
+            run_ids = runIds?.ToList(), experiment_ids = experimentIds?.ToList(), older_than_minutes = olderThanMinutes, dry_run = dryRun,
+        }, Json, ct);
+        await EnsureSuccessAsync(response, ct);
+        return (await response.Content.ReadFromJsonAsync<GarbageCollection>(Json, ct))!;
+    }
+
     // ---- plumbing ----------------------------------------------------------------------------------------------
 
     private async Task<T> PostAsync<T>(string path, object body, CancellationToken ct)

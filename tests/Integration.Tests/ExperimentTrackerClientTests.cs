@@ -89,4 +89,25 @@ public sealed class ExperimentTrackerClientTests(PlatformFixture platform)
         Assert.Equal(HttpStatusCode.NotFound, lineage.StatusCode);
         Assert.Equal("Unknown run", lineage.ErrorCode);
     }
+
+    [Fact]
+    public async Task CollectGarbage_DryRunByDefault_AdministratorKeyOnly()
+    {
+        var experiment = await _client.CreateExperimentAsync($"client-gc-{Guid.NewGuid():N}");
+        var run = await _client.CreateRunAsync(experiment);
+        await _client.DeleteRunAsync(run.Info.RunId);
+        var admin = new TrackingClient(platform.CreateAdminClient(ResourceNames.ExperimentTracker));
+
+        var forbidden = await Assert.ThrowsAsync<MlflowApiException>(() => _client.CollectGarbageAsync([run.Info.RunId], dryRun: false));
+        Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
+        var report = await admin.CollectGarbageAsync([run.Info.RunId]);
+        Assert.True(report.DryRun);
+        Assert.Equal([run.Info.RunId], report.DeletedRuns);
+        Assert.Equal("deleted", (await _client.GetRunAsync(run.Info.RunId)).Info.LifecycleStage);
+
+        var collected = await admin.CollectGarbageAsync([run.Info.RunId], dryRun: false);
+        Assert.False(collected.DryRun);
+        Assert.Equal([run.Info.RunId], collected.DeletedRuns);
+        Assert.Equal(HttpStatusCode.NotFound, (await Assert.ThrowsAsync<MlflowApiException>(() => _client.GetRunAsync(run.Info.RunId))).StatusCode);
+    }
 }

@@ -61,37 +61,36 @@ public sealed partial class ExperimentTrackerTests
             {
                 var found = await GetNativeAsync($"/api/lineage/feature-groups/{group}?version=1");
                 var runs = found.GetProperty("runs").EnumerateArray().ToList();
-                return runs.Count == 1 && runs[0].GetProperty("modelVersions")[0].GetProperty("deployments").GetArrayLength() == 1 ? new[] { runs[0] } : null;
+                return runs.Count == 1 && runs[0].GetProperty("model_versions")[0].GetProperty("deployments").GetArrayLength() == 1 ? new[] { runs[0] } : null;
             }, TimeSpan.FromSeconds(30), "the ModelDeployed event to reach the tracker's lineage");
             var run = byGroup![0];
-            Assert.Equal(runId, run.GetProperty("run").GetProperty("runId").GetString());
-            Assert.Equal("0123456789abcdef0123456789abcdef01234567", run.GetProperty("run").GetProperty("codeVersion").GetProperty("gitCommit").GetString());
-            Assert.Equal(execution, run.GetProperty("run").GetProperty("pipelineExecution").GetProperty("executionId").GetString());
-            Assert.Equal("delay-model", run.GetProperty("run").GetProperty("pipelineExecution").GetProperty("pipeline").GetString());
-            var version = run.GetProperty("modelVersions")[0];
+            Assert.Equal(runId, run.GetProperty("run").GetProperty("run_id").GetString());
+            Assert.Equal("0123456789abcdef0123456789abcdef01234567", run.GetProperty("run").GetProperty("code_version").GetProperty("git_commit").GetString());
+            Assert.Equal(execution, run.GetProperty("run").GetProperty("pipeline_execution").GetProperty("execution_id").GetString());
+            Assert.Equal("delay-model", run.GetProperty("run").GetProperty("pipeline_execution").GetProperty("pipeline").GetString());
+            var version = run.GetProperty("model_versions")[0];
             Assert.Equal(model, version.GetProperty("name").GetString());
-            Assert.Equal(deploymentId, version.GetProperty("deployments")[0].GetProperty("deploymentId").GetString());
-            Assert.Equal(JsonValueKind.Null, version.GetProperty("deployments")[0].GetProperty("retiredAt").ValueKind);
+            Assert.Equal(deploymentId, version.GetProperty("deployments")[0].GetProperty("deployment_id").GetString());
+            Assert.Equal(JsonValueKind.Null, version.GetProperty("deployments")[0].GetProperty("retired_at").ValueKind);
             var training = run.GetProperty("datasets").EnumerateArray().Single(d => d.GetProperty("context").GetString() == "training");
-            Assert.Equal([(group, 1), ("weather", 2)], training.GetProperty("featureGroups").EnumerateArray()
+            Assert.Equal([(group, 1), ("weather", 2)], training.GetProperty("feature_groups").EnumerateArray()
                 .Select(g => (g.GetProperty("name").GetString()!, g.GetProperty("version").GetInt32())).OrderBy(g => g.Item1 == "weather"));
-            Assert.Equal(0, (await GetNativeAsync($"/api/lineage/feature-groups/{group}?version=2")).GetProperty("runs").GetArrayLength());
-            Assert.Equal(runId, (await GetNativeAsync($"/api/lineage/datasets?digest={snapshotDigest}")).GetProperty("runs")[0].GetProperty("run").GetProperty("runId").GetString());
-            Assert.Equal(runId, (await GetNativeAsync($"/api/lineage/pipeline-executions/{execution}")).GetProperty("runs")[0].GetProperty("run").GetProperty("runId").GetString());
+            Assert.Equal(runId, (await GetNativeAsync($"/api/lineage/datasets?digest={snapshotDigest}")).GetProperty("runs")[0].GetProperty("run").GetProperty("run_id").GetString());
+            Assert.Equal(runId, (await GetNativeAsync($"/api/lineage/pipeline-executions/{execution}")).GetProperty("runs")[0].GetProperty("run").GetProperty("run_id").GetString());
 
             // Upstream from the deployment and from the model version.
             var upstream = await GetNativeAsync($"/api/lineage/deployments/{deploymentId}");
-            Assert.Equal("1", upstream.GetProperty("modelVersion").GetProperty("version").GetString());
+            Assert.Equal("1", upstream.GetProperty("model_version").GetProperty("version").GetString());
             Assert.Equal($"runs:/{runId}/model", upstream.GetProperty("source").GetString());
-            Assert.Equal(runId, upstream.GetProperty("run").GetProperty("run").GetProperty("runId").GetString());
+            Assert.Equal(runId, upstream.GetProperty("run").GetProperty("run").GetProperty("run_id").GetString());
             Assert.Equal(2, upstream.GetProperty("run").GetProperty("datasets").GetArrayLength());
-            Assert.Equal(runId, (await GetNativeAsync($"/api/lineage/model-versions/{model}/1")).GetProperty("run").GetProperty("run").GetProperty("runId").GetString());
+            Assert.Equal(runId, (await GetNativeAsync($"/api/lineage/model-versions/{model}/1")).GetProperty("run").GetProperty("run").GetProperty("run_id").GetString());
 
             await bus.Publish(new ModelRetired(deploymentId, DateTimeOffset.UtcNow));
             await Poll.UntilAsync(async () =>
             {
-                var d = (await GetNativeAsync($"/api/lineage/model-versions/{model}/1")).GetProperty("modelVersion").GetProperty("deployments")[0];
-                return d.GetProperty("retiredAt").ValueKind == JsonValueKind.Null ? null : (object)true;
+                var d = (await GetNativeAsync($"/api/lineage/model-versions/{model}/1")).GetProperty("model_version").GetProperty("deployments")[0];
+                return d.GetProperty("retired_at").ValueKind == JsonValueKind.Null ? null : (object)true;
             }, TimeSpan.FromSeconds(30), "the ModelRetired event to reach the tracker's lineage");
         }
         finally
@@ -106,6 +105,28 @@ public sealed partial class ExperimentTrackerTests
         }
         using (var noDigest = await _client.GetAsync("/api/lineage/datasets"))
             Assert.Equal(HttpStatusCode.BadRequest, noDigest.StatusCode);
+        // A version of the group no run trained on is unknown to the tracker, not an empty lineage.
+        Assert.Contains($"No run references feature group '{group}' version 2",
+            await AssertNativeNotFoundAsync($"/api/lineage/feature-groups/{group}?version=2"));
+    }
+
+    [Fact]
+    public async Task Lineage_OfAFeatureGroupPipelineExecutionOrDatasetNoRunReferences_Is404NamingIt()
+    {
+        var group = Unique("never-trained-on");
+        var execution = Guid.NewGuid().ToString("N");
+        var digest = Guid.NewGuid().ToString("N")[..16];
+        Assert.Contains($"No run references feature group '{group}'.", await AssertNativeNotFoundAsync($"/api/lineage/feature-groups/{group}"));
+        Assert.Contains($"No run references pipeline execution '{execution}'", await AssertNativeNotFoundAsync($"/api/lineage/pipeline-executions/{execution}"));
+        Assert.Contains($"No run read a dataset with digest '{digest}'", await AssertNativeNotFoundAsync($"/api/lineage/datasets?digest={digest}"));
+
+        // Once a run references them, they are known (here through the run's pipeline tag).
+        var runId = (await PostAsync("runs/create", new
+        {
+            experiment_id = await CreateExperimentAsync(Unique("lineage-404")),
+            tags = new[] { new { key = "mlops.pipeline.execution_id", value = execution } },
+        })).GetProperty("run").GetProperty("info").GetProperty("run_id").GetString();
+        Assert.Equal(runId, (await GetNativeAsync($"/api/lineage/pipeline-executions/{execution}")).GetProperty("runs")[0].GetProperty("run").GetProperty("run_id").GetString());
     }
 
     [Fact]
@@ -125,4 +146,13 @@ public sealed partial class ExperimentTrackerTests
     }
 
     private async Task<JsonElement> GetNativeAsync(string pathAndQuery) => await ReadOkAsync(await _client.GetAsync(pathAndQuery));
+
+    /// <summary>Asserts a native endpoint's 404 ProblemDetails and returns its detail.</summary>
+    private async Task<string> AssertNativeNotFoundAsync(string pathAndQuery)
+    {
+        using var response = await _client.GetAsync(pathAndQuery);
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("detail").GetString()!;
+    }
 }

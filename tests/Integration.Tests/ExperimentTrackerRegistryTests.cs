@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Npgsql;
+using Mlops.ServiceDefaults.Data;
 
 namespace Mlops.Tests;
 
@@ -117,13 +117,12 @@ public sealed partial class ExperimentTrackerTests
 
         // Events through the outbox: alias set x2, deleted x1, removed with its version x1; two stage changes.
         await using var db = await platform.OpenDatabaseAsync(ResourceNames.ExperimentTracker);
-        await using var events = new NpgsqlCommand(
+        await using var events = db.Command(
             """
             SELECT message_type, body->>'alias', body->>'version', body->>'toStage', body->'archivedVersions' FROM outbox_messages
             WHERE message_type IN ('Mlops.Contracts.ModelAliasChanged', 'Mlops.Contracts.ModelVersionStageChanged') AND body->>'name' = @name
             ORDER BY sequence
-            """, db);
-        events.Parameters.AddWithValue("name", name);
+            """, null, ("name", name));
         var rows = new List<string>();
         await using (var reader = await events.ExecuteReaderAsync())
             while (await reader.ReadAsync())

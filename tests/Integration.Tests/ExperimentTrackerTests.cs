@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Npgsql;
+using Mlops.ServiceDefaults.Data;
 
 namespace Mlops.Tests;
 
@@ -11,6 +11,7 @@ public sealed partial class ExperimentTrackerTests(PlatformFixture platform)
 {
     private const string Api = "/api/2.0/mlflow";
     private readonly HttpClient _client = platform.CreateClient(ResourceNames.ExperimentTracker);
+    private readonly HttpClient _admin = platform.CreateAdminClient(ResourceNames.ExperimentTracker);
 
     [Fact]
     public async Task Experiment_CreateGetRenameDeleteRestore()
@@ -123,9 +124,8 @@ public sealed partial class ExperimentTrackerTests(PlatformFixture platform)
         await using var db = await platform.OpenDatabaseAsync(ResourceNames.ExperimentTracker);
         var sentAt = await Poll.UntilAsync(async () =>
         {
-            await using var select = new NpgsqlCommand(
-                "SELECT body::text, sent_at FROM outbox_messages WHERE message_type = 'Mlops.Contracts.RunFinished' AND body->>'runId' = @run", db);
-            select.Parameters.AddWithValue("run", runId);
+            await using var select = db.Command(
+                "SELECT body::text, sent_at FROM outbox_messages WHERE message_type = 'Mlops.Contracts.RunFinished' AND body->>'runId' = @run", null, ("run", runId));
             await using var reader = await select.ExecuteReaderAsync();
             if (!await reader.ReadAsync())
                 throw new InvalidOperationException($"No RunFinished outbox row for run {runId}.");
@@ -139,8 +139,7 @@ public sealed partial class ExperimentTrackerTests(PlatformFixture platform)
 
         // Only the change into a terminal status is an event.
         await PostAsync("runs/update", new { run_id = runId, status = "FINISHED", end_time = 1_700_000_002_000 });
-        await using var count = new NpgsqlCommand("SELECT count(*) FROM outbox_messages WHERE body->>'runId' = @run", db);
-        count.Parameters.AddWithValue("run", runId);
+        await using var count = db.Command("SELECT count(*) FROM outbox_messages WHERE body->>'runId' = @run", null, ("run", runId));
         Assert.Equal(1L, await count.ExecuteScalarAsync());
     }
 
@@ -551,12 +550,9 @@ public sealed partial class ExperimentTrackerTests(PlatformFixture platform)
         Assert.Equal([name], Names(second, "registered_models", m => m.GetProperty("name").GetString()!));
 
         await using (var db = await platform.OpenDatabaseAsync(ResourceNames.ExperimentTracker))
-        await using (var count = new NpgsqlCommand(
-            "SELECT count(*) FROM outbox_messages WHERE message_type = 'Mlops.Contracts.ModelVersionCreated' AND body->>'name' = @name", db))
-        {
-            count.Parameters.AddWithValue("name", name);
+        await using (var count = db.Command(
+            "SELECT count(*) FROM outbox_messages WHERE message_type = 'Mlops.Contracts.ModelVersionCreated' AND body->>'name' = @name", null, ("name", name)))
             Assert.Equal(2L, await count.ExecuteScalarAsync());
-        }
 
         await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", _client.GetAsync($"{Api}/model-versions/get?name={name}&version=3"));
         await AssertErrorAsync(HttpStatusCode.NotFound, "RESOURCE_DOES_NOT_EXIST", Post("model-versions/create", new { name = Unique("none"), source = "s3://x" }));

@@ -1,17 +1,14 @@
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.Mvc;
 
 namespace Mlops.ExperimentTracker.Features;
 
 /// <summary>
-/// Problem results of the tracker's native endpoints, typed so each handler's <c>Results&lt;…&gt;</c> names them and the
-/// OpenAPI document lists them (MLflow's routes answer in MLflow's error format instead).
+/// Problem results of the tracker's native endpoints, written as <c>application/problem+json</c> through the platform's
+/// ProblemDetails service. A handler names them in its <c>Results&lt;…&gt;</c> and its route declares the status with
+/// <c>ProducesProblem</c>, so the OpenAPI document lists them (MLflow's routes answer in MLflow's error format instead).
 /// </summary>
 public static class NativeProblems
 {
-    public static NotFound<ProblemDetails> NotFound(string title, string detail) =>
-        TypedResults.NotFound(new ProblemDetails
-        {
-            Status = StatusCodes.Status404NotFound, Title = title, Detail = detail, Type = "https://tools.ietf.org/html/rfc9110#section-15.5.5",
-        });
+    public static ProblemHttpResult NotFound(string title, string detail) =>
+        TypedResults.Problem(detail, statusCode: StatusCodes.Status404NotFound, title: title);
 }

@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.Mvc;
 using Mlops.ExperimentTracker.Data;
 using Mlops.ExperimentTracker.Features.Runs;
 using Npgsql;
@@ -28,12 +27,12 @@ public static class RunComparison
 
     public static IEndpointRouteBuilder MapRunComparison(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/api/runs/compare", CompareAsync).WithTags("Runs")
+        app.MapPost("/api/runs/compare", CompareAsync).WithTags("Runs").ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("Compare params and latest metrics across up to 5,000 runs, column per run.");
         return app;
     }
 
-    internal static async Task<Results<Ok<CompareResponse>, NotFound<ProblemDetails>, ValidationProblem>> CompareAsync(CompareRequest request, NpgsqlDataSource db, CancellationToken ct)
+    internal static async Task<Results<Ok<CompareResponse>, ProblemHttpResult, ValidationProblem>> CompareAsync(CompareRequest request, NpgsqlDataSource db, CancellationToken ct)
     {
         var runIds = (request.RunIds ?? []).ToList();
         var errors = new Dictionary<string, string[]>();

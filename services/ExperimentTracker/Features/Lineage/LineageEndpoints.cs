@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.Mvc;
 using Mlops.ExperimentTracker.Data;
 using Mlops.ExperimentTracker.Features.Runs;
 using Npgsql;
@@ -24,7 +23,7 @@ public static class LineageEndpoints
     public static IEndpointRouteBuilder MapLineageEndpoints(this IEndpointRouteBuilder app, RouteGroupBuilder mlflow)
     {
         mlflow.MapPost("/runs/log-inputs", InputLogging.LogInputs).WithTags("MLflow runs").Accepts<LogInputsRequest>("application/json");
-        var lineage = app.MapGroup("/api/lineage").WithTags("Lineage");
+        var lineage = app.MapGroup("/api/lineage").WithTags("Lineage").ProducesProblem(StatusCodes.Status404NotFound);
         lineage.MapGet("/runs/{runId}", RunAsync).WithSummary("A run: its datasets, feature groups, code and pipeline; the model versions and deployments made from it.");
         lineage.MapGet("/model-versions/{name}/{version:int}", ModelVersionAsync).WithSummary("A model version: its run and inputs upstream, its deployments downstream.");
         lineage.MapGet("/deployments/{deploymentId}", DeploymentAsync).WithSummary("Everything upstream of a deployment.");
@@ -34,14 +33,14 @@ public static class LineageEndpoints
         return app;
     }
 
-    internal static async Task<Results<Ok<RunLineage>, NotFound<ProblemDetails>>> RunAsync(string runId, NpgsqlDataSource db, CancellationToken ct)
+    internal static async Task<Results<Ok<RunLineage>, ProblemHttpResult>> RunAsync(string runId, NpgsqlDataSource db, CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         var runs = await LoadAsync(connection, "r.run_id = @id", [new NpgsqlParameter("id", runId)], ct);
         return runs.Count == 0 ? NotFound("run", $"No run '{runId}' is known to the tracker.") : TypedResults.Ok(runs[0]);
     }
 
-    internal static async Task<Results<Ok<ModelVersionLineage>, NotFound<ProblemDetails>>> ModelVersionAsync(string name, int version,
+    internal static async Task<Results<Ok<ModelVersionLineage>, ProblemHttpResult>> ModelVersionAsync(string name, int version,
         NpgsqlDataSource db, CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
@@ -49,7 +48,7 @@ public static class LineageEndpoints
         return lineage is null ? NotFound("model version", $"No model version '{name}' version {version} is known to the tracker.") : TypedResults.Ok(lineage);
     }
 
-    internal static async Task<Results<Ok<ModelVersionLineage>, NotFound<ProblemDetails>>> DeploymentAsync(string deploymentId,
+    internal static async Task<Results<Ok<ModelVersionLineage>, ProblemHttpResult>> DeploymentAsync(string deploymentId,
         NpgsqlDataSource db, CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
@@ -67,7 +66,7 @@ public static class LineageEndpoints
     // The tracker knows datasets, feature groups and pipeline executions only through the runs that reference them: one
     // that no run references is, to the tracker, unknown (404), not a lineage with no runs.
 
-    internal static async Task<Results<Ok<RunsLineage>, NotFound<ProblemDetails>, ValidationProblem>> DatasetAsync(string? digest, string? name,
+    internal static async Task<Results<Ok<RunsLineage>, ProblemHttpResult, ValidationProblem>> DatasetAsync(string? digest, string? name,
         NpgsqlDataSource db, CancellationToken ct)
     {
         if (string.IsNullOrEmpty(digest))
@@ -83,7 +82,7 @@ public static class LineageEndpoints
             : TypedResults.Ok(new RunsLineage(runs));
     }
 
-    internal static async Task<Results<Ok<RunsLineage>, NotFound<ProblemDetails>>> FeatureGroupAsync(string name, int? version,
+    internal static async Task<Results<Ok<RunsLineage>, ProblemHttpResult>> FeatureGroupAsync(string name, int? version,
         NpgsqlDataSource db, CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
@@ -97,7 +96,7 @@ public static class LineageEndpoints
             : TypedResults.Ok(new RunsLineage(runs));
     }
 
-    internal static async Task<Results<Ok<RunsLineage>, NotFound<ProblemDetails>>> PipelineExecutionAsync(string executionId,
+    internal static async Task<Results<Ok<RunsLineage>, ProblemHttpResult>> PipelineExecutionAsync(string executionId,
         NpgsqlDataSource db, CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
@@ -109,7 +108,7 @@ public static class LineageEndpoints
             : TypedResults.Ok(new RunsLineage(runs));
     }
 
-    private static NotFound<ProblemDetails> NotFound(string kind, string detail) => NativeProblems.NotFound($"Unknown {kind}", detail);
+    private static ProblemHttpResult NotFound(string kind, string detail) => NativeProblems.NotFound($"Unknown {kind}", detail);
 
     private static async Task<ModelVersionLineage?> ModelVersionLineageAsync(NpgsqlConnection connection, string name, int version, CancellationToken ct)
     {

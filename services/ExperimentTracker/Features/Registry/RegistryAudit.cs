@@ -33,20 +33,10 @@ public static class RegistryAudit
     }
 
     public static Task<int> RecordAsync(NpgsqlTransaction transaction, HttpContext http, long at, string action, string name, int? version,
-        object details, CancellationToken ct)
-    {
-        var command = transaction.Connection!.Command(
-            "INSERT INTO registry_audit (at, actor, action, name, version, details) VALUES (@at, @actor, @action, @name, @version, @details)",
-            transaction, ("at", at), ("actor", Actor(http)), ("action", action), ("name", name), ("version", version));
-        command.Parameters.Add(new NpgsqlParameter("details", NpgsqlDbType.Jsonb) { Value = JsonSerializer.Serialize(details) });
-        return ExecuteAndDisposeAsync(command, ct);
-    }
-
-    private static async Task<int> ExecuteAndDisposeAsync(NpgsqlCommand command, CancellationToken ct)
-    {
-        await using (command)
-            return await command.ExecuteNonQueryAsync(ct);
-    }
+        object details, CancellationToken ct) =>
+        transaction.ExecuteAsync(
+            "INSERT INTO registry_audit (at, actor, action, name, version, details) VALUES (@at, @actor, @action, @name, @version, @details::jsonb)",
+            ct, ("at", at), ("actor", Actor(http)), ("action", action), ("name", name), ("version", version), ("details", JsonSerializer.Serialize(details)));
 
     public static IEndpointRouteBuilder MapRegistryAudit(this IEndpointRouteBuilder app)
     {
