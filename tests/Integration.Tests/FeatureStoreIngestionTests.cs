@@ -589,6 +589,22 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
         await nothingWrittenAsync([3, 5, 6]);
     }
 
+    [Fact]
+    public async Task CsvUpload_BadValue_ProblemNamesTheRecordAndTheFilesLine_AndWritesNothing()
+    {
+        using var client = platform.CreateClient(ResourceNames.FeatureStore);
+        var (group, nothingWrittenAsync) = await CsvGroupAsync(client, "csvvalue");
+
+        // The first record spans lines 2-3, so the bad value's record (row 1) starts on line 4.
+        var problem = await OkAsync(await UploadAsync(client, group,
+            "user_id,ts,page,score\n3,2024-01-02T00:00:00Z,\"multi\nline\",1.0\n4,2024-01-02T00:00:00Z,home,abc\n", "text/csv"),
+            HttpStatusCode.BadRequest);
+        var first = problem["problems"]!.AsArray().Single()!;
+        Assert.Equal((1L, "score", 4L), ((long)first["row"]!, (string)first["field"]!, (long)first["line"]!));
+        Assert.Contains("'abc' is not a number", (string)first["reason"]!);
+        await nothingWrittenAsync([3, 4]);
+    }
+
     [Theory]
     [InlineData("application/json")]
     [InlineData("text/plain")]
