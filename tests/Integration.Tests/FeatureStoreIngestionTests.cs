@@ -545,6 +545,16 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
         });
     }
 
+    /// <summary>Uploads a CSV that must be refused: a 400 ProblemDetails naming no server path.</summary>
+    private static async Task<JsonObject> RefusedCsvAsync(HttpClient client, string group, string csv)
+    {
+        var response = await UploadAsync(client, group, csv, "text/csv");
+        var problem = await OkAsync(response, HttpStatusCode.BadRequest);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        AssertNoServerPath(problem);
+        return problem;
+    }
+
     private static void AssertNoServerPath(JsonNode problem)
     {
         var text = problem.ToJsonString();
@@ -562,15 +572,11 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
         using var client = platform.CreateClient(ResourceNames.FeatureStore);
         var (group, nothingWrittenAsync) = await CsvGroupAsync(client, "ragged");
 
-        var response = await UploadAsync(client, group,
-            $"user_id,ts,page,score\n3,2024-01-02T00:00:00Z,home,1.0\n{ragged}\n4,2024-01-02T00:00:00Z,home,1.0\n", "text/csv");
-        var problem = await OkAsync(response, HttpStatusCode.BadRequest);
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = await RefusedCsvAsync(client, group, $"user_id,ts,page,score\n3,2024-01-02T00:00:00Z,home,1.0\n{ragged}\n4,2024-01-02T00:00:00Z,home,1.0\n");
         Assert.Contains($"line 3 has {fields} field(s) but the header has 4", (string)problem["detail"]!);
         Assert.Equal(3, (long)problem["line"]!);
         Assert.Equal(4, (int)problem["expected_fields"]!);
         Assert.Equal(fields, (int)problem["actual_fields"]!);
-        AssertNoServerPath(problem);
         await nothingWrittenAsync([2, 3, 4]);
     }
 
@@ -580,12 +586,10 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
         using var client = platform.CreateClient(ResourceNames.FeatureStore);
         var (group, nothingWrittenAsync) = await CsvGroupAsync(client, "quote");
 
-        var problem = await OkAsync(await UploadAsync(client, group,
-            "user_id,ts,page,score\n3,2024-01-02T00:00:00Z,home,1.0\n5,2024-01-02T00:00:00Z,\"home,1.0\n6,2024-01-02T00:00:00Z,cart,2.0\n", "text/csv"),
-            HttpStatusCode.BadRequest);
+        var problem = await RefusedCsvAsync(client, group,
+            "user_id,ts,page,score\n3,2024-01-02T00:00:00Z,home,1.0\n5,2024-01-02T00:00:00Z,\"home,1.0\n6,2024-01-02T00:00:00Z,cart,2.0\n");
         Assert.Contains("opens on line 3 is never closed", (string)problem["detail"]!);
         Assert.Equal(3, (long)problem["line"]!);
-        AssertNoServerPath(problem);
         await nothingWrittenAsync([3, 5, 6]);
     }
 
@@ -596,9 +600,7 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
         var (group, nothingWrittenAsync) = await CsvGroupAsync(client, "csvvalue");
 
         // The first record spans lines 2-3, so the bad value's record (row 1) starts on line 4.
-        var problem = await OkAsync(await UploadAsync(client, group,
-            "user_id,ts,page,score\n3,2024-01-02T00:00:00Z,\"multi\nline\",1.0\n4,2024-01-02T00:00:00Z,home,abc\n", "text/csv"),
-            HttpStatusCode.BadRequest);
+        var problem = await RefusedCsvAsync(client, group, "user_id,ts,page,score\n3,2024-01-02T00:00:00Z,\"multi\nline\",1.0\n4,2024-01-02T00:00:00Z,home,abc\n");
         var first = problem["problems"]!.AsArray().Single()!;
         Assert.Equal((1L, "score", 4L), ((long)first["row"]!, (string)first["field"]!, (long)first["line"]!));
         Assert.Contains("'abc' is not a number", (string)first["reason"]!);
