@@ -50,7 +50,7 @@ public sealed class PointInTimeJoinTests : IDisposable
         return $"read_json({Duck.Literal(path)}, format = 'newline_delimited')";
     }
 
-    private (List<TrainingSetBuilder.GroupPlan> Plans, Dictionary<string, string> Local) Plans(long? ttl)
+    private (List<GroupPlan> Plans, Dictionary<string, string> Local) Plans(long? ttl)
     {
         var scores = OfflineFile("scores.parquet",
             """
@@ -68,7 +68,7 @@ public sealed class PointInTimeJoinTests : IDisposable
             "SELECT 1::BIGINT AS user_id, TIMESTAMP '2024-01-01 07:00:00' AS ts, 30::BIGINT AS age, 4::BIGINT AS __batch_id, 0::BIGINT AS __row");
         var profile2 = OfflineFile("profile-v2.parquet",
             "SELECT 1::BIGINT AS user_id, TIMESTAMP '2024-01-01 09:00:00' AS ts, 31::BIGINT AS age, 'gold' AS tier, 5::BIGINT AS __batch_id, 0::BIGINT AS __row");
-        var plans = new List<TrainingSetBuilder.GroupPlan>
+        var plans = new List<GroupPlan>
         {
             new(new GroupSchema(Scores(ttl)), ["score"], new() { [1] = Scores(ttl) }, [("scores", 1)]),
             new(new GroupSchema(Profile(2)), ["tier", "age"], new() { [1] = Profile(1), [2] = Profile(2) }, [("profile-v1", 1), ("profile-v2", 2)]),
@@ -80,7 +80,7 @@ public sealed class PointInTimeJoinTests : IDisposable
     {
         var (plans, local) = Plans(ttl);
         var output = Path.Combine(_work.FullName, $"{name}.parquet");
-        var (count, schema) = await TrainingSetBuilder.JoinAsync(Path.Combine(_work.FullName, $"{name}.duckdb"), Entities(), false, plans,
+        var (count, schema) = await PointInTimeJoin.JoinAsync(Path.Combine(_work.FullName, $"{name}.duckdb"), Entities(), false, plans,
             "event_timestamp", local, output, null, CancellationToken.None);
         Assert.Equal(7, count);
         using var duck = new DuckDBConnection("DataSource=:memory:");

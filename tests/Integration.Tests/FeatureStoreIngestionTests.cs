@@ -96,6 +96,12 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
         return count;
     }
 
+    private static Task<JsonObject> FinishedJobAsync(HttpClient client, string jobId) => Poll.UntilAsync(async () =>
+    {
+        var state = await client.GetFromJsonAsync<JsonObject>($"/api/jobs/{jobId}");
+        return (string)state!["status"]! is "succeeded" or "failed" or "cancelled" ? state : null;
+    }, TimeSpan.FromMinutes(2), $"job {jobId} to finish");
+
     /// <summary>The snapshot's Parquet file, read back with DuckDB: the given columns, row by row.</summary>
     private async Task<List<object?[]>> DownloadSnapshotAsync(JsonObject manifest, string columns)
     {
@@ -483,11 +489,7 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
             var accepted = await OkAsync(await client.PostAsJsonAsync($"/api/feature-groups/{group}/imports", new JsonObject { ["object_key"] = key }),
                 HttpStatusCode.Accepted);
             var jobId = (string)accepted["job_id"]!;
-            var job = await Poll.UntilAsync(async () =>
-            {
-                var state = await client.GetFromJsonAsync<JsonObject>($"/api/jobs/{jobId}");
-                return (string)state!["status"]! is "succeeded" or "failed" or "cancelled" ? state : null;
-            }, TimeSpan.FromMinutes(2), $"import job {jobId}");
+            var job = await FinishedJobAsync(client, jobId);
             Assert.True((string)job["status"]! == "succeeded", job.ToJsonString());
             Assert.Equal(500, (long)job["rows_done"]!);
             Assert.Equal(500, (long)job["rows_total"]!);
@@ -507,5 +509,162 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
         {
             work.Delete(recursive: true);
         }
+    }
+
+    // CSV: a group with a string feature, so that a quote taken as data would show in the stored value.
+    private static JsonObject VisitsGroup(string name) => new()
+    {
+        ["name"] = name,
+        ["entity_keys"] = new JsonArray(new JsonObject { ["name"] = "user_id", ["type"] = "int64" }),
+        ["event_time"] = "ts",
+        ["features"] = new JsonArray(new JsonObject { ["name"] = "page", ["type"] = "string" }, new JsonObject { ["name"] = "score", ["type"] = "double" }),
+    };
+
+    private static Task<HttpResponseMessage> UploadAsync(HttpClient client, string group, string body, string? contentType)
+    {
+        var content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
+        if (contentType is not null)
+            content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+        return client.PostAsync($"/api/feature-groups/{group}/files", content);
+    }
+
+    /// <summary>A group with one accepted CSV batch (user 1), and a check that later refused uploads changed nothing.</summary>
+    private async Task<(string Group, Func<long[], Task> NothingWrittenAsync)> CsvGroupAsync(HttpClient client, string prefix)
+    {
+        var group = await CreateAsync(client, VisitsGroup(UniqueName(prefix)));
+        await OkAsync(await UploadAsync(client, group, "user_id,ts,page,score\n1,2024-01-01T00:00:00Z,home,1.5\n", "text/csv"));
+        var statistics = (await client.GetFromJsonAsync<JsonObject>($"/api/feature-groups/{group}/statistics"))!.ToJsonString();
+        return (group, async users =>
+        {
+            var online = await ReadOnlineAsync(client, [$"{group}:page", $"{group}:score"], [.. users.Append(1).Select(u => new JsonObject { ["user_id"] = u })]);
+            Assert.Equal(["PRESENT", "PRESENT"], online["results"]!.AsArray()[^1]!["statuses"]!.AsArray().Select(x => (string)x!));
+            online["results"]!.AsArray().RemoveAt(users.Length);
+            Assert.All(online["results"]!.AsArray(), r => Assert.Equal(["NOT_FOUND", "NOT_FOUND"], r!["statuses"]!.AsArray().Select(x => (string)x!)));
+            Assert.Equal(statistics, (await client.GetFromJsonAsync<JsonObject>($"/api/feature-groups/{group}/statistics"))!.ToJsonString());
+            Assert.Equal(1, await ScalarAsync("SELECT sum(rows) FROM ingestion_batches WHERE group_name = @g", group));
+        });
+    }
+
+    /// <summary>Uploads a CSV that must be refused: a 400 ProblemDetails naming no server path.</summary>
+    private static async Task<JsonObject> RefusedCsvAsync(HttpClient client, string group, string csv)
+    {
+        var response = await UploadAsync(client, group, csv, "text/csv");
+        var problem = await OkAsync(response, HttpStatusCode.BadRequest);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        AssertNoServerPath(problem);
+        return problem;
+    }
+
+    private static void AssertNoServerPath(JsonNode problem)
+    {
+        var text = problem.ToJsonString();
+        Assert.DoesNotContain(Path.GetTempPath().TrimEnd('/'), text);
+        Assert.DoesNotContain("/tmp", text);
+        Assert.DoesNotContain("fs-upload", text);
+        Assert.DoesNotContain("fs-import", text);
+    }
+
+    [Theory]
+    [InlineData("2,2024-01-02T00:00:00Z,cart,2.5,9", 5)] // one field too many
+    [InlineData("2,2024-01-02T00:00:00Z", 2)]            // too few
+    public async Task CsvUpload_RaggedRow_Is400NamingTheLineAndFieldCounts_AndWritesNothing(string ragged, int fields)
+    {
+        using var client = platform.CreateClient(ResourceNames.FeatureStore);
+        var (group, nothingWrittenAsync) = await CsvGroupAsync(client, "ragged");
+
+        var problem = await RefusedCsvAsync(client, group, $"user_id,ts,page,score\n3,2024-01-02T00:00:00Z,home,1.0\n{ragged}\n4,2024-01-02T00:00:00Z,home,1.0\n");
+        Assert.Contains($"line 3 has {fields} field(s) but the header has 4", (string)problem["detail"]!);
+        Assert.Equal(3, (long)problem["line"]!);
+        Assert.Equal(4, (int)problem["expected_fields"]!);
+        Assert.Equal(fields, (int)problem["actual_fields"]!);
+        await nothingWrittenAsync([2, 3, 4]);
+    }
+
+    [Fact]
+    public async Task CsvUpload_UnterminatedQuote_Is400NamingTheLine_AndWritesNothing()
+    {
+        using var client = platform.CreateClient(ResourceNames.FeatureStore);
+        var (group, nothingWrittenAsync) = await CsvGroupAsync(client, "quote");
+
+        var problem = await RefusedCsvAsync(client, group,
+            "user_id,ts,page,score\n3,2024-01-02T00:00:00Z,home,1.0\n5,2024-01-02T00:00:00Z,\"home,1.0\n6,2024-01-02T00:00:00Z,cart,2.0\n");
+        Assert.Contains("opens on line 3 is never closed", (string)problem["detail"]!);
+        Assert.Equal(3, (long)problem["line"]!);
+        await nothingWrittenAsync([3, 5, 6]);
+    }
+
+    [Fact]
+    public async Task CsvUpload_BadValue_ProblemNamesTheRecordAndTheFilesLine_AndWritesNothing()
+    {
+        using var client = platform.CreateClient(ResourceNames.FeatureStore);
+        var (group, nothingWrittenAsync) = await CsvGroupAsync(client, "csvvalue");
+
+        // The first record spans lines 2-3, so the bad value's record (row 1) starts on line 4.
+        var problem = await RefusedCsvAsync(client, group, "user_id,ts,page,score\n3,2024-01-02T00:00:00Z,\"multi\nline\",1.0\n4,2024-01-02T00:00:00Z,home,abc\n");
+        var first = problem["problems"]!.AsArray().Single()!;
+        Assert.Equal((1L, "score", 4L), ((long)first["row"]!, (string)first["field"]!, (long)first["line"]!));
+        Assert.Contains("'abc' is not a number", (string)first["reason"]!);
+        await nothingWrittenAsync([3, 4]);
+    }
+
+    [Theory]
+    [InlineData("application/json")]
+    [InlineData("text/plain")]
+    [InlineData("text/csv; charset=iso-8859-1")]
+    [InlineData(null)]
+    public async Task FileUpload_UnsupportedContentType_Is415ListingTheAcceptedTypes(string? contentType)
+    {
+        using var client = platform.CreateClient(ResourceNames.FeatureStore);
+        var (group, nothingWrittenAsync) = await CsvGroupAsync(client, "media");
+
+        var response = await UploadAsync(client, group, "user_id,ts,page,score\n7,2024-01-02T00:00:00Z,home,1.0\n", contentType);
+        var problem = await OkAsync(response, HttpStatusCode.UnsupportedMediaType);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var accepted = problem["accepted_types"]!.AsArray().Select(t => (string)t!).ToList();
+        Assert.Contains("text/csv", accepted);
+        Assert.Contains("application/vnd.apache.parquet", accepted);
+        Assert.Contains("text/csv", (string)problem["detail"]!);
+        await nothingWrittenAsync([7]);
+    }
+
+    [Fact]
+    public async Task FileUpload_UnreadableParquet_ErrorNamesNoServerPath()
+    {
+        using var client = platform.CreateClient(ResourceNames.FeatureStore);
+        var (group, nothingWrittenAsync) = await CsvGroupAsync(client, "paths");
+
+        var problem = await OkAsync(await UploadAsync(client, group, "PAR1 this is not parquet PAR1", "application/vnd.apache.parquet"),
+            HttpStatusCode.BadRequest);
+        Assert.Contains("cannot be read as Parquet", (string)problem["detail"]!);
+        Assert.Contains("the uploaded file", (string)problem["detail"]!);
+        AssertNoServerPath(problem);
+        await nothingWrittenAsync([]);
+    }
+
+    [Theory]
+    [InlineData("csv", "user_id,ts,page,score\n8,2024-01-02T00:00:00Z,home\n", "line 2 has 3 field(s) but the header has 4")]
+    [InlineData("csv", "user_id,ts,page,score\n8,2024-01-02T00:00:00Z,\"home,1.0\n", "opens on line 2 is never closed")]
+    [InlineData("parquet", "PAR1 this is not parquet PAR1", "cannot be read as Parquet")]
+    public async Task LakeImport_MalformedFile_FailsTheJobWithTheUploadsProblem_AndWritesNothing(string format, string body, string detail)
+    {
+        using var client = platform.CreateClient(ResourceNames.FeatureStore);
+        var (group, nothingWrittenAsync) = await CsvGroupAsync(client, "lakebad");
+        using var s3 = await S3Async();
+        var key = $"tests/feature-store/{group}/bad.{format}";
+        await new ObjectStore(s3).PutAsync(ResourceNames.LakeBucket, key, new MemoryStream(Encoding.UTF8.GetBytes(body)));
+
+        var accepted = await OkAsync(await client.PostAsJsonAsync($"/api/feature-groups/{group}/imports", new JsonObject { ["object_key"] = key }),
+            HttpStatusCode.Accepted);
+        var job = await FinishedJobAsync(client, (string)accepted["job_id"]!);
+        Assert.True((string)job["status"]! == "failed", job.ToJsonString());
+        var error = job["error"]!;
+        Assert.Equal(400, (int)error["status"]!);
+        Assert.Contains(detail, (string)error["detail"]!);
+        if (format == "csv")
+            Assert.Equal(2, (long)error["line"]!);
+        else
+            Assert.Contains($"s3://{ResourceNames.LakeBucket}/{key}", (string)error["detail"]!);
+        AssertNoServerPath(error);
+        await nothingWrittenAsync([8]);
     }
 }

@@ -126,4 +126,33 @@ public sealed class FeatureStoreTests(PlatformFixture platform)
         using var anonymous = platform.CreateClient(ResourceNames.FeatureStore, authenticated: false);
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/api/feature-groups")).StatusCode);
     }
+
+    [Fact]
+    public async Task OpenApiDocument_ListsEachOperationsProblemResponses_AndTheFileTypes()
+    {
+        using var client = platform.CreateClient(ResourceNames.FeatureStore);
+        var paths = (await client.GetFromJsonAsync<JsonElement>("/openapi/v1.json")).GetProperty("paths");
+        JsonElement Operation(string path, string method) =>
+            (paths.TryGetProperty(path, out var item) || paths.TryGetProperty(path + "/", out item) ? item : throw new Xunit.Sdk.XunitException($"{path} is not in the document"))
+                .GetProperty(method);
+        string[] Responses(string path, string method) => [.. Operation(path, method).GetProperty("responses").EnumerateObject().Select(r => r.Name)];
+
+        Assert.Superset(new HashSet<string> { "200", "400", "404", "413", "415" }, Responses("/api/feature-groups/{name}/files", "post").ToHashSet());
+        Assert.Superset(new HashSet<string> { "200", "400", "404", "413" }, Responses("/api/feature-groups/{name}/records", "post").ToHashSet());
+        Assert.Superset(new HashSet<string> { "202", "400", "404" }, Responses("/api/feature-groups/{name}/imports", "post").ToHashSet());
+        Assert.Superset(new HashSet<string> { "201", "400", "409" }, Responses("/api/feature-groups", "post").ToHashSet());
+        Assert.Superset(new HashSet<string> { "200", "400", "404", "409" }, Responses("/api/feature-groups/{name}", "put").ToHashSet());
+        Assert.Superset(new HashSet<string> { "200", "404" }, Responses("/api/feature-groups/{name}", "get").ToHashSet());
+        Assert.Superset(new HashSet<string> { "204", "404" }, Responses("/api/feature-groups/{name}", "delete").ToHashSet());
+        Assert.Superset(new HashSet<string> { "200", "404" }, Responses("/api/feature-groups/{name}/statistics", "get").ToHashSet());
+        Assert.Superset(new HashSet<string> { "200", "400", "404", "413" }, Responses("/api/online/features", "post").ToHashSet());
+        Assert.Superset(new HashSet<string> { "201", "202", "400", "404" }, Responses("/api/training-sets", "post").ToHashSet());
+        Assert.Superset(new HashSet<string> { "200", "404" }, Responses("/api/jobs/{id}", "get").ToHashSet());
+        Assert.Superset(new HashSet<string> { "200", "404" }, Responses("/api/jobs/{id}/cancel", "post").ToHashSet());
+
+        var fileTypes = Operation("/api/feature-groups/{name}/files", "post").GetProperty("requestBody").GetProperty("content")
+            .EnumerateObject().Select(c => c.Name).ToList();
+        Assert.Contains("text/csv", fileTypes);
+        Assert.Contains("application/vnd.apache.parquet", fileTypes);
+    }
 }

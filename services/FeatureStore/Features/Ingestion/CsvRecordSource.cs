@@ -48,7 +48,7 @@ public sealed class CsvRecordSource : IRecordSource
     public long? Total => null;
 
     /// <summary>The line the current record starts on (1-based; the header is line 1).</summary>
-    public long Line => _recordLine;
+    public long? Line => _recordLine;
 
     public bool Read(object?[] raw, long row, ProblemList problems)
     {

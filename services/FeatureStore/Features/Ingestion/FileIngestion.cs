@@ -78,6 +78,8 @@ public static class FileIngestion
     {
         public long? Total => inner.Total;
 
+        public long? Line => inner.Line;
+
         public bool Read(object?[] raw, long row, ProblemList problems)
         {
             try

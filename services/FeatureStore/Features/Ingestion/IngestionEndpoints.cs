@@ -1,10 +1,12 @@
 using System.Text.Json;
 using Amazon.S3;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
 using Mlops.FeatureStore.Features.Groups;
 using Mlops.FeatureStore.Features.Jobs;
 using Mlops.ServiceDefaults.Storage;
+using Microsoft.OpenApi;
 using Npgsql;
 
 namespace Mlops.FeatureStore.Features.Ingestion;
@@ -21,11 +23,25 @@ public static class IngestionEndpoints
         // Problems found deep in the pipeline (a bad record, an unknown group, a body over the limit) are raised there.
         groups.MapPost("/{name}/records", IngestRecords).Accepts<JsonElement>("application/json")
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
-        groups.MapPost("/{name}/files", IngestFile).Accepts<Stream>(FileIngestion.ParquetTypes[0], FileIngestion.CsvTypes[0])
+        // The accepted types are documented here, not declared with Accepts: routing would then refuse other types itself,
+        // with a 415 that does not list them.
+        groups.MapPost("/{name}/files", IngestFile).AddOpenApiOperationTransformer(DescribeFileBody)
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
         groups.MapPost("/{name}/imports", StartImport).ProducesProblem(StatusCodes.Status404NotFound);
         return groups;
+    }
+
+    private static Task DescribeFileBody(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken ct)
+    {
+        operation.RequestBody = new OpenApiRequestBody
+        {
+            Required = true,
+            Description = "The file itself: Parquet, or UTF-8 CSV with a header row.",
+            Content = FileIngestion.AcceptedTypes.ToDictionary(type => type,
+                _ => new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" } }),
+        };
+        return Task.CompletedTask;
     }
 
     internal static async Task<Ok<IngestionResult>> IngestRecords(string name, HttpRequest http, FeatureGroupCatalog catalog,

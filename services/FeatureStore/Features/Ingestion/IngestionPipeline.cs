@@ -73,7 +73,7 @@ public sealed class IngestionPipeline(NpgsqlDataSource db, ObjectStore store, IO
                     rows++;
                     for (var i = 0; i < raw.Length; i++)
                         if (GroupSchema.Convert(schema.Columns[i], raw[i], out values[i]) is { } reason)
-                            problems.Add(row, schema.Columns[i].Name, reason);
+                            problems.Add(row, schema.Columns[i].Name, reason, source.Line);
                     if (problems.Count != before || problems.Count > 0)
                         continue; // a rejected batch writes nothing; keep reading only to count its problems
 
@@ -89,7 +89,7 @@ public sealed class IngestionPipeline(NpgsqlDataSource db, ObjectStore store, IO
 
             if (problems.Count > 0)
                 throw ProblemException.BadRequest(
-                    $"The batch was rejected and nothing was written: {problems.Count} problem(s) in {rows} record(s); the first {problems.First.Count} are listed (rows are 0-based).",
+                    $"The batch was rejected and nothing was written: {problems.Count} problem(s) in {rows} record(s); the first {problems.First.Count} are listed (rows are 0-based; a CSV file's problems also give their line).",
                     new Dictionary<string, object?> { ["problems"] = problems.First, ["problem_count"] = problems.Count, ["rows"] = rows });
             if (rows == 0)
                 throw ProblemException.BadRequest("The batch holds no records.");

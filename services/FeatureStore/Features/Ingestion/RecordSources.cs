@@ -1,10 +1,12 @@
 using System.Data.Common;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Mlops.FeatureStore.Features.Ingestion;
 
-/// <summary>A problem with one record: its 0-based index in the batch or file, the field, and why.</summary>
-public sealed record RecordProblem(long Row, string Field, string Reason);
+/// <summary>A problem with one record: its 0-based index in the batch or file, the field, why, and for a CSV file its line.</summary>
+public sealed record RecordProblem(long Row, string Field, string Reason,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Line = null);
 
 /// <summary>Collects the first <see cref="Limit"/> problems and counts them all.</summary>
 public sealed class ProblemList
@@ -13,11 +15,11 @@ public sealed class ProblemList
     public List<RecordProblem> First { get; } = [];
     public long Count { get; private set; }
 
-    public void Add(long row, string field, string reason)
+    public void Add(long row, string field, string reason, long? line = null)
     {
         Count++;
         if (First.Count < Limit)
-            First.Add(new RecordProblem(row, field, reason));
+            First.Add(new RecordProblem(row, field, reason, line));
     }
 }
 
@@ -26,6 +28,9 @@ public interface IRecordSource
 {
     /// <summary>Records in the source, if known before reading (for progress).</summary>
     long? Total { get; }
+
+    /// <summary>The line of the file the last record read starts on, for sources that have lines (CSV).</summary>
+    long? Line => null;
 
     /// <summary>Fills <paramref name="raw"/> (one slot per schema column; absent = null) with the next record; false at the end.</summary>
     bool Read(object?[] raw, long row, ProblemList problems);
