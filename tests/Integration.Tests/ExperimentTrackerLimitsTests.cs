@@ -38,39 +38,28 @@ public sealed partial class ExperimentTrackerTests
     [Fact]
     public async Task RunName_OnCreateAndUpdate_AtMostTheTagLimit()
     {
+        // At the limit first: a whole-value index on the mlflow.runName tag refused these (500).
         var experiment = await CreateExperimentAsync(Unique("run-name-long"));
-        Assert.Contains("Run name", await AssertTooLongAsync("runs/create", new { experiment_id = experiment, run_name = Incompressible(8001) }, 8000));
-
         var name = Incompressible(8000);
         var runId = (await PostAsync("runs/create", new { experiment_id = experiment, run_name = name })).GetProperty("run").GetProperty("info").GetProperty("run_id").GetString()!;
         var run = await GetRunAsync(runId);
         Assert.Equal(name, run.GetProperty("info").GetProperty("run_name").GetString());
         Assert.Equal(name, Tag(run.GetProperty("data"), "mlflow.runName"));
-
-        Assert.Contains("Run name", await AssertTooLongAsync("runs/update", new { run_id = runId, run_name = Incompressible(8001) }, 8000));
         var renamed = Incompressible(8000);
         await PostAsync("runs/update", new { run_id = runId, run_name = renamed });
+        Assert.Equal(renamed, (await GetRunAsync(runId)).GetProperty("info").GetProperty("run_name").GetString());
+
+        Assert.Contains("Run name", await AssertTooLongAsync("runs/create", new { experiment_id = experiment, run_name = Incompressible(8001) }, 8000));
+        Assert.Contains("Run name", await AssertTooLongAsync("runs/update", new { run_id = runId, run_name = Incompressible(8001) }, 8000));
         Assert.Equal(renamed, (await GetRunAsync(runId)).GetProperty("info").GetProperty("run_name").GetString());
     }
 
     [Fact]
     public async Task RunTagAndParamValues_InEveryWritePath_AtMostMlflowsLimits_AndSearchableByValue()
     {
+        // At the limit first: whole-value (key, value) indexes refused these (500).
         var experiment = await CreateExperimentAsync(Unique("values-long"));
         var runId = await CreateRunAsync(experiment);
-        Assert.Contains("Tag value for 'note'", await AssertTooLongAsync("runs/set-tag", new { run_id = runId, key = "note", value = Incompressible(8001) }, 8000));
-        Assert.Contains("Param value for 'config'", await AssertTooLongAsync("runs/log-parameter", new { run_id = runId, key = "config", value = Incompressible(6001) }, 6000));
-        Assert.Contains("Tag value for 'b'", await AssertTooLongAsync("runs/log-batch",
-            new { run_id = runId, tags = new[] { new { key = "b", value = Incompressible(8001) } } }, 8000));
-        Assert.Contains("Param value for 'b'", await AssertTooLongAsync("runs/log-batch",
-            new { run_id = runId, @params = new[] { new { key = "b", value = Incompressible(6001) } } }, 6000));
-        Assert.Contains("Tag value for 'c'", await AssertTooLongAsync("runs/create",
-            new { experiment_id = experiment, tags = new[] { new { key = "c", value = Incompressible(8001) } } }, 8000));
-        Assert.Contains("Tag key", await AssertTooLongAsync("runs/set-tag", new { run_id = runId, key = new string('k', 251), value = "v" }, 250));
-        var unchanged = (await GetRunAsync(runId)).GetProperty("data");
-        Assert.Null(Tag(unchanged, "note"));
-        Assert.Null(Param(unchanged, "config"));
-
         var (tag, param, batchTag, batchParam, createTag) = (Incompressible(8000), Incompressible(6000), Incompressible(8000), Incompressible(6000), Incompressible(8000));
         await PostAsync("runs/set-tag", new { run_id = runId, key = "note", value = tag });
         await PostAsync("runs/log-parameter", new { run_id = runId, key = "config", value = param });
@@ -89,6 +78,22 @@ public sealed partial class ExperimentTrackerTests
         Assert.Equal([runId], Names(found, "runs", r => r.GetProperty("info").GetProperty("run_id").GetString()));
         var ordered = await PostAsync("runs/search", new { experiment_ids = new[] { experiment }, order_by = new[] { "tags.note DESC" } });
         Assert.Equal([runId, tagged], Names(ordered, "runs", r => r.GetProperty("info").GetProperty("run_id").GetString()));
+
+        // One character over: refused, naming the field and the limit, and nothing changes.
+        var other = await CreateRunAsync(experiment);
+        Assert.Contains("Tag value for 'note'", await AssertTooLongAsync("runs/set-tag", new { run_id = other, key = "note", value = Incompressible(8001) }, 8000));
+        Assert.Contains("Param value for 'config'", await AssertTooLongAsync("runs/log-parameter", new { run_id = other, key = "config", value = Incompressible(6001) }, 6000));
+        Assert.Contains("Tag value for 'b'", await AssertTooLongAsync("runs/log-batch",
+            new { run_id = other, tags = new[] { new { key = "b", value = Incompressible(8001) } } }, 8000));
+        Assert.Contains("Param value for 'b'", await AssertTooLongAsync("runs/log-batch",
+            new { run_id = other, @params = new[] { new { key = "b", value = Incompressible(6001) } } }, 6000));
+        Assert.Contains("Tag value for 'c'", await AssertTooLongAsync("runs/create",
+            new { experiment_id = experiment, tags = new[] { new { key = "c", value = Incompressible(8001) } } }, 8000));
+        Assert.Contains("Tag key", await AssertTooLongAsync("runs/set-tag", new { run_id = other, key = new string('k', 251), value = "v" }, 250));
+        var unchanged = (await GetRunAsync(other)).GetProperty("data");
+        Assert.Null(Tag(unchanged, "note"));
+        Assert.Null(Param(unchanged, "config"));
+        Assert.Null(Param(unchanged, "b"));
     }
 
     [Fact]
