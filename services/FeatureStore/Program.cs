@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Mlops;
 using Mlops.FeatureStore;
 using Mlops.FeatureStore.Features.Groups;
@@ -12,8 +11,8 @@ builder.AddServiceDefaults();
 builder.AddMlopsPlatform(ResourceNames.FeatureStoreDb, typeof(Program).Assembly);
 builder.Services.ConfigureHttpJsonOptions(o =>
 {
-    o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
-    o.SerializerOptions.DictionaryKeyPolicy = null;
+    o.SerializerOptions.PropertyNamingPolicy = FeatureStoreJson.Options.PropertyNamingPolicy;
+    o.SerializerOptions.DictionaryKeyPolicy = FeatureStoreJson.Options.DictionaryKeyPolicy;
 });
 builder.Services.AddSingleton<FeatureGroupCatalog>();
 builder.Services.AddSingleton<IngestionPipeline>();

@@ -667,4 +667,24 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
         AssertNoServerPath(error);
         await nothingWrittenAsync([8]);
     }
+
+    [Fact]
+    public async Task TrainingSet_UnreadableEntitySource_FailsTheJobWith400_NamingNoServerPath()
+    {
+        using var client = platform.CreateClient(ResourceNames.FeatureStore);
+        var (group, _) = await CsvGroupAsync(client, "entities");
+        using var s3 = await S3Async();
+        var key = $"tests/feature-store/{group}/entities.parquet";
+        await new ObjectStore(s3).PutAsync(ResourceNames.LakeBucket, key, new MemoryStream(Encoding.UTF8.GetBytes("PAR1 not parquet either PAR1")));
+
+        var accepted = await OkAsync(await client.PostAsJsonAsync("/api/training-sets", new JsonObject
+        {
+            ["features"] = new JsonArray($"{group}:score"), ["entity_source"] = new JsonObject { ["object_key"] = key },
+        }), HttpStatusCode.Accepted);
+        var job = await FinishedJobAsync(client, (string)accepted["job_id"]!);
+        Assert.True((string)job["status"]! == "failed", job.ToJsonString());
+        Assert.Equal(400, (int)job["error"]!["status"]!);
+        Assert.Contains("The entity rows cannot be read", (string)job["error"]!["detail"]!);
+        AssertNoServerPath(job["error"]!);
+    }
 }
