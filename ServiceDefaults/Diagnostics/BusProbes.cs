@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Hosting;
 using Mlops.Contracts;
+using Mlops.ServiceDefaults.Data;
 using Mlops.ServiceDefaults.Messaging;
 using Npgsql;
 using System.Diagnostics;
@@ -55,13 +56,8 @@ public static class BusProbeEndpoints
         var probe = new ProbeSent(Guid.CreateVersion7(), env.ApplicationName, DateTimeOffset.UtcNow);
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
-        await using (var insert = new NpgsqlCommand("INSERT INTO bus_probes (probe_id, origin, sent_at) VALUES (@id, @origin, @sentAt)", connection, transaction))
-        {
-            insert.Parameters.AddWithValue("id", probe.ProbeId);
-            insert.Parameters.AddWithValue("origin", probe.Origin);
-            insert.Parameters.AddWithValue("sentAt", probe.SentAt);
-            await insert.ExecuteNonQueryAsync(ct);
-        }
+        await transaction.ExecuteAsync("INSERT INTO bus_probes (probe_id, origin, sent_at) VALUES (@id, @origin, @sentAt)", ct,
+            ("id", probe.ProbeId), ("origin", probe.Origin), ("sentAt", probe.SentAt));
         await transaction.EnqueueAsync(probe, ct);
         await transaction.CommitAsync(ct);
         loggers.CreateLogger(typeof(BusProbeEndpoints)).LogInformation("Sent bus probe {ProbeId}: {Note}", probe.ProbeId, request?.Note);
@@ -73,13 +69,8 @@ public static class BusProbeEndpoints
     internal static async Task<Results<JsonHttpResult<ProbeReceiptsResponse>, ProblemHttpResult>> GetReceipts(
         Guid probeId, NpgsqlDataSource db, IHostEnvironment env, CancellationToken ct)
     {
-        await using var command = db.CreateCommand(
-            "SELECT origin, received_at, trace_id FROM bus_probe_receipts WHERE probe_id = @id ORDER BY received_at");
-        command.Parameters.AddWithValue("id", probeId);
-        var receipts = new List<ProbeReceipt>();
-        await using (var reader = await command.ExecuteReaderAsync(ct))
-            while (await reader.ReadAsync(ct))
-                receipts.Add(new ProbeReceipt(reader.GetString(0), reader.GetFieldValue<DateTimeOffset>(1), reader.IsDBNull(2) ? null : reader.GetString(2)));
+        var receipts = await db.ReadAllAsync("SELECT origin, received_at, trace_id FROM bus_probe_receipts WHERE probe_id = @id ORDER BY received_at",
+            reader => new ProbeReceipt(reader.GetString(0), reader.GetFieldValue<DateTimeOffset>(1), reader.GetNullableString(2)), ct, ("id", probeId));
         return receipts.Count == 0
             ? TypedResults.Problem($"{env.ApplicationName} has no receipt for probe {probeId} (yet).", statusCode: StatusCodes.Status404NotFound, title: "Probe not received")
             : TypedResults.Json(new ProbeReceiptsResponse(probeId, env.ApplicationName, receipts.Count, receipts), PlatformJson);
@@ -92,12 +83,9 @@ public sealed class ProbeSentConsumer(NpgsqlDataSource db) : IConsumer<ProbeSent
     public Task Consume(ConsumeContext<ProbeSent> context) =>
         db.ExecuteOnceAsync(context, nameof(ProbeSentConsumer), async transaction =>
         {
-            await using var insert = new NpgsqlCommand(
+            await transaction.ExecuteAsync(
                 "INSERT INTO bus_probe_receipts (probe_id, origin, received_at, trace_id) VALUES (@id, @origin, now(), @trace)",
-                transaction.Connection, transaction);
-            insert.Parameters.AddWithValue("id", context.Message.ProbeId);
-            insert.Parameters.AddWithValue("origin", context.Message.Origin);
-            insert.Parameters.AddWithValue("trace", (object?)Activity.Current?.TraceId.ToString() ?? DBNull.Value);
-            await insert.ExecuteNonQueryAsync(context.CancellationToken);
+                context.CancellationToken, ("id", context.Message.ProbeId), ("origin", context.Message.Origin),
+                ("trace", Activity.Current?.TraceId.ToString()));
         });
 }

@@ -46,6 +46,10 @@ internal sealed class ProblemDetailsExceptionHandler(IProblemDetailsService prob
             context.ProblemDetails.Title = "Request body too large";
             context.ProblemDetails.Detail ??= $"The request body exceeds the limit of {MaxBody(context.HttpContext)} bytes.";
         }
+        // Routing refuses a body whose Content-Type no endpoint of the route accepts before any handler runs; say what to send.
+        if (context.ProblemDetails.Status == StatusCodes.Status415UnsupportedMediaType && context.ProblemDetails.Detail is null)
+            context.ProblemDetails.Detail = $"This operation does not accept Content-Type '{context.HttpContext.Request.ContentType ?? "(none)"}'; "
+                + "JSON operations take 'application/json' (see the operation in the service's OpenAPI document).";
     }
 
     // The framework's message says which parameter failed; the inner JSON error says where in the body.

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Mlops.ServiceDefaults.Errors;
 
@@ -23,4 +24,21 @@ public sealed class ProblemException(int status, string title, string detail, ID
     public static ProblemException UnsupportedMediaType(string detail, IReadOnlyList<string> accepted) =>
         new(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type", detail,
             new Dictionary<string, object?> { ["accepted_types"] = accepted });
+
+    /// <summary>The same problem as a typed result, for handlers that return it (so their <c>Results&lt;…&gt;</c> names it).</summary>
+    public ProblemHttpResult ToResult() => TypedResults.Problem(Message, statusCode: Status, title: Title, extensions: Extensions);
+}
+
+/// <summary>
+/// Problems a handler finds itself, as typed results worded exactly as the <see cref="ProblemException"/> raised for the
+/// same problem deeper down.
+/// </summary>
+public static class Problems
+{
+    public static ProblemHttpResult NotFound(string detail) => ProblemException.NotFound(detail).ToResult();
+    public static ProblemHttpResult Conflict(string detail, IReadOnlyList<string>? reasons = null) => ProblemException.Conflict(detail, reasons).ToResult();
+    public static ProblemHttpResult BadRequest(string detail, IDictionary<string, object?>? extensions = null) =>
+        ProblemException.BadRequest(detail, extensions).ToResult();
+    public static ProblemHttpResult UnsupportedMediaType(string detail, IReadOnlyList<string> accepted) =>
+        ProblemException.UnsupportedMediaType(detail, accepted).ToResult();
 }

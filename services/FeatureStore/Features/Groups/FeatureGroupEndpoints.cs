@@ -38,7 +38,7 @@ public static class FeatureGroupEndpoints
         if (inserted == 0)
         {
             var existing = await FeatureGroupCatalog.LoadAsync(connection, group.Name, null, ct, transaction);
-            return ProblemResults.Conflict(existing?.DeletedAt is not null
+            return Problems.Conflict(existing?.DeletedAt is not null
                 ? $"Feature group '{group.Name}' already exists (deleted at {existing.DeletedAt:O}); its name stays reserved because its data stays in the offline store."
                 : $"Feature group '{group.Name}' already exists; send a new version with PUT /api/feature-groups/{group.Name}.");
         }
@@ -59,7 +59,7 @@ public static class FeatureGroupEndpoints
         await using var transaction = await connection.BeginTransactionAsync(ct);
         var state = await FeatureGroupCatalog.LoadAsync(connection, name, null, ct, transaction, forUpdate: true);
         if (state is null || state.DeletedAt is not null)
-            return ProblemResults.NotFound($"Feature group '{name}' does not exist{(state is null ? "" : " (it was deleted)")}.");
+            return Problems.NotFound($"Feature group '{name}' does not exist{(state is null ? "" : " (it was deleted)")}.");
 
         var (next, errors) = DefinitionRules.Validate(request, name, state.Latest.Version + 1);
         if (next is null)
@@ -68,7 +68,7 @@ public static class FeatureGroupEndpoints
             return TypedResults.Ok(FeatureGroupResponse.From(state));
         var reasons = DefinitionRules.Incompatibilities(state.Latest, next);
         if (reasons.Count > 0)
-            return ProblemResults.Conflict(
+            return Problems.Conflict(
                 $"The definition is not a compatible new version of '{name}' (version {state.Latest.Version}): {string.Join(" ", reasons)}", reasons);
 
         var now = DateTimeOffset.UtcNow;
@@ -94,12 +94,12 @@ public static class FeatureGroupEndpoints
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         if (await FeatureGroupCatalog.LoadAsync(connection, name, null, ct) is not { } state)
-            return ProblemResults.NotFound($"Feature group '{name}' does not exist.");
+            return Problems.NotFound($"Feature group '{name}' does not exist.");
         if (version is null)
             return TypedResults.Ok(FeatureGroupResponse.From(state));
         return await FeatureGroupCatalog.LoadAsync(connection, name, version, ct) is { } versioned
             ? TypedResults.Ok(FeatureGroupResponse.From(state, versioned.Latest))
-            : ProblemResults.NotFound($"Feature group '{name}' has no version {version} (latest is {state.Latest.Version}).");
+            : Problems.NotFound($"Feature group '{name}' has no version {version} (latest is {state.Latest.Version}).");
     }
 
     /// <summary>Soft delete: the definition, its offline data and snapshots stay; ingestion and reads refuse the group.</summary>
@@ -110,7 +110,7 @@ public static class FeatureGroupEndpoints
         await using var transaction = await connection.BeginTransactionAsync(ct);
         var state = await FeatureGroupCatalog.LoadAsync(connection, name, null, ct, transaction, forUpdate: true);
         if (state is null || state.DeletedAt is not null)
-            return ProblemResults.NotFound($"Feature group '{name}' does not exist{(state is null ? "" : " (it was already deleted)")}.");
+            return Problems.NotFound($"Feature group '{name}' does not exist{(state is null ? "" : " (it was already deleted)")}.");
         await transaction.ExecuteAsync("UPDATE feature_groups SET deleted_at = @now, updated_at = @now WHERE name = @name", ct, ("name", name), ("now", now));
         // The online rows are no longer served; the offline files stay (training-set snapshots may refer to them).
         await transaction.ExecuteAsync("DELETE FROM online_features WHERE group_name = @name", ct, ("name", name));

@@ -31,7 +31,7 @@ public static class StatisticsEndpoints
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         if (await FeatureGroupCatalog.LoadAsync(connection, name, version, ct) is not { } state)
-            return ProblemResults.NotFound(version is null ? $"Feature group '{name}' does not exist." : $"Feature group '{name}' has no version {version}.");
+            return Problems.NotFound(version is null ? $"Feature group '{name}' does not exist." : $"Feature group '{name}' has no version {version}.");
         var group = state.Latest;
         var stored = (await connection.ReadAllAsync(
             "SELECT feature, count, nulls, numeric_count, sum, sum_sq, min, max, top::text, digest::text FROM feature_statistics WHERE group_name = @name AND version = @version",

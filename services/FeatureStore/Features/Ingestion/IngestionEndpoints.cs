@@ -58,7 +58,7 @@ public static class IngestionEndpoints
         IngestionPipeline pipeline, CancellationToken ct)
     {
         if (FileIngestion.FormatOf(http.ContentType, out var refusal) is not { } format)
-            return ProblemResults.UnsupportedMediaType(refusal, FileIngestion.AcceptedTypes);
+            return Problems.UnsupportedMediaType(refusal, FileIngestion.AcceptedTypes);
         var schema = GroupSchema.For(await catalog.GetLiveAsync(name, ct));
         var path = Path.Combine(Path.GetTempPath(), $"fs-upload-{Guid.NewGuid():N}");
         try
@@ -92,7 +92,7 @@ public static class IngestionEndpoints
         }
         catch (AmazonS3Exception e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
         {
-            return ProblemResults.NotFound($"The lake bucket '{storage.Value.LakeBucket}' has no object '{request.ObjectKey}'.");
+            return Problems.NotFound($"The lake bucket '{storage.Value.LakeBucket}' has no object '{request.ObjectKey}'.");
         }
         var id = await JobStore.EnqueueAsync(db, JobKinds.LakeImport, new LakeImportJobRequest(name, request.ObjectKey, format), ct);
         return TypedResults.Accepted($"/api/jobs/{id}", await JobStore.LoadAsync(db, id, ct));

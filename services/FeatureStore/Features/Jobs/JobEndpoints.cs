@@ -21,5 +21,5 @@ public static class JobEndpoints
     internal static async Task<Results<Ok<JobResponse>, ProblemHttpResult>> Cancel(Guid id, NpgsqlDataSource db, CancellationToken ct) =>
         await JobStore.RequestCancelAsync(db, id, ct) && await JobStore.LoadAsync(db, id, ct) is { } job ? TypedResults.Ok(job) : Missing(id);
 
-    private static ProblemHttpResult Missing(Guid id) => ProblemResults.NotFound($"Job '{id}' does not exist.");
+    private static ProblemHttpResult Missing(Guid id) => Problems.NotFound($"Job '{id}' does not exist.");
 }

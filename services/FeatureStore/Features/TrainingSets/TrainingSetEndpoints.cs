@@ -38,5 +38,5 @@ public static class TrainingSetEndpoints
         await db.ReadFirstOrDefaultAsync("SELECT manifest::text FROM dataset_snapshots WHERE snapshot_id = @id", reader => reader.GetString(0), ct, ("id", id))
             is { } manifest
             ? TypedResults.Text(manifest, "application/json")
-            : ProblemResults.NotFound($"Training-set snapshot '{id}' does not exist.");
+            : Problems.NotFound($"Training-set snapshot '{id}' does not exist.");
 }
