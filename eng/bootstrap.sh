@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the AppHost's LocalProcesses mode and the tests need, if missing: PostgreSQL and RabbitMQ servers
-# (Debian packages), Node.js, and the project's npm packages (s3rver, the flights data, an MLflow client).
+# (Debian packages), Node.js, boto3 (python3-boto3), and the project's npm packages (s3rver, the flights data, an MLflow client).
 # Idempotent: a second run installs nothing. Run by the AppHost before the infrastructure starts, and by eng/test.sh.
 set -euo pipefail
 root="$(cd "${BASH_SOURCE[0]%/*}/.." && pwd)"
@@ -9,6 +9,8 @@ missing=()
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
 command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+# boto3: a SageMaker client nobody here wrote, which the tests point at the local training service.
+python3 -c 'import boto3' 2>/dev/null || missing+=(python3-boto3)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$EUID" = 0 ]; then sudo=()

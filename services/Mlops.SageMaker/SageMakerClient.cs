@@ -50,9 +50,24 @@ public sealed class SageMakerClient(HttpClient http, IOptions<SageMakerOptions> 
     /// The job's log (stdout and stderr, one line each) from the local training service's <c>GET /jobs/{name}/logs</c>.
     /// Real SageMaker writes logs to CloudWatch Logs instead; this call is for the local service only.
     /// </summary>
-    public async Task<string> GetLocalTrainingJobLogAsync(string trainingJobName, CancellationToken ct = default)
+    public Task<string> GetLocalTrainingJobLogAsync(string trainingJobName, CancellationToken ct = default) =>
+        GetLocalAsync($"jobs/{Uri.EscapeDataString(trainingJobName)}/logs", ct);
+
+    /// <summary>
+    /// Every metric value the job's MetricDefinitions matched so far, in order (SageMaker's intermediate metrics, which
+    /// tuning's early stopping reads), from the local training service's <c>GET /jobs/{name}/metrics</c>. Local service only.
+    /// </summary>
+    public async Task<IReadOnlyList<MetricData>> GetLocalTrainingJobMetricsAsync(string trainingJobName, CancellationToken ct = default)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Endpoint, $"jobs/{Uri.EscapeDataString(trainingJobName)}/logs"));
+        var body = await GetLocalAsync($"jobs/{Uri.EscapeDataString(trainingJobName)}/metrics", ct);
+        return JsonSerializer.Deserialize<LocalMetrics>(body, SageMakerJson.Options)?.Metrics ?? [];
+    }
+
+    private sealed record LocalMetrics(IReadOnlyList<MetricData> Metrics);
+
+    private async Task<string> GetLocalAsync(string path, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Endpoint, path));
         await SignAsync(request, [], ct);
         using var response = await http.SendAsync(request, ct);
         var body = await response.Content.ReadAsStringAsync(ct);

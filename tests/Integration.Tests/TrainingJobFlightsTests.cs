@@ -181,7 +181,7 @@ public sealed class TrainingJobFlightsTests(PlatformFixture platform)
 
     private static async Task RunTrainerAsync(string root)
     {
-        var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Parent!.Name; // bin/<Configuration>/net10.0/
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name; // bin/<Configuration>/net10.0
         var trainer = Repo("services", "Trainer", "Mlops.Trainer.Cli", "bin", configuration, "net10.0", "train.dll");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in new[] { trainer, "train", "--root", root })

@@ -39,6 +39,10 @@ public sealed class TrainingJobTests(PlatformFixture platform)
         var output = await ReadTarGzAsync(s3, $"jobs/{name}/output/output.tar.gz");
         Assert.Contains("0.125", output["metrics.json"]);
 
+        var series = await client.GetLocalTrainingJobMetricsAsync(name);
+        Assert.Equal([0.9, 0.125], series.Select(m => m.Value));
+        Assert.All(series, m => Assert.Equal("loss", m.MetricName));
+
         var log = await client.GetLocalTrainingJobLogAsync(name);
         Assert.Contains("metric loss=0.9 iteration=1", log);
         Assert.Contains("metric loss=0.125 iteration=2", log);
@@ -169,6 +173,69 @@ public sealed class TrainingJobTests(PlatformFixture platform)
             new StringContent("{}", Encoding.UTF8, SageMakerJson.ContentType));
         Assert.Equal(403, (int)unsigned.StatusCode);
         Assert.Contains(SageMakerErrors.MissingAuthenticationToken, await unsigned.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task MalformedRequests_Are400sNamingTheProblem()
+    {
+        async Task<(int Status, string Type, string Message)> SendAsync(string target, string body)
+        {
+            var endpoint = platform.App.GetEndpoint(ResourceNames.TrainingService, "http");
+            var accessKey = await platform.ParameterAsync(ResourceNames.TrainingServiceAccessKey);
+            var secretKey = await platform.ParameterAsync(ResourceNames.TrainingServiceSecretKey);
+            var now = DateTimeOffset.UtcNow;
+            var amzDate = now.UtcDateTime.ToString(SigV4.DateFormat, System.Globalization.CultureInfo.InvariantCulture);
+            var bytes = Encoding.UTF8.GetBytes(body);
+            var signature = SigV4.Sign(new SigV4Request("POST", "/", [],
+                [new("host", endpoint.Authority), new("x-amz-date", amzDate), new("x-amz-target", target), new("content-type", SageMakerJson.ContentType)],
+                SigV4.Sha256Hex(bytes)), accessKey, secretKey, "us-east-1", "sagemaker", now);
+            using var request = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new ByteArrayContent(bytes) };
+            request.Content.Headers.ContentType = new(SageMakerJson.ContentType);
+            request.Headers.TryAddWithoutValidation("X-Amz-Date", amzDate);
+            request.Headers.TryAddWithoutValidation("X-Amz-Target", target);
+            request.Headers.TryAddWithoutValidation("Authorization", signature.Authorization);
+            using var http = new HttpClient();
+            using var response = await http.SendAsync(request);
+            var error = System.Text.Json.JsonSerializer.Deserialize<SageMakerErrorBody>(await response.Content.ReadAsStringAsync())!;
+            return ((int)response.StatusCode, error.Type, error.Message);
+        }
+
+        var notJson = await SendAsync("SageMaker.CreateTrainingJob", "{\"TrainingJobName\": ");
+        Assert.Equal((400, SageMakerErrors.SerializationException), (notJson.Status, notJson.Type));
+        var missing = await SendAsync("SageMaker.CreateTrainingJob", """{"TrainingJobName": "x", "AlgorithmSpecification": {"TrainingInputMode": "File"}}""");
+        Assert.Equal((400, SageMakerErrors.ValidationException), (missing.Status, missing.Type));
+        Assert.Contains("RoleArn", missing.Message);
+        var badName = await SendAsync("SageMaker.DescribeTrainingJob", """{"TrainingJobName": "not_valid!"}""");
+        Assert.Equal((400, SageMakerErrors.ValidationException), (badName.Status, badName.Type));
+        Assert.Contains("trainingJobName", badName.Message);
+        var unknown = await SendAsync("SageMaker.CreateEndpoint", "{}");
+        Assert.Equal((400, SageMakerErrors.UnknownOperationException), (unknown.Status, unknown.Type));
+    }
+
+    [Fact]
+    public async Task PastMaxConcurrentJobs_CreateIsResourceLimitExceeded()
+    {
+        var client = await platform.CreateSageMakerClientAsync();
+        var s3 = await platform.CreateS3ClientAsync();
+        var prefix = UniqueName("limit");
+        var train = await UploadAsync(s3, prefix, "train/a.csv", "a\n1\n");
+        // The service's default limit is 8; jobs of other tests have all finished (the collection runs one test at a time).
+        var names = Enumerable.Range(0, 8).Select(i => $"{prefix[..30]}-{i}").ToList();
+        try
+        {
+            foreach (var name in names)
+                await client.CreateTrainingJobAsync(ByoJob(name, train, new() { ["sleep_seconds"] = "600" }));
+            var refused = await Assert.ThrowsAsync<SageMakerException>(() =>
+                client.CreateTrainingJobAsync(ByoJob($"{prefix[..30]}-9", train, new() { ["sleep_seconds"] = "600" })));
+            Assert.Equal((SageMakerErrors.ResourceLimitExceeded, 400), (refused.ErrorCode, refused.StatusCode));
+        }
+        finally
+        {
+            foreach (var name in names)
+                try { await client.StopTrainingJobAsync(name); } catch (SageMakerException) { }
+            foreach (var name in names)
+                try { await WaitTerminalAsync(client, name); } catch (SageMakerException) { }
+        }
     }
 
     [Fact]

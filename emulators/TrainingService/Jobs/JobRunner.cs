@@ -117,7 +117,7 @@ public sealed class JobRunner(JobStore store, JobExecutionFactory executions, IO
             jobs = jobs.Where(j => j.CreationTime > after);
         if (request.CreationTimeBefore is { } before)
             jobs = jobs.Where(j => j.CreationTime < before);
-        var descending = request.SortOrder != "Ascending";
+        var descending = request.SortOrder == "Descending"; // SageMaker sorts ascending by default
         Func<DescribeTrainingJobResponse, string> key = request.SortBy switch
         {
             "Name" => j => j.TrainingJobName,
