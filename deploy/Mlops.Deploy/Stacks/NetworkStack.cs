@@ -61,5 +61,11 @@ public sealed class NetworkStack : Stack
             VpcSubnets = new SubnetSelection { SubnetGroupName = PublicSubnets },
             DropInvalidHeaderFields = true,
         });
+        // Where *.<domainName> must point (CNAME or alias record) after the first deploy.
+        _ = new CfnOutput(this, "LoadBalancerDnsName", new CfnOutputProps
+        {
+            Value = LoadBalancer.LoadBalancerDnsName,
+            Description = "Point *.<domainName> here",
+        });
     }
 }

@@ -78,18 +78,10 @@ public sealed class PlatformService : Construct
         app.AddContainerDependencies(new ContainerDependency { Container = TaskDefinition.FindContainer(ServicesStack.CollectorContainer)!, Condition = ContainerDependencyCondition.START });
 
         // What the collector needs. X-Ray's trace and sampling APIs have no resource-level permissions: AWS requires "*".
-        TaskRole.AddToPolicy(new PolicyStatement(new PolicyStatementProps
-        {
-            Sid = "CollectorTraces",
-            Actions = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"],
-            Resources = ["*"],
-        }));
-        TaskRole.AddToPolicy(new PolicyStatement(new PolicyStatementProps
-        {
-            Sid = "CollectorMetrics",
-            Actions = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            Resources = [props.MetricsLogGroup.LogGroupArn],
-        }));
+        TaskRole.Allow("CollectorTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"],
+            ["*"]);
+        TaskRole.Allow("CollectorMetrics", ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            [props.MetricsLogGroup.LogGroupArn]);
 
         Service = new FargateService(this, "Service", new FargateServiceProps
         {

@@ -181,26 +181,13 @@ public sealed class ServicesStack : Stack
                 ListOnly(role, lake);
                 Grant(role, artifacts, SnapshotPrefix, write: false);
                 Grant(role, artifacts, TrainingJobPrefix, write: true);
-                role.AddToPolicy(new PolicyStatement(new PolicyStatementProps
-                {
-                    Sid = "TrainingJobs",
-                    Actions = ["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob", "sagemaker:AddTags"],
-                    Resources = [FormatArn(new ArnComponents { Service = "sagemaker", Resource = "training-job", ResourceName = "*" })],
-                }));
-                role.AddToPolicy(new PolicyStatement(new PolicyStatementProps
-                {
-                    Sid = "ListTrainingJobs",
-                    // ListTrainingJobs has no resource-level permissions: AWS requires "*".
-                    Actions = ["sagemaker:ListTrainingJobs"],
-                    Resources = ["*"],
-                }));
-                role.AddToPolicy(new PolicyStatement(new PolicyStatementProps
-                {
-                    Sid = "PassTheTrainingRole",
-                    Actions = ["iam:PassRole"],
-                    Resources = [SageMakerExecutionRole.RoleArn],
-                    Conditions = new Dictionary<string, object> { ["StringEquals"] = new Dictionary<string, object> { ["iam:PassedToService"] = "sagemaker.amazonaws.com" } },
-                }));
+                role.Allow("TrainingJobs", ["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob", "sagemaker:AddTags"],
+                    [FormatArn(new ArnComponents { Service = "sagemaker", Resource = "training-job", ResourceName = "*" })]);
+                // ListTrainingJobs has no resource-level permissions: AWS requires "*".
+                role.Allow("ListTrainingJobs", ["sagemaker:ListTrainingJobs"],
+                    ["*"]);
+                role.Allow("PassTheTrainingRole", ["iam:PassRole"],
+                    [SageMakerExecutionRole.RoleArn], ("StringEquals", "iam:PassedToService", "sagemaker.amazonaws.com"));
                 break;
             case ResourceNames.Monitor:
                 ListOnly(role, lake);
@@ -230,33 +217,16 @@ public sealed class ServicesStack : Stack
         Grant(role, _data.Artifacts, SnapshotPrefix, write: false);
         Grant(role, _data.Artifacts, TrainingJobPrefix, write: true);
         GrantKey(role);
-        role.AddToPolicy(new PolicyStatement(new PolicyStatementProps
-        {
-            Sid = "PullTrainerImage",
-            Actions = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            Resources = [trainer.RepositoryArn],
-        }));
-        role.AddToPolicy(new PolicyStatement(new PolicyStatementProps
-        {
-            Sid = "EcrLogin",
-            // GetAuthorizationToken has no resource-level permissions: AWS requires "*".
-            Actions = ["ecr:GetAuthorizationToken"],
-            Resources = ["*"],
-        }));
-        role.AddToPolicy(new PolicyStatement(new PolicyStatementProps
-        {
-            Sid = "TrainingLogs",
-            Actions = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            Resources = [FormatArn(new ArnComponents { Service = "logs", Resource = "log-group", ResourceName = "/aws/sagemaker/TrainingJobs*", ArnFormat = ArnFormat.COLON_RESOURCE_NAME })],
-        }));
-        role.AddToPolicy(new PolicyStatement(new PolicyStatementProps
-        {
-            Sid = "TrainingMetrics",
-            // PutMetricData has no resource-level permissions: AWS requires "*"; the namespace condition narrows it.
-            Actions = ["cloudwatch:PutMetricData"],
-            Resources = ["*"],
-            Conditions = new Dictionary<string, object> { ["StringEquals"] = new Dictionary<string, object> { ["cloudwatch:namespace"] = "/aws/sagemaker/TrainingJobs" } },
-        }));
+        role.Allow("PullTrainerImage", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            [trainer.RepositoryArn]);
+        // GetAuthorizationToken has no resource-level permissions: AWS requires "*".
+        role.Allow("EcrLogin", ["ecr:GetAuthorizationToken"],
+            ["*"]);
+        role.Allow("TrainingLogs", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            [FormatArn(new ArnComponents { Service = "logs", Resource = "log-group", ResourceName = "/aws/sagemaker/TrainingJobs*", ArnFormat = ArnFormat.COLON_RESOURCE_NAME })]);
+        // PutMetricData has no resource-level permissions: AWS requires "*"; the namespace condition narrows it.
+        role.Allow("TrainingMetrics", ["cloudwatch:PutMetricData"],
+            ["*"], ("StringEquals", "cloudwatch:namespace", "/aws/sagemaker/TrainingJobs"));
         return role;
     }
 
