@@ -67,6 +67,8 @@ public sealed partial record DeploySettings(
     public TaskSize TaskSize => ServiceSizes[ServiceSize];
     /// <summary>The prefix of every stack and physical name, e.g. <c>mlops-dev</c>.</summary>
     public string Prefix => $"mlops-{Environment}";
+    /// <summary>The CloudWatch log group of a service (or of the collectors' metrics), e.g. <c>/mlops/dev/serving</c>.</summary>
+    public string LogGroupName(string name) => $"/mlops/{Environment}/{name}";
 
     /// <summary>Reads and validates the context of <paramref name="node"/>; throws <see cref="DeployConfigurationException"/> on the first bad value.</summary>
     public static DeploySettings FromContext(Node node) => From(key => node.TryGetContext(key));

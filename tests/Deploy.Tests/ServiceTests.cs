@@ -40,7 +40,7 @@ public sealed class ServiceTests(SynthesizedPlatform platform, ITestOutputHelper
         }));
         template.HasResourceProperties("AWS::Logs::LogGroup", new Dictionary<string, object>
         {
-            ["LogGroupName"] = $"/mlops/{platform.Settings.Environment}/{name}",
+            ["LogGroupName"] = platform.Settings.LogGroupName(name),
             ["RetentionInDays"] = platform.Settings.LogRetentionDays,
         });
 
@@ -109,6 +109,7 @@ public sealed class ServiceTests(SynthesizedPlatform platform, ITestOutputHelper
         Assert.Equal(ServicesStack.CollectorImage, (string?)collector["Image"]);
         Assert.False((bool)collector["Essential"]!);
         var config = (string)collector["Environment"]!.AsArray().Single(e => (string?)e!["Name"] == "AOT_CONFIG_CONTENT")!["Value"]!;
+        Assert.Contains(platform.Settings.LogGroupName(ServicesStack.MetricsLogGroup), config);
         Assert.Contains("awsxray", config);
         Assert.Contains("awsemf", config);
 

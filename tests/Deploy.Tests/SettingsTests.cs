@@ -2,6 +2,8 @@ using Amazon.CDK;
 
 namespace Mlops.Deploy.Tests;
 
+// In the platform's collection: jsii's runtime is one per process, and these tests create an App too.
+[Collection(PlatformCollection.Name)]
 public sealed class SettingsTests
 {
     private static readonly Dictionary<string, object> Required = new()

@@ -42,7 +42,7 @@ public sealed class PlatformService : Construct
         });
         LogGroup = new LogGroup(this, "Logs", new LogGroupProps
         {
-            LogGroupName = $"/mlops/{settings.Environment}/{props.Name}",
+            LogGroupName = settings.LogGroupName(props.Name),
             Retention = props.LogRetention,
             RemovalPolicy = settings.IsProduction ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
         });
@@ -72,7 +72,7 @@ public sealed class PlatformService : Construct
             Image = ContainerImage.FromRegistry(ServicesStack.CollectorImage),
             Essential = false,
             MemoryReservationMiB = 128,
-            Environment = new Dictionary<string, string> { ["AOT_CONFIG_CONTENT"] = CollectorConfig(settings, props.MetricsLogGroup.LogGroupName) },
+            Environment = new Dictionary<string, string> { ["AOT_CONFIG_CONTENT"] = CollectorConfig(settings, settings.LogGroupName(ServicesStack.MetricsLogGroup)) },
             Logging = LogDriver.AwsLogs(new AwsLogDriverProps { LogGroup = LogGroup, StreamPrefix = ServicesStack.CollectorContainer }),
         });
         app.AddContainerDependencies(new ContainerDependency { Container = TaskDefinition.FindContainer(ServicesStack.CollectorContainer)!, Condition = ContainerDependencyCondition.START });

@@ -26,6 +26,7 @@ public sealed class ServicesStack : Stack
     public const string CollectorImage = "public.ecr.aws/aws-observability/aws-otel-collector:v0.40.0";
     public const string OtlpEndpoint = "http://localhost:4317";
     public const string HealthPath = "/health";
+    public const string MetricsLogGroup = "metrics";
 
     // Where in the buckets each kind of object lives; the task roles and the SageMaker role are scoped to these.
     // FeatureStore: IngestionPipeline.OfflinePrefix and TrainingSetBuilder.SnapshotPrefix.
@@ -72,7 +73,7 @@ public sealed class ServicesStack : Stack
 
         var metricsLogGroup = new LogGroup(this, "MetricsLogs", new LogGroupProps
         {
-            LogGroupName = $"/mlops/{settings.Environment}/metrics",
+            LogGroupName = settings.LogGroupName(MetricsLogGroup),
             Retention = Retention(settings.LogRetentionDays),
             RemovalPolicy = settings.IsProduction ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
         });
