@@ -17,7 +17,9 @@ public sealed class ServiceTests(SynthesizedPlatform platform, ITestOutputHelper
     public void Synthesis_TakesSecondsOnce()
     {
         output.WriteLine($"Synthesized {platform.Stacks.All.Count()} stacks in {platform.SynthTime.TotalSeconds:0.0} s (jsii start-up included).");
-        Assert.True(platform.SynthTime < TimeSpan.FromSeconds(45), $"Synthesis took {platform.SynthTime}.");
+        // Seconds when the machine is idle; the bound is loose because eng/test.sh runs every test assembly at once on two
+        // cores. It catches a synth per test, not a slow machine.
+        Assert.True(platform.SynthTime < TimeSpan.FromSeconds(120), $"Synthesis took {platform.SynthTime}.");
     }
 
     [Theory, MemberData(nameof(ServiceNames))]

@@ -91,7 +91,6 @@ public sealed class SettingsTests
     [Fact]
     public void CdkContext_WithAnUnknownEnvironment_FailsBeforeAnyStackIsBuilt()
     {
-        JsiiEnvironment.Prepare();
         var app = new App(new AppProps { Context = new Dictionary<string, object>(Required) { [DeploySettings.Keys.Environment] = "qa" } });
         var e = Assert.Throws<DeployConfigurationException>(() => DeploySettings.FromContext(app.Node));
         Assert.Equal("Context value environment='qa' is not valid: choose one of dev, staging, prod.", e.Message);

@@ -26,7 +26,6 @@ public sealed class SynthesizedPlatform : IDisposable
 
     public SynthesizedPlatform()
     {
-        JsiiEnvironment.Prepare();
         var watch = Stopwatch.StartNew();
         var app = new App(new AppProps
         {
@@ -157,12 +156,6 @@ public sealed record CfnResource(string Stack, string LogicalId, JsonObject Body
 {
     public string Type => (string)Body["Type"]!;
     public JsonObject Properties => Body["Properties"]?.AsObject() ?? new JsonObject();
-}
-
-public static class JsiiEnvironment
-{
-    /// <summary>Keeps jsii's Node.js version banner out of the test output.</summary>
-    public static void Prepare() => System.Environment.SetEnvironmentVariable("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1");
 }
 
 [CollectionDefinition(Name)]

@@ -64,6 +64,8 @@ public sealed class PlatformService : Construct
             PortMappings = [new PortMapping { ContainerPort = ServicesStack.ContainerPort, Protocol = Amazon.CDK.AWS.ECS.Protocol.TCP }],
             Logging = LogDriver.AwsLogs(new AwsLogDriverProps { LogGroup = LogGroup, StreamPrefix = props.Name }),
             StopTimeout = Duration.Seconds(30),
+            // No container health check: the ASP.NET base image has no curl or wget to run one. /health is checked by the
+            // load balancer's target group (services stack), which replaces unhealthy tasks.
         });
 
         // Not essential: losing telemetry must not take the service down with it.
