@@ -16,7 +16,7 @@ builder.AddProject<Projects.FeatureStore>(ResourceNames.FeatureStore).WithPlatfo
 var tracker = builder.AddProject<Projects.ExperimentTracker>(ResourceNames.ExperimentTracker).WithPlatform(infrastructure, keys, ResourceNames.ExperimentTrackerDb);
 builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPlatform(infrastructure, keys, ResourceNames.PipelineRunnerDb);
 builder.AddProject<Projects.Monitor>(ResourceNames.Monitor).WithPlatform(infrastructure, keys, ResourceNames.MonitorDb);
-builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPlatform(infrastructure, keys, ResourceNames.ServingDb);
+builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPlatform(infrastructure, keys, ResourceNames.ServingDb).WithReference(tracker).WaitFor(tracker);
 
 // The Trainer is not a resource: it is the program a training job runs (SageMaker's container contract). Today the
 // sample runs it in-process; services/Trainer/README.md shows how to run it on its own.
