@@ -5,6 +5,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Amazon.S3;
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.DependencyInjection;
 using Mlops.Contracts;
 using Mlops.ExperimentTracker.Client;
 
@@ -252,6 +254,36 @@ public sealed partial class ServingTests(PlatformFixture platform)
         Assert.Single(final!["history"]!.AsArray(), e => (string?)e!["state"] == "rolled_back");
         Assert.Equal(20, (await CountVersionsAsync(client, name, 20)).GetValueOrDefault(challenger.Version));
         Assert.Equal(challenger.Version, (await tracker.GetModelVersionByAliasAsync(Model, alias)).Version);
+    }
+
+    [Fact]
+    public async Task Deployment_InterruptedByAServingRestart_ResumesFromItsStoredStep()
+    {
+        var champion = await ChampionAsync();
+        var tracker = new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker));
+        var challenger = await tracker.RegisterModelAsync(Model, await tracker.GetRunAsync(champion.RunId!));
+        var name = await CreateEndpointAsync(new { name = "primary", model_name = Model, model_version = champion.Version });
+        using (var client = platform.CreateClient(ResourceNames.Serving))
+        {
+            var linear = await UpdateAsync(client, name, challenger.Version, new { type = "linear", step_percent = 20, interval_seconds = 2, baking_seconds = 1 });
+            Assert.Equal(20, (int)linear["new_share"]!);
+
+            // Serving stops with the rollout at 20 %, stays down past the next step's time, and comes back.
+            var commands = platform.App.Services.GetRequiredService<ResourceCommandService>();
+            using var timeout = new CancellationTokenSource(PlatformFixture.StartTimeout);
+            var stop = await commands.ExecuteCommandAsync(ResourceNames.Serving, KnownResourceCommands.StopCommand, timeout.Token);
+            Assert.True(stop.Success, stop.Message);
+            await platform.App.ResourceNotifications.WaitForResourceAsync(ResourceNames.Serving,
+                e => e.Snapshot.State?.Text is "Exited" or "Finished" or "Stopped", timeout.Token);
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            var start = await commands.ExecuteCommandAsync(ResourceNames.Serving, KnownResourceCommands.StartCommand, timeout.Token);
+            Assert.True(start.Success, start.Message);
+            await platform.App.ResourceNotifications.WaitForResourceHealthyAsync(ResourceNames.Serving, timeout.Token);
+
+            var done = await WaitForDeploymentAsync(client, name, (string)linear["deployment_id"]!, "succeeded");
+            Assert.Equal([20, 40, 60, 80, 100, 100], done["history"]!.AsArray().Select(e => (int)e!["new_share"]!).ToArray());
+            Assert.Equal(20, (await CountVersionsAsync(client, name, 20)).GetValueOrDefault(challenger.Version));
+        }
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using Mlops.Serving.Features.Inference;
 using Mlops.Trainer.Model.Tabular;
@@ -17,6 +18,9 @@ public static class CaptureFormat
     public const string EventVersion = "0";
     private const string JsonType = "application/json";
 
+    // Quotes inside data escaped as \" (as SageMaker writes them), not \u0022; the files are never embedded in HTML.
+    private static readonly JsonWriterOptions Writer = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>The folder for an hour: <c>{prefix}/{endpoint}/{variant}/yyyy/mm/dd/hh/</c> (UTC), as SageMaker lays capture out.</summary>
     public static string CaptureFolder(string prefix, string endpoint, string variant, DateTimeOffset at) =>
         $"{prefix.Trim('/')}/{endpoint}/{variant}/{Hour(at)}/";
@@ -33,7 +37,7 @@ public static class CaptureFormat
     public static string CaptureRecord(DataTable inputs, int row, ScoredRow prediction, string eventId, DateTimeOffset at)
     {
         using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, Writer))
         {
             w.WriteStartObject();
             w.WriteStartObject("captureData");
@@ -55,7 +59,7 @@ public static class CaptureFormat
     public static string GroundTruthRecord(string inferenceId, string label)
     {
         using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, Writer))
         {
             w.WriteStartObject();
             w.WriteStartObject("groundTruthData");
@@ -85,7 +89,7 @@ public static class CaptureFormat
     public static string InputJson(DataTable inputs, int row)
     {
         using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, Writer))
         {
             w.WriteStartObject();
             foreach (var column in inputs.Columns)
@@ -110,12 +114,15 @@ public static class CaptureFormat
     public static string OutputJson(ScoredRow p)
     {
         using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, Writer))
         {
             w.WriteStartObject();
             w.WritePropertyName("predicted_label");
             JsonSerializer.Serialize(w, p.PredictedLabel);
-            w.WriteNumber("score", p.Score);
+            if (float.IsFinite(p.Score))
+                w.WriteNumber("score", p.Score);
+            else
+                w.WriteNull("score");
             if (p.Probability is { } probability)
                 w.WriteNumber("probability", probability);
             if (p.ClassProbabilities is { } classes)
