@@ -18,7 +18,7 @@ builder.AddProject<Projects.FeatureStore>(ResourceNames.FeatureStore).WithPlatfo
 var tracker = builder.AddProject<Projects.ExperimentTracker>(ResourceNames.ExperimentTracker).WithPlatform(infrastructure, keys, ResourceNames.ExperimentTrackerDb);
 builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPlatform(infrastructure, keys, ResourceNames.PipelineRunnerDb).WithTrainingJobs(training);
 builder.AddProject<Projects.Monitor>(ResourceNames.Monitor).WithPlatform(infrastructure, keys, ResourceNames.MonitorDb);
-builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPlatform(infrastructure, keys, ResourceNames.ServingDb);
+builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPlatform(infrastructure, keys, ResourceNames.ServingDb).WithReference(tracker).WaitFor(tracker);
 
 // The Trainer is not a resource: it is the program a training job runs (SageMaker's container contract), started by the
 // training service for the platform's trainer image; the sample still runs it in-process.

@@ -1,0 +1,139 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Mlops.Serving.Features.Inference;
+using Mlops.Trainer.Model.Tabular;
+
+namespace Mlops.Serving.Features.Capture;
+
+/// <summary>
+/// SageMaker's data-capture and Model Monitor's ground-truth records (JSON Lines) and where they go in S3.
+/// One capture record per scored row (not per request), so each carries its row's own inferenceId and ground truth joins
+/// one to one. The input is the row as the model saw it (its schema's columns, typed) and the output the prediction,
+/// both as JSON text in <c>data</c> with encoding JSON.
+/// </summary>
+public static class CaptureFormat
+{
+    public const string EventVersion = "0";
+    private const string JsonType = "application/json";
+
+    // Quotes inside data escaped as \" (as SageMaker writes them), not \u0022; the files are never embedded in HTML.
+    private static readonly JsonWriterOptions Writer = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>The folder for an hour: <c>{prefix}/{endpoint}/{variant}/yyyy/mm/dd/hh/</c> (UTC), as SageMaker lays capture out.</summary>
+    public static string CaptureFolder(string prefix, string endpoint, string variant, DateTimeOffset at) =>
+        $"{prefix.Trim('/')}/{endpoint}/{variant}/{Hour(at)}/";
+
+    /// <summary>The ground-truth folder for the hour the labels arrived: <c>{prefix}/{endpoint}/yyyy/mm/dd/hh/</c>.</summary>
+    public static string GroundTruthFolder(string prefix, string endpoint, DateTimeOffset at) => $"{prefix.Trim('/')}/{endpoint}/{Hour(at)}/";
+
+    /// <summary>A file name within a folder, SageMaker-style: <c>mm-ss-fff-{uuid}.jsonl</c>.</summary>
+    public static string FileName(DateTimeOffset at) => $"{at.UtcDateTime:mm-ss-fff}-{Guid.NewGuid()}.jsonl";
+
+    private static string Hour(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy/MM/dd/HH", CultureInfo.InvariantCulture);
+
+    /// <summary>One capture record (one line, no trailing newline).</summary>
+    public static string CaptureRecord(DataTable inputs, int row, ScoredRow prediction, string eventId, DateTimeOffset at)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, Writer))
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("captureData");
+            WriteData(w, "endpointInput", "INPUT", InputJson(inputs, row));
+            WriteData(w, "endpointOutput", "OUTPUT", OutputJson(prediction));
+            w.WriteEndObject();
+            w.WriteStartObject("eventMetadata");
+            w.WriteString("eventId", eventId);
+            w.WriteString("inferenceId", prediction.InferenceId);
+            w.WriteString("inferenceTime", at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
+            w.WriteEndObject();
+            w.WriteString("eventVersion", EventVersion);
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>One ground-truth record: the label as CSV data, keyed by the inference id it labels.</summary>
+    public static string GroundTruthRecord(string inferenceId, string label)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, Writer))
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("groundTruthData");
+            w.WriteString("data", label);
+            w.WriteString("encoding", "CSV");
+            w.WriteEndObject();
+            w.WriteStartObject("eventMetadata");
+            w.WriteString("eventId", inferenceId);
+            w.WriteEndObject();
+            w.WriteString("eventVersion", EventVersion);
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private static void WriteData(Utf8JsonWriter w, string name, string mode, string data)
+    {
+        w.WriteStartObject(name);
+        w.WriteString("observedContentType", JsonType);
+        w.WriteString("mode", mode);
+        w.WriteString("data", data);
+        w.WriteString("encoding", "JSON");
+        w.WriteEndObject();
+    }
+
+    /// <summary>The row as a JSON object of the model's input columns: numbers (missing: null), booleans, strings, ISO 8601 timestamps.</summary>
+    public static string InputJson(DataTable inputs, int row)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, Writer))
+        {
+            w.WriteStartObject();
+            foreach (var column in inputs.Columns)
+            {
+                w.WritePropertyName(column.Name);
+                switch (column.Values)
+                {
+                    case float[] f when float.IsNaN(f[row]): w.WriteNullValue(); break;
+                    case float[] f: w.WriteNumberValue(f[row]); break;
+                    case bool[] b: w.WriteBooleanValue(b[row]); break;
+                    case string?[] s when s[row] is { } text: w.WriteStringValue(text); break;
+                    case DateTime?[] d when d[row] is { } time: w.WriteStringValue(time.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)); break;
+                    default: w.WriteNullValue(); break;
+                }
+            }
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>The prediction as JSON: predicted_label, score, probability (binary), class_probabilities (multiclass).</summary>
+    public static string OutputJson(ScoredRow p)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, Writer))
+        {
+            w.WriteStartObject();
+            w.WritePropertyName("predicted_label");
+            JsonSerializer.Serialize(w, p.PredictedLabel);
+            if (float.IsFinite(p.Score))
+                w.WriteNumber("score", p.Score);
+            else
+                w.WriteNull("score");
+            if (p.Probability is { } probability)
+                w.WriteNumber("probability", probability);
+            if (p.ClassProbabilities is { } classes)
+            {
+                w.WriteStartObject("class_probabilities");
+                foreach (var (name, value) in classes)
+                    w.WriteNumber(name, value);
+                w.WriteEndObject();
+            }
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+}

@@ -1,0 +1,66 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Mlops.Serving.Features.Inference;
+
+/// <summary>MLflow's answer: one prediction per row, each with its inference id and the variant that served it.</summary>
+public sealed record MlflowPredictions(IReadOnlyList<ScoredRow> Predictions);
+
+/// <summary>
+/// MLflow's scoring protocol at <c>POST /endpoints/{name}/invocations</c>: JSON (dataframe_split, dataframe_records,
+/// instances, inputs) or CSV. Headers: <c>X-Target-Variant</c>, <c>X-Sticky-Key</c>, <c>X-Inference-Id</c> (request id);
+/// the answer names the variant in <c>X-Invoked-Variant</c> too.
+/// </summary>
+public static class InvocationEndpoints
+{
+    public const string TargetVariantHeader = "X-Target-Variant";
+    public const string StickyKeyHeader = "X-Sticky-Key";
+    public const string InferenceIdHeader = "X-Inference-Id";
+    public const string InvokedVariantHeader = "X-Invoked-Variant";
+    public static readonly string[] ContentTypes = ["application/json", "text/csv"];
+
+    public static IEndpointRouteBuilder MapInvocationEndpoints(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/endpoints/{name}/invocations", Invoke).WithTags("Inference")
+            .Accepts<JsonElement>("application/json", "text/csv")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+        return app;
+    }
+
+    internal static async Task<Ok<MlflowPredictions>> Invoke(string name, HttpContext http, Invoker invoker, CancellationToken ct)
+    {
+        var route = invoker.Route(name);
+        var request = http.Request;
+        var mediaType = request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
+        InputFrame frame;
+        IReadOnlyList<string>? ids = null;
+        switch (mediaType)
+        {
+            case "application/json":
+            {
+                using var document = await JsonDocument.ParseAsync(request.Body, default, ct);
+                (frame, ids) = MlflowRequest.ParseJson(document.RootElement.Clone());
+                break;
+            }
+            case "text/csv":
+            {
+                using var reader = new StreamReader(request.Body);
+                frame = MlflowRequest.ParseCsv(await reader.ReadToEndAsync(ct));
+                break;
+            }
+            default:
+                throw ProblemException.UnsupportedMediaType(
+                    $"Content type '{request.ContentType}' is not accepted; send {string.Join(" or ", ContentTypes)}.", ContentTypes);
+        }
+
+        var requestId = Header(request, InferenceIdHeader);
+        if (requestId is not null && !InferenceIds.IsValid(requestId))
+            throw ProblemException.BadRequest($"{InferenceIdHeader} must be 1 to {InferenceIds.MaxLength} printable characters.");
+        var result = invoker.Invoke(route, frame, new InvocationOptions(ids, requestId, Header(request, TargetVariantHeader), Header(request, StickyKeyHeader)));
+        http.Response.Headers[InvokedVariantHeader] = result.Variant.Spec.Name;
+        return TypedResults.Ok(new MlflowPredictions(result.Rows));
+    }
+
+    private static string? Header(HttpRequest request, string name) => request.Headers[name] is { Count: > 0 } v && v[0] is { Length: > 0 } s ? s : null;
+}

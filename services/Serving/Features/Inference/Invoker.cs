@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Options;
+using Mlops.Serving.Features.Capture;
+using Mlops.Serving.Features.Routing;
+using Mlops.Trainer.Model.Tabular;
+
+namespace Mlops.Serving.Features.Inference;
+
+/// <summary>One scored row: its inference id, the variant (and model version) that served it, and the prediction.</summary>
+public sealed record ScoredRow(string InferenceId, string Variant, string ModelName, string ModelVersion, object? PredictedLabel, float Score,
+    float? Probability, IReadOnlyDictionary<string, float>? ClassProbabilities);
+
+public sealed record InvocationResult(LiveVariant Variant, IReadOnlyList<ScoredRow> Rows);
+
+/// <summary>
+/// The one scoring path both protocols share: route the request to a variant, bind its rows to that variant's model
+/// schema, score them as one batch, and hand them to data capture (which samples and writes them off the request path).
+/// </summary>
+public sealed class Invoker(RoutingTable routes, CaptureWriter capture, IOptions<ServingOptions> options, TimeProvider clock)
+{
+    public EndpointRoute Route(string endpoint) =>
+        routes.Find(endpoint) ?? throw ProblemException.NotFound($"Endpoint '{endpoint}' does not exist.");
+
+    public InvocationResult Invoke(EndpointRoute route, InputFrame frame, InvocationOptions invocation)
+    {
+        if (frame.Rows.Count > options.Value.MaxRowsPerRequest)
+            throw ProblemException.TooLarge($"The request has {frame.Rows.Count} rows; one invocation takes at most {options.Value.MaxRowsPerRequest}.");
+        if (invocation.InferenceIds is { } given && given.Count != frame.Rows.Count)
+            throw ProblemException.BadRequest($"{given.Count} inference ids for {frame.Rows.Count} rows.");
+        var variant = TrafficRouter.Pick(route, invocation.TargetVariant, invocation.StickyKey, Random.Shared);
+        var model = variant.Model ?? throw new InvalidOperationException($"Variant {variant.Spec.Name} of {route.Name} is routed without a loaded model.");
+        var tags = new TagList { { "endpoint", route.Name }, { "variant", variant.Spec.Name } };
+
+        using var activity = ServingMetrics.Activities.StartActivity("serving.score");
+        activity?.SetTag("serving.endpoint", route.Name);
+        activity?.SetTag("serving.variant", variant.Spec.Name);
+        activity?.SetTag("serving.model", $"{model.ModelName}/{model.ModelVersion}");
+        activity?.SetTag("serving.rows", frame.Rows.Count);
+
+        var table = SchemaBinder.Bind(frame, model.Package.Manifest.InputSchema);
+        var started = Stopwatch.GetTimestamp();
+        IReadOnlyList<Mlops.Trainer.Model.Prediction> predictions;
+        try
+        {
+            predictions = model.Package.Score(table);
+        }
+        catch (Exception)
+        {
+            ServingMetrics.Errors.Add(1, tags);
+            throw;
+        }
+        ServingMetrics.Latency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, tags);
+        ServingMetrics.Requests.Add(1, tags);
+        ServingMetrics.Rows.Add(table.RowCount, tags);
+
+        var ids = InferenceIds.For(table.RowCount, invocation.InferenceIds, invocation.RequestId);
+        var rows = new ScoredRow[predictions.Count];
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var p = predictions[i];
+            rows[i] = new ScoredRow(ids[i], variant.Spec.Name, model.ModelName, model.ModelVersion, p.PredictedLabel, p.Score, p.Probability, p.ClassScores);
+        }
+        capture.Offer(route, variant.Spec.Name, table, rows, clock.GetUtcNow());
+        return new InvocationResult(variant, rows);
+    }
+}

@@ -1,0 +1,98 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using Mlops.Serving.Features.Endpoints;
+using Mlops.Serving.Features.Models;
+using Npgsql;
+
+namespace Mlops.Serving.Features.Routing;
+
+/// <summary>
+/// The endpoints this replica routes, kept in step with PostgreSQL: every few hundred milliseconds it compares each
+/// endpoint's revision and reloads the ones that changed. A new route replaces the old one only once every model it
+/// names is loaded and warmed up, so a swap never fails a request (requests in flight keep the route they started with).
+/// Every replica does the same, which is how they share configuration and deployment state.
+/// </summary>
+public sealed class RoutingTable(NpgsqlDataSource db, ModelCache models, IOptions<ServingOptions> options, ILogger<RoutingTable> logger)
+    : BackgroundService, IHealthCheck
+{
+    private readonly ConcurrentDictionary<string, EndpointRoute> _routes = new(StringComparer.Ordinal);
+    private volatile bool _synced;
+
+    public EndpointRoute? Find(string name) => _routes.GetValueOrDefault(name);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var interval = TimeSpan.FromMilliseconds(options.Value.RefreshMilliseconds);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await RefreshAsync(stoppingToken);
+                _synced = true;
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                logger.LogWarning(e, "Refreshing the routing table failed; serving the routes last loaded");
+            }
+            try
+            {
+                await Task.Delay(interval, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Reloads every endpoint whose revision changed and drops deleted ones.</summary>
+    public async Task RefreshAsync(CancellationToken ct)
+    {
+        var revisions = await EndpointStore.ListRevisionsAsync(db, ct);
+        foreach (var (name, revision) in revisions)
+        {
+            if (_routes.TryGetValue(name, out var known) && known.Revision == revision)
+                continue;
+            try
+            {
+                await LoadAsync(name, ct);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning(e, "Endpoint {Endpoint} revision {Revision} could not be loaded; its previous route stays", name, revision);
+            }
+        }
+        var live = revisions.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var name in _routes.Keys.Where(n => !live.Contains(n)))
+            _routes.TryRemove(name, out _);
+    }
+
+    /// <summary>Loads one endpoint now (the write path calls it so the replica that made a change serves it at once).</summary>
+    public async Task<EndpointRoute?> LoadAsync(string name, CancellationToken ct)
+    {
+        var snapshot = await EndpointStore.LoadAsync(db, name, ct);
+        if (snapshot is null)
+        {
+            _routes.TryRemove(name, out _);
+            return null;
+        }
+        var current = await LiveAsync(snapshot.Current, ct);
+        var next = snapshot.Next is { } n && snapshot.Active is { NewShare: > 0 } ? await LiveAsync(n, ct) : null;
+        var route = new EndpointRoute(name, snapshot.Endpoint.Revision, current, next, snapshot.Active?.NewShare ?? 0,
+            (snapshot.Next ?? snapshot.Current).DataCapture, snapshot.Active?.DeploymentId);
+        // Never go back to an older revision that a slower concurrent load produced.
+        _routes.AddOrUpdate(name, route, (_, existing) => existing.Revision > route.Revision ? existing : route);
+        return route;
+    }
+
+    private async Task<List<LiveVariant>> LiveAsync(EndpointConfig config, CancellationToken ct)
+    {
+        var live = new List<LiveVariant>();
+        foreach (var v in config.Variants)
+            live.Add(new LiveVariant(v, config.Version, await models.GetAsync(v.ModelName, v.ModelVersion, ct)));
+        return live;
+    }
+
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(_synced ? HealthCheckResult.Healthy() : HealthCheckResult.Unhealthy("The endpoints have not been loaded yet."));
+}

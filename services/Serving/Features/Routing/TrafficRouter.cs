@@ -1,0 +1,89 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using Mlops.Serving.Features.Endpoints;
+using Mlops.Serving.Features.Models;
+
+namespace Mlops.Serving.Features.Routing;
+
+/// <summary>A variant as a replica serves it: its configuration and, once loaded, its model.</summary>
+public sealed record LiveVariant(Variant Spec, int ConfigVersion, LoadedModel? Model);
+
+/// <summary>
+/// An endpoint as a replica routes it: the current configuration's variants and, while a deployment runs, the new
+/// configuration's variants taking <see cref="NewShare"/> percent of the requests.
+/// </summary>
+public sealed record EndpointRoute(string Name, long Revision, IReadOnlyList<LiveVariant> Current, IReadOnlyList<LiveVariant>? Next, int NewShare,
+    DataCaptureConfig DataCapture, string? DeploymentId)
+{
+    public IEnumerable<LiveVariant> All => Next is null ? Current : Current.Concat(Next);
+}
+
+/// <summary>
+/// Picks the variant that serves a request. A target variant wins (SageMaker's TargetVariant). Otherwise the request goes
+/// to the new configuration with probability <c>NewShare</c>%, then to a variant by weight. With a sticky key both draws
+/// come from a hash of the key instead of a random number, so the same key lands on the same variant while the split holds,
+/// and as a rollout raises the share keys only ever move from the old configuration to the new one.
+/// </summary>
+public static class TrafficRouter
+{
+    public static LiveVariant Pick(EndpointRoute route, string? targetVariant, string? stickyKey, Random random)
+    {
+        if (targetVariant is not null)
+            return FindTarget(route, targetVariant)
+                ?? throw ProblemException.NotFound($"Endpoint '{route.Name}' has no variant '{targetVariant}'. Variants: {string.Join(", ", route.All.Select(v => v.Spec.Name).Distinct())}.");
+
+        var fleetDraw = stickyKey is null ? random.NextDouble() : Unit(stickyKey, "fleet");
+        var fleet = route.Next is { Count: > 0 } next && fleetDraw * 100 < route.NewShare ? next : route.Current;
+        var variantDraw = stickyKey is null ? random.NextDouble() : Unit(stickyKey, "variant");
+        return ByWeight(fleet, variantDraw);
+    }
+
+    /// <summary>Each variant's share of all requests, in percent.</summary>
+    public static IReadOnlyList<TrafficShare> Shares(EndpointRoute route)
+    {
+        var newShare = route.Next is { Count: > 0 } ? route.NewShare : 0;
+        return [.. Fleet(route.Current, 100 - newShare), .. route.Next is null ? [] : Fleet(route.Next, newShare)];
+
+        static IEnumerable<TrafficShare> Fleet(IReadOnlyList<LiveVariant> fleet, double percent)
+        {
+            var total = fleet.Sum(v => v.Spec.Weight);
+            return fleet.Select(v => new TrafficShare(v.Spec.Name, v.Spec.ModelName, v.Spec.ModelVersion, v.ConfigVersion,
+                Math.Round(percent * v.Spec.Weight / total, 4)));
+        }
+    }
+
+    /// <summary>A uniform number in [0, 1) from a key: the same key and salt always give the same number.</summary>
+    public static double Unit(string key, string salt)
+    {
+        Span<byte> digest = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes(salt + "\u0000" + key), digest);
+        var hash = BinaryPrimitives.ReadUInt64BigEndian(digest);
+        return (hash >> 11) * (1.0 / (1UL << 53));
+    }
+
+    private static LiveVariant ByWeight(IReadOnlyList<LiveVariant> fleet, double draw)
+    {
+        var total = fleet.Sum(v => v.Spec.Weight);
+        var point = draw * total;
+        foreach (var variant in fleet)
+        {
+            if (point < variant.Spec.Weight)
+                return variant;
+            point -= variant.Spec.Weight;
+        }
+        return fleet[^1];
+    }
+
+    // A name both configurations use resolves to the one carrying the larger share of traffic.
+    private static LiveVariant? FindTarget(EndpointRoute route, string name)
+    {
+        var current = route.Current.FirstOrDefault(v => v.Spec.Name == name);
+        var next = route.Next?.FirstOrDefault(v => v.Spec.Name == name);
+        return (current, next) switch
+        {
+            ({ } c, { } n) => route.NewShare >= 50 ? n : c,
+            _ => current ?? next,
+        };
+    }
+}

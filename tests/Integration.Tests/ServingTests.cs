@@ -1,0 +1,372 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Amazon.S3;
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.DependencyInjection;
+using Mlops.Contracts;
+using Mlops.ExperimentTracker.Client;
+
+namespace Mlops.Tests;
+
+/// <summary>
+/// Serving through the running AppHost, with the flights delay model the sample trains and registers as champion:
+/// endpoints, both inference protocols, data capture and ground truth in S3, canary traffic, rollback on an alarm.
+/// </summary>
+[Collection(PlatformCollection.Name)]
+public sealed partial class ServingTests(PlatformFixture platform)
+{
+    private const string Model = "flights-delay";
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60);
+
+    private static readonly object[][] Flights =
+    [
+        ["2001-05-03T08:15:00Z", "SFO", "LAX", 337],
+        ["2001-05-04T17:40:00Z", "ORD", "JFK", 740],
+        ["2001-05-05T06:05:00Z", "ATL", "SEA", 2182],
+    ];
+
+    [Fact]
+    public async Task Endpoint_ServesTheChampion_ThroughEveryMlflowFormatAndV2_WithTheSameScores()
+    {
+        var champion = await ChampionAsync();
+        var name = await CreateEndpointAsync(new { name = "primary", model_name = Model, alias = "champion" });
+        using var client = platform.CreateClient(ResourceNames.Serving);
+
+        var described = await client.GetFromJsonAsync<JsonObject>($"/api/endpoints/{name}");
+        Assert.Equal(champion.Version, (string?)described!["variants"]![0]!["model_version"]);
+        Assert.Equal("champion", (string?)described["variants"]![0]!["alias"]);
+        Assert.Equal(100.0, (double)described["traffic"]![0]!["percent"]!);
+
+        var columns = new[] { "date", "origin", "destination", "distance" };
+        var records = Flights.Select(r => columns.Zip(r).ToDictionary(p => p.First, p => p.Second)).ToArray();
+        var bodies = new Dictionary<string, HttpContent>
+        {
+            ["dataframe_split"] = JsonContent.Create(new { dataframe_split = new { columns, data = Flights } }),
+            ["dataframe_records"] = JsonContent.Create(new { dataframe_records = records }),
+            ["instances"] = JsonContent.Create(new { instances = records }),
+            ["inputs (columnar)"] = JsonContent.Create(new { inputs = columns.Select((c, i) => (c, i)).ToDictionary(x => x.c, x => Flights.Select(r => r[x.i]).ToArray()) }),
+            ["csv"] = new StringContent("date,origin,destination,distance\n" + string.Join("\n", Flights.Select(r => string.Join(",", r))) + "\n",
+                Encoding.UTF8, "text/csv"),
+        };
+        double[]? expected = null;
+        foreach (var (format, body) in bodies)
+        {
+            var response = await client.PostAsync($"/endpoints/{name}/invocations", body);
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{format}: {(int)response.StatusCode} {text}");
+            var predictions = JsonNode.Parse(text)!["predictions"]!.AsArray();
+            Assert.Equal(3, predictions.Count);
+            Assert.All(predictions, p =>
+            {
+                Assert.Equal("primary", (string?)p!["variant"]);
+                Assert.Equal(champion.Version, (string?)p["model_version"]);
+                Assert.False(string.IsNullOrEmpty((string?)p["inference_id"]));
+                Assert.InRange((double)p["probability"]!, 0, 1);
+                Assert.IsType<bool>(p["predicted_label"]!.GetValue<bool>());
+            });
+            var scores = predictions.Select(p => (double)p!["score"]!).ToArray();
+            expected ??= scores;
+            Assert.Equal(expected, scores);
+        }
+
+        var metadata = await client.GetFromJsonAsync<JsonObject>($"/v2/models/{name}");
+        var inputs = metadata!["inputs"]!.AsArray().Select(i => ((string?)i!["name"], (string?)i["datatype"])).ToList();
+        Assert.Contains(("distance", "FP32"), inputs);
+        Assert.Contains(("origin", "BYTES"), inputs);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"/v2/models/{name}/ready")).StatusCode);
+
+        var infer = await client.PostAsJsonAsync($"/v2/models/{name}/infer", new
+        {
+            id = "v2-request",
+            inputs = columns.Select((c, i) => new
+            {
+                name = c, shape = new[] { Flights.Length }, datatype = c == "distance" ? "FP32" : "BYTES", data = Flights.Select(r => r[i]).ToArray(),
+            }),
+        });
+        var inferText = await infer.Content.ReadAsStringAsync();
+        Assert.True(infer.StatusCode == HttpStatusCode.OK, inferText);
+        var outputs = JsonNode.Parse(inferText)!["outputs"]!.AsArray().ToDictionary(o => (string)o!["name"]!, o => o!["data"]!.AsArray());
+        Assert.Equal(expected, outputs["score"].Select(s => (double)s!).ToArray());
+        Assert.Equal(["v2-request-0", "v2-request-1", "v2-request-2"], outputs["inference_id"].Select(s => (string)s!).ToArray());
+        Assert.All(outputs["variant"], v => Assert.Equal("primary", (string?)v));
+    }
+
+    [Fact]
+    public async Task Invocation_WithSchemaErrors_Is400NamingTheColumn_AndUnknownEndpointIs404()
+    {
+        await ChampionAsync();
+        var name = await CreateEndpointAsync(new { name = "primary", model_name = Model, alias = "champion" });
+        using var client = platform.CreateClient(ResourceNames.Serving);
+
+        var missing = await client.PostAsJsonAsync($"/endpoints/{name}/invocations",
+            new { dataframe_split = new { columns = new[] { "date", "origin", "destination" }, data = new[] { new object[] { "2001-05-03T08:15:00Z", "SFO", "LAX" } } } });
+        await AssertProblemAsync(missing, HttpStatusCode.BadRequest, "'distance'");
+
+        var wrongType = await client.PostAsJsonAsync($"/endpoints/{name}/invocations",
+            new { dataframe_records = new[] { new { date = "2001-05-03T08:15:00Z", origin = "SFO", destination = "LAX", distance = "far" } } });
+        await AssertProblemAsync(wrongType, HttpStatusCode.BadRequest, "'distance'");
+
+        var csv = await client.PostAsync($"/endpoints/{name}/invocations",
+            new StringContent("date,origin,destination,distance\nnot-a-date,SFO,LAX,337\n", Encoding.UTF8, "text/csv"));
+        await AssertProblemAsync(csv, HttpStatusCode.BadRequest, "'date'");
+
+        var malformed = await client.PostAsync($"/endpoints/{name}/invocations", new StringContent("{\"dataframe_split\": ", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, malformed.StatusCode);
+
+        var unknown = await client.PostAsJsonAsync("/endpoints/no-such-endpoint/invocations", new { instances = new[] { new { distance = 1 } } });
+        await AssertProblemAsync(unknown, HttpStatusCode.NotFound, "'no-such-endpoint'");
+
+        var badVariant = new HttpRequestMessage(HttpMethod.Post, $"/endpoints/{name}/invocations")
+        {
+            Content = JsonContent.Create(new { dataframe_split = new { columns = new[] { "date", "origin", "destination", "distance" }, data = Flights } }),
+        };
+        badVariant.Headers.Add("X-Target-Variant", "nope");
+        await AssertProblemAsync(await client.SendAsync(badVariant), HttpStatusCode.NotFound, "'nope'");
+
+        var noVersion = await client.PostAsJsonAsync("/api/endpoints", new
+        {
+            name = $"it-missing-{Guid.NewGuid():N}"[..24], variants = new[] { new { name = "primary", model_name = Model, model_version = "999999" } },
+        });
+        await AssertProblemAsync(noVersion, HttpStatusCode.NotFound, "999999");
+    }
+
+    [Fact]
+    public async Task Capture_WritesSageMakerRecords_PerVariantAndHour_AndGroundTruthLandsInModelMonitorFormat()
+    {
+        await ChampionAsync();
+        var name = await CreateEndpointAsync(new { name = "primary", model_name = Model, alias = "champion" });
+        using var client = platform.CreateClient(ResourceNames.Serving);
+        var request = new HttpRequestMessage(HttpMethod.Post, $"/endpoints/{name}/invocations")
+        {
+            Content = JsonContent.Create(new { dataframe_split = new { columns = new[] { "date", "origin", "destination", "distance" }, data = Flights } }),
+        };
+        request.Headers.Add("X-Inference-Id", "capture-it");
+        var invoked = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, invoked.StatusCode);
+
+        using var s3 = await platform.CreateS3ClientAsync();
+        var prefix = $"data-capture/{name}/primary/";
+        var key = await Poll.UntilAsync(async () =>
+        {
+            var page = await s3.ListObjectsV2Async(new() { BucketName = ResourceNames.LakeBucket, Prefix = prefix });
+            return page.S3Objects?.FirstOrDefault()?.Key;
+        }, Wait, $"a capture file under s3://{ResourceNames.LakeBucket}/{prefix}");
+        Assert.Matches(CaptureKey(), key[prefix.Length..]);
+
+        var lines = (await ReadAsync(s3, key)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, lines.Length);
+        var ids = new List<string>();
+        foreach (var line in lines)
+        {
+            var record = JsonNode.Parse(line)!.AsObject();
+            Assert.Equal(["captureData", "eventMetadata", "eventVersion"], record.Select(p => p.Key).ToArray());
+            Assert.Equal("0", (string?)record["eventVersion"]);
+            var input = record["captureData"]!["endpointInput"]!.AsObject();
+            var output = record["captureData"]!["endpointOutput"]!.AsObject();
+            Assert.Equal(["observedContentType", "mode", "data", "encoding"], input.Select(p => p.Key).ToArray());
+            Assert.Equal(("application/json", "INPUT", "JSON"), ((string?)input["observedContentType"], (string?)input["mode"], (string?)input["encoding"]));
+            Assert.Equal(("OUTPUT", "JSON"), ((string?)output["mode"], (string?)output["encoding"]));
+            Assert.Contains((double)JsonNode.Parse((string)input["data"]!)!["distance"]!, new double[] { 337, 740, 2182 });
+            Assert.InRange((double)JsonNode.Parse((string)output["data"]!)!["probability"]!, 0, 1);
+            var metadata = record["eventMetadata"]!;
+            Assert.True(Guid.TryParse((string?)metadata["eventId"], out _));
+            Assert.True(DateTimeOffset.TryParse((string?)metadata["inferenceTime"], out var at) && Math.Abs((DateTimeOffset.UtcNow - at).TotalMinutes) < 10);
+            ids.Add((string)metadata["inferenceId"]!);
+        }
+        Assert.Equal(["capture-it-0", "capture-it-1", "capture-it-2"], ids.Order().ToArray());
+
+        var truth = await client.PostAsJsonAsync($"/api/endpoints/{name}/ground-truth",
+            new { labels = new object[] { new { inference_id = "capture-it-0", label = true }, new { inference_id = "capture-it-1", label = false } } });
+        var truthText = await truth.Content.ReadAsStringAsync();
+        Assert.True(truth.StatusCode == HttpStatusCode.OK, truthText);
+        var location = (string)JsonNode.Parse(truthText)!["location"]!;
+        var truthPrefix = $"s3://{ResourceNames.LakeBucket}/ground-truth/{name}/";
+        Assert.StartsWith(truthPrefix, location);
+        Assert.Matches(CaptureKey(), location[truthPrefix.Length..]);
+        var truthLines = (await ReadAsync(s3, location[$"s3://{ResourceNames.LakeBucket}/".Length..])).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(
+            ["""{"groundTruthData":{"data":"1","encoding":"CSV"},"eventMetadata":{"eventId":"capture-it-0"},"eventVersion":"0"}""",
+             """{"groundTruthData":{"data":"0","encoding":"CSV"},"eventMetadata":{"eventId":"capture-it-1"},"eventVersion":"0"}"""],
+            truthLines);
+    }
+
+    [Fact]
+    public async Task Canary_ShiftsTheCanaryShare_ThenPromotes_AndAnAlarmWhileBakingRollsBackOnce()
+    {
+        var champion = await ChampionAsync();
+        var tracker = new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker));
+        // A second version of the same package: the registry has two versions to shift between.
+        var challenger = await tracker.RegisterModelAsync(Model, await tracker.GetRunAsync(champion.RunId!));
+        var name = await CreateEndpointAsync(new { name = "primary", model_name = Model, model_version = champion.Version });
+        using var client = platform.CreateClient(ResourceNames.Serving);
+        var alias = $"it-{Guid.NewGuid():N}"[..16];
+
+        // Canary of 30 % held for an hour: the split is observable, then rolled back by hand.
+        var canary = await UpdateAsync(client, name, challenger.Version,
+            new { type = "canary", canary_percent = 30, wait_seconds = 3600, baking_seconds = 0 });
+        Assert.Equal(("shifting", 30), ((string?)canary["state"], (int)canary["new_share"]!));
+        var served = await CountVersionsAsync(client, name, 200);
+        Assert.InRange(served.GetValueOrDefault(challenger.Version), 30, 95);
+        Assert.Equal(200, served.Values.Sum());
+        var rolledBack = await client.PostAsJsonAsync($"/api/endpoints/{name}/deployments/{canary["deployment_id"]}/rollback", new { reason = "test" });
+        Assert.Equal(HttpStatusCode.OK, rolledBack.StatusCode);
+        Assert.Equal(20, (await CountVersionsAsync(client, name, 20)).GetValueOrDefault(champion.Version));
+
+        // Invalid strategies change nothing.
+        var invalid = await client.PutAsJsonAsync($"/api/endpoints/{name}", new
+        {
+            variants = new[] { new { name = "primary", model_name = Model, model_version = challenger.Version } },
+            deployment = new { type = "canary", canary_percent = 80, wait_seconds = 10 },
+        });
+        await AssertProblemAsync(invalid, HttpStatusCode.BadRequest, "canary_percent");
+
+        // Linear in two steps of 50 % one second apart, a second of baking, then the alias moves to the new version.
+        var linear = await UpdateAsync(client, name, challenger.Version,
+            new { type = "linear", step_percent = 50, interval_seconds = 1, baking_seconds = 1, promote_alias = alias });
+        var done = await WaitForDeploymentAsync(client, name, (string)linear["deployment_id"]!, "succeeded");
+        Assert.Equal([50, 100, 100], done["history"]!.AsArray().Select(e => (int)e!["new_share"]!).ToArray());
+        Assert.Equal(challenger.Version, (await tracker.GetModelVersionByAliasAsync(Model, alias)).Version);
+        Assert.Equal(20, (await CountVersionsAsync(client, name, 20)).GetValueOrDefault(challenger.Version));
+
+        // Back to the champion, all at once with an hour of baking; an alarm (delivered twice) rolls it back once.
+        var bake = await UpdateAsync(client, name, champion.Version, new { type = "all_at_once", baking_seconds = 3600, promote_alias = alias });
+        Assert.Equal("baking", (string?)bake["state"]);
+        var bus = await platform.StartTestBusAsync();
+        try
+        {
+            var alarm = new MonitorAlarmRaised($"alarm-{Guid.NewGuid():N}", "it-drift", 1, name, "primary", Model, champion.Version, "data_drift",
+                "drift.share_of_drifted_columns", 0.9, 0.5, "Threshold crossed", null, DateTimeOffset.UtcNow);
+            await bus.Publish(alarm);
+            await bus.Publish(alarm);
+        }
+        finally
+        {
+            await bus.StopAsync();
+        }
+        var back = await WaitForDeploymentAsync(client, name, (string)bake["deployment_id"]!, "rolled_back");
+        Assert.Contains("it-drift", (string?)back["reason"]);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var final = await client.GetFromJsonAsync<JsonObject>($"/api/endpoints/{name}/deployments/{bake["deployment_id"]}");
+        Assert.Single(final!["history"]!.AsArray(), e => (string?)e!["state"] == "rolled_back");
+        Assert.Equal(20, (await CountVersionsAsync(client, name, 20)).GetValueOrDefault(challenger.Version));
+        Assert.Equal(challenger.Version, (await tracker.GetModelVersionByAliasAsync(Model, alias)).Version);
+    }
+
+    [Fact]
+    public async Task Deployment_InterruptedByAServingRestart_ResumesFromItsStoredStep()
+    {
+        var champion = await ChampionAsync();
+        var tracker = new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker));
+        var challenger = await tracker.RegisterModelAsync(Model, await tracker.GetRunAsync(champion.RunId!));
+        var name = await CreateEndpointAsync(new { name = "primary", model_name = Model, model_version = champion.Version });
+        using (var client = platform.CreateClient(ResourceNames.Serving))
+        {
+            var linear = await UpdateAsync(client, name, challenger.Version, new { type = "linear", step_percent = 20, interval_seconds = 2, baking_seconds = 1 });
+            Assert.Equal(20, (int)linear["new_share"]!);
+
+            // Serving stops with the rollout at 20 %, stays down past the next step's time, and comes back.
+            var commands = platform.App.Services.GetRequiredService<ResourceCommandService>();
+            using var timeout = new CancellationTokenSource(PlatformFixture.StartTimeout);
+            var stop = await commands.ExecuteCommandAsync(ResourceNames.Serving, KnownResourceCommands.StopCommand, timeout.Token);
+            Assert.True(stop.Success, stop.Message);
+            await platform.App.ResourceNotifications.WaitForResourceAsync(ResourceNames.Serving,
+                e => e.Snapshot.State?.Text is "Exited" or "Finished" or "Stopped", timeout.Token);
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            var start = await commands.ExecuteCommandAsync(ResourceNames.Serving, KnownResourceCommands.StartCommand, timeout.Token);
+            Assert.True(start.Success, start.Message);
+            await platform.App.ResourceNotifications.WaitForResourceHealthyAsync(ResourceNames.Serving, timeout.Token);
+
+            var done = await WaitForDeploymentAsync(client, name, (string)linear["deployment_id"]!, "succeeded");
+            Assert.Equal([20, 40, 60, 80, 100, 100], done["history"]!.AsArray().Select(e => (int)e!["new_share"]!).ToArray());
+            Assert.Equal(20, (await CountVersionsAsync(client, name, 20)).GetValueOrDefault(challenger.Version));
+        }
+    }
+
+    [Fact]
+    public async Task Invocation_WithoutTheApiKey_Is401()
+    {
+        using var anonymous = platform.CreateClient(ResourceNames.Serving, authenticated: false);
+        var response = await anonymous.PostAsJsonAsync("/endpoints/any/invocations", new { instances = new[] { new { distance = 1 } } });
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    private async Task<ModelVersion> ChampionAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await platform.App.ResourceNotifications.WaitForResourceAsync(ResourceNames.Sample,
+            e => e.Snapshot.State?.Text is "Finished" or "Exited" or "FailedToStart", timeout.Token);
+        return await new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker)).GetModelVersionByAliasAsync(Model, "champion");
+    }
+
+    private async Task<string> CreateEndpointAsync(object variant)
+    {
+        var name = $"it-{Guid.NewGuid():N}"[..20];
+        using var client = platform.CreateClient(ResourceNames.Serving);
+        var response = await client.PostAsJsonAsync("/api/endpoints", new
+        {
+            name, variants = new[] { variant }, data_capture = new { enabled = true, sampling_percentage = 100 },
+        });
+        Assert.True(response.StatusCode == HttpStatusCode.Created, $"creating {name}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        return name;
+    }
+
+    private static async Task<JsonObject> UpdateAsync(HttpClient client, string name, string version, object deployment)
+    {
+        var response = await client.PutAsJsonAsync($"/api/endpoints/{name}", new
+        {
+            variants = new[] { new { name = "primary", model_name = Model, model_version = version } }, deployment,
+        });
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"updating {name}: {(int)response.StatusCode} {text}");
+        return JsonNode.Parse(text)!.AsObject();
+    }
+
+    private static Task<JsonObject> WaitForDeploymentAsync(HttpClient client, string name, string id, string state)
+    {
+        JsonObject? last = null;
+        return Poll.UntilAsync(async () =>
+        {
+            last = await client.GetFromJsonAsync<JsonObject>($"/api/endpoints/{name}/deployments/{id}");
+            return (string?)last!["state"] == state ? last : null;
+        }, Wait, () => $"deployment {id} to reach {state}; last seen {last?.ToJsonString()}");
+    }
+
+    /// <summary>Sends one-row invocations and counts the model versions that served them (every one must succeed).</summary>
+    private static async Task<Dictionary<string, int>> CountVersionsAsync(HttpClient client, string name, int requests)
+    {
+        var counts = new Dictionary<string, int>();
+        for (var i = 0; i < requests; i++)
+        {
+            var response = await client.PostAsJsonAsync($"/endpoints/{name}/invocations",
+                new { dataframe_split = new { columns = new[] { "date", "origin", "destination", "distance" }, data = new[] { Flights[i % Flights.Length] } } });
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"request {i}: {(int)response.StatusCode} {text}");
+            var version = (string)JsonNode.Parse(text)!["predictions"]![0]!["model_version"]!;
+            counts[version] = counts.GetValueOrDefault(version) + 1;
+        }
+        return counts;
+    }
+
+    private static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string mentions)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == status, $"expected {(int)status}, got {(int)response.StatusCode}: {text}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains(mentions, (string?)JsonNode.Parse(text)!["detail"] ?? "");
+    }
+
+    private static async Task<string> ReadAsync(IAmazonS3 s3, string key)
+    {
+        using var response = await s3.GetObjectAsync(ResourceNames.LakeBucket, key);
+        using var reader = new StreamReader(response.ResponseStream);
+        return await reader.ReadToEndAsync();
+    }
+
+    // yyyy/mm/dd/hh/mm-ss-fff-<uuid>.jsonl
+    [GeneratedRegex(@"^\d{4}/\d{2}/\d{2}/\d{2}/\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl$")]
+    private static partial Regex CaptureKey();
+}
