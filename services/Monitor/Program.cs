@@ -1,9 +1,41 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Mlops;
+using Mlops.Monitor.Features.Alarms;
+using Mlops.Monitor.Features.Baselines;
+using Mlops.Monitor.Features.Datasets;
+using Mlops.Monitor.Features.Runs;
+using Mlops.Monitor.Features.Schedules;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddMlopsPlatform(ResourceNames.MonitorDb, typeof(Program).Assembly);
+builder.Services.ConfigureHttpJsonOptions(o =>
+{
+    o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+    o.SerializerOptions.DictionaryKeyPolicy = null;
+    o.SerializerOptions.NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals;
+});
+builder.Services.AddOptions<MonitorOptions>().BindConfiguration(MonitorOptions.Section).PostConfigure<Microsoft.Extensions.Options.IOptions<Mlops.ServiceDefaults.Storage.StorageOptions>>(
+    (o, storage) => { if (string.IsNullOrEmpty(o.CaptureUri)) o.CaptureUri = $"s3://{storage.Value.ArtifactBucket}/data-capture"; });
+builder.Services.AddSingleton<MonitorArtifacts>();
+builder.Services.AddSingleton<DatasetReader>();
+builder.Services.AddSingleton<CaptureReader>();
+builder.Services.AddSingleton<BaselineStore>();
+builder.Services.AddSingleton<BaselineService>();
+builder.Services.AddSingleton<RunStore>();
+builder.Services.AddSingleton<RunExecutor>();
+builder.Services.AddSingleton<ScheduleStore>();
+builder.Services.AddSingleton<AlarmStore>();
+builder.Services.AddHostedService<RunWorker>();
+builder.Services.AddOpenTelemetry().WithTracing(t => t.AddSource("Mlops.Monitor")).WithMetrics(m => m.AddMeter("Mlops.Monitor"));
 
 var app = builder.Build();
 app.MapMlopsPlatformEndpoints();
+
+var api = app.MapGroup("/api");
+api.MapBaselineEndpoints();
+api.MapRunEndpoints();
+api.MapScheduleEndpoints();
+api.MapAlarmEndpoints();
 app.Run();

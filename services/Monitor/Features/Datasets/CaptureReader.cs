@@ -1,0 +1,244 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using Mlops.Monitor.Features.Drift;
+using Mlops.Monitor.Features.Profiles;
+using Mlops.ServiceDefaults.Storage;
+
+namespace Mlops.Monitor.Features.Datasets;
+
+/// <summary>What a capture window held: the input features' profile and the predictions' (column <c>prediction</c>).</summary>
+public sealed record CaptureProfile(DatasetProfile Inputs, ColumnProfile? Predictions, int Files, long Events, long UnreadableEvents);
+
+/// <summary>
+/// Reads Serving's data capture (SageMaker's JSON Lines: captureData.endpointInput / endpointOutput with
+/// observedContentType, mode, data, encoding; eventMetadata with eventId, inferenceId, inferenceTime; eventVersion) under
+/// <c>endpoint/variant/yyyy/mm/dd/hh/</c> for a time window, streaming: each event's values go straight into per-column
+/// counts, no rows are kept.
+/// </summary>
+public sealed class CaptureReader(ObjectStore store, IOptions<MonitorOptions> options)
+{
+    public const string PredictionColumn = "prediction";
+
+    public async Task<CaptureProfile> ProfileAsync(string endpoint, string? variant, DateTimeOffset start, DateTimeOffset end,
+        DatasetProfile baseline, CancellationToken ct)
+    {
+        var root = S3Location.Parse(options.Value.CaptureUri.TrimEnd('/') + "/", "Monitor:CaptureUri");
+        var prefix = root.Key.Trim('/');
+        var builders = new Dictionary<string, ColumnProfileBuilder>(StringComparer.Ordinal);
+        var order = baseline.Columns.Select(c => c.Name).ToList();
+        foreach (var c in baseline.Columns) builders[c.Name] = new ColumnProfileBuilder(c.Name, c.Kind);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var prediction = new ColumnProfileBuilder(PredictionColumn, baseline.Find(PredictionColumn)?.Kind ?? ColumnKind.Numerical);
+        long rows = 0, events = 0, unreadable = 0, predictions = 0;
+        var files = 0;
+
+        var variants = variant is not null ? [variant] : await VariantsAsync(root.Bucket, $"{prefix}/{endpoint}/", ct);
+        foreach (var v in variants)
+        {
+            for (var hour = Truncate(start); hour < end; hour = hour.AddHours(1))
+            {
+                var hourPrefix = $"{prefix}/{endpoint}/{v}/{hour:yyyy}/{hour:MM}/{hour:dd}/{hour:HH}/";
+                await foreach (var obj in store.ListAsync(root.Bucket, hourPrefix, null, ct))
+                {
+                    if (obj.IsPrefix) continue;
+                    files++;
+                    await using var content = await store.GetAsync(root.Bucket, obj.Key, ct);
+                    using var reader = new StreamReader(content, Encoding.UTF8);
+                    while (await reader.ReadLineAsync(ct) is { } line)
+                    {
+                        if (line.Length == 0) continue;
+                        try
+                        {
+                            using var doc = JsonDocument.Parse(line);
+                            var e = doc.RootElement;
+                            if (!InWindow(e, start, end)) continue;
+                            events++;
+                            var capture = e.GetProperty("captureData");
+                            if (capture.TryGetProperty("endpointInput", out var input))
+                                rows += ReadInput(input, order, builders, seen, baseline);
+                            if (capture.TryGetProperty("endpointOutput", out var output))
+                                predictions += ReadOutput(output, prediction);
+                        }
+                        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+                        {
+                            unreadable++;
+                        }
+                    }
+                }
+            }
+        }
+
+        // Columns of the baseline that no event carried are absent (a missing-column violation), not all-missing.
+        var columns = builders.Values.Where(b => seen.Contains(b.Name)).Select(b => b.Build()).ToList();
+        return new CaptureProfile(new DatasetProfile(rows, columns), predictions > 0 ? prediction.Build() : null, files, events, unreadable);
+    }
+
+    private async Task<List<string>> VariantsAsync(string bucket, string endpointPrefix, CancellationToken ct)
+    {
+        var variants = new List<string>();
+        await foreach (var o in store.ListAsync(bucket, endpointPrefix, "/", ct))
+            if (o.IsPrefix) variants.Add(o.Key[endpointPrefix.Length..].TrimEnd('/'));
+        return variants;
+    }
+
+    private static DateTimeOffset Truncate(DateTimeOffset t) => new(t.UtcDateTime.Year, t.UtcDateTime.Month, t.UtcDateTime.Day, t.UtcDateTime.Hour, 0, 0, TimeSpan.Zero);
+
+    private static bool InWindow(JsonElement e, DateTimeOffset start, DateTimeOffset end)
+    {
+        if (!e.TryGetProperty("eventMetadata", out var meta) || !meta.TryGetProperty("inferenceTime", out var time)) return true;
+        var t = DateTimeOffset.Parse(time.GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+        return t >= start && t < end;
+    }
+
+    private static string Payload(JsonElement part)
+    {
+        var data = part.GetProperty("data").GetString() ?? "";
+        var encoding = part.TryGetProperty("encoding", out var enc) ? enc.GetString() : null;
+        return string.Equals(encoding, "BASE64", StringComparison.OrdinalIgnoreCase) ? Encoding.UTF8.GetString(Convert.FromBase64String(data)) : data;
+    }
+
+    private static bool IsJson(JsonElement part)
+    {
+        var type = part.TryGetProperty("observedContentType", out var t) ? t.GetString() ?? "" : "";
+        var encoding = part.TryGetProperty("encoding", out var enc) ? enc.GetString() : null;
+        return type.Contains("json", StringComparison.OrdinalIgnoreCase) || string.Equals(encoding, "JSON", StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static long ReadInput(JsonElement input, List<string> order, Dictionary<string, ColumnProfileBuilder> builders, HashSet<string> seen,
+        DatasetProfile baseline)
+    {
+        var payload = Payload(input);
+        long rows = 0;
+        if (!IsJson(input))
+        {
+            // CSV without a header: values map to the baseline's columns in order; more values are extra columns _c{i}.
+            foreach (var line in payload.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var values = line.Split(',');
+                for (var i = 0; i < values.Length; i++)
+                    AddValue(i < order.Count ? order[i] : $"_c{i}", values[i].Trim().Trim('"'), builders, seen, baseline);
+                for (var i = values.Length; i < order.Count; i++) builders[order[i]].AddMissing();
+                rows++;
+            }
+            return rows;
+        }
+        using var doc = JsonDocument.Parse(payload);
+        foreach (var row in JsonRows(doc.RootElement, order))
+        {
+            foreach (var (name, value) in row) AddJson(name, value, builders, seen, baseline);
+            foreach (var name in order)
+                if (!row.ContainsKey(name) && builders.TryGetValue(name, out var b)) b.AddMissing();
+            rows++;
+        }
+        return rows;
+    }
+
+    /// <summary>The request shapes of MLflow's scoring protocol and plain JSON: each row as name → value.</summary>
+    private static IEnumerable<Dictionary<string, JsonElement>> JsonRows(JsonElement root, List<string> order)
+    {
+        if (root.ValueKind == JsonValueKind.Object)
+        {
+            if (root.TryGetProperty("dataframe_split", out var split))
+            {
+                var columns = split.GetProperty("columns").EnumerateArray().Select(c => c.GetString()!).ToList();
+                foreach (var r in split.GetProperty("data").EnumerateArray())
+                    yield return Positional(r, columns);
+                yield break;
+            }
+            if (root.TryGetProperty("dataframe_records", out var records) || root.TryGetProperty("instances", out records))
+            {
+                foreach (var r in records.EnumerateArray()) yield return r.ValueKind == JsonValueKind.Object ? Named(r) : Positional(r, order);
+                yield break;
+            }
+            if (root.TryGetProperty("inputs", out var inputs))
+            {
+                if (inputs.ValueKind == JsonValueKind.Object)
+                {
+                    // Columnar: { name: [values] }.
+                    var cols = inputs.EnumerateObject().ToList();
+                    var n = cols.Count == 0 ? 0 : cols.Max(c => c.Value.ValueKind == JsonValueKind.Array ? c.Value.GetArrayLength() : 1);
+                    for (var i = 0; i < n; i++)
+                        yield return cols.ToDictionary(c => c.Name, c => c.Value.ValueKind == JsonValueKind.Array ? c.Value[i] : c.Value, StringComparer.Ordinal);
+                }
+                else
+                {
+                    foreach (var r in inputs.EnumerateArray()) yield return r.ValueKind == JsonValueKind.Object ? Named(r) : Positional(r, order);
+                }
+                yield break;
+            }
+            yield return Named(root);
+            yield break;
+        }
+        if (root.ValueKind == JsonValueKind.Array)
+            foreach (var r in root.EnumerateArray()) yield return r.ValueKind == JsonValueKind.Object ? Named(r) : Positional(r, order);
+    }
+
+    private static Dictionary<string, JsonElement> Named(JsonElement o) =>
+        o.EnumerateObject().ToDictionary(p => p.Name, p => p.Value, StringComparer.Ordinal);
+
+    private static Dictionary<string, JsonElement> Positional(JsonElement r, List<string> columns)
+    {
+        var row = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        var i = 0;
+        foreach (var v in r.EnumerateArray())
+        {
+            row[i < columns.Count ? columns[i] : $"_c{i}"] = v;
+            i++;
+        }
+        return row;
+    }
+
+    private static ColumnProfileBuilder Builder(string name, Dictionary<string, ColumnProfileBuilder> builders, HashSet<string> seen, DatasetProfile baseline)
+    {
+        seen.Add(name);
+        if (!builders.TryGetValue(name, out var b))
+            builders[name] = b = new ColumnProfileBuilder(name, baseline.Find(name)?.Kind ?? ColumnKind.Categorical);
+        return b;
+    }
+
+    private static void AddValue(string name, string text, Dictionary<string, ColumnProfileBuilder> builders, HashSet<string> seen, DatasetProfile baseline)
+    {
+        var b = Builder(name, builders, seen, baseline);
+        if (text.Length == 0) b.AddMissing(); else b.Add(text);
+    }
+
+    private static void AddJson(string name, JsonElement value, Dictionary<string, ColumnProfileBuilder> builders, HashSet<string> seen, DatasetProfile baseline)
+    {
+        var b = Builder(name, builders, seen, baseline);
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.Number: b.Add(value.GetDouble()); break;
+            case JsonValueKind.String: b.Add(value.GetString()); break;
+            case JsonValueKind.True: b.Add("true"); break;
+            case JsonValueKind.False: b.Add("false"); break;
+            case JsonValueKind.Null: b.AddMissing(); break;
+            default: b.Add(value.GetRawText()); break;
+        }
+    }
+
+    private static long ReadOutput(JsonElement output, ColumnProfileBuilder prediction)
+    {
+        var payload = Payload(output);
+        long n = 0;
+        if (!IsJson(output))
+        {
+            foreach (var line in payload.Split(['\n', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)) { prediction.Add(line); n++; }
+            return n;
+        }
+        using var doc = JsonDocument.Parse(payload);
+        var root = doc.RootElement;
+        if (root.ValueKind == JsonValueKind.Object && (root.TryGetProperty("predictions", out var p) || root.TryGetProperty("outputs", out p))) root = p;
+        var items = root.ValueKind == JsonValueKind.Array ? root.EnumerateArray().ToList() : [root];
+        foreach (var item in items)
+        {
+            var v = item.ValueKind == JsonValueKind.Array && item.GetArrayLength() > 0 ? item[0] : item;
+            if (v.ValueKind == JsonValueKind.Number) prediction.Add(v.GetDouble());
+            else if (v.ValueKind == JsonValueKind.String) prediction.Add(v.GetString());
+            else continue;
+            n++;
+        }
+        return n;
+    }
+}

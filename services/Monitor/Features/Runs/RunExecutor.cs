@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Mlops.Monitor.Features.Alarms;
+using Mlops.Monitor.Features.Baselines;
+using Mlops.Monitor.Features.Datasets;
+using Mlops.Monitor.Features.Drift;
+using Mlops.Monitor.Features.Profiles;
+using Npgsql;
+
+namespace Mlops.Monitor.Features.Runs;
+
+/// <summary>
+/// Executes one claimed run: profiles the current data, checks it against the baseline's constraints, computes drift
+/// against the baseline's profile, writes the report and constraint_violations.json to S3, then in one transaction the
+/// summary row, every metric, and the alarms' state changes with their events.
+/// </summary>
+public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, MonitorArtifacts artifacts, DatasetReader datasets, CaptureReader captures,
+    RunStore runs, ILogger<RunExecutor> logger)
+{
+    private static readonly Meter Meter = new("Mlops.Monitor");
+    private static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("monitor.run.duration", "s", "Monitoring run wall time");
+    private static readonly Counter<long> Completed = Meter.CreateCounter<long>("monitor.runs", description: "Monitoring runs finished, by result");
+
+    public async Task ExecuteAsync(RunRow run, CancellationToken ct)
+    {
+        using var span = DuckProfiler.Activity.StartActivity("monitor.run");
+        span?.SetTag("monitor.run_id", run.Id);
+        span?.SetTag("monitor.endpoint", run.Endpoint);
+        var watch = Stopwatch.StartNew();
+        try
+        {
+            var (report, baseline, reference, current) = await ComputeAsync(run, ct);
+            var prefix = $"monitor/runs/{run.Id}";
+            var violationsUri = await artifacts.PutJsonAsync($"{prefix}/constraint_violations.json", new ConstraintViolations(report.Violations), ct);
+            var reportUri = await artifacts.PutJsonAsync($"{prefix}/report.json", report, ct);
+            await artifacts.PutTextAsync($"{prefix}/report.html", RunHtmlReport.Render(report, reference, current), "text/html", ct);
+
+            await using var connection = await db.OpenConnectionAsync(ct);
+            await using var tx = await connection.BeginTransactionAsync(ct);
+            if (!await runs.CompleteAsync(tx, run, report, reportUri, violationsUri, ct))
+            {
+                logger.LogWarning("Run {Run} was no longer running when it finished (its lease expired); its result is dropped", run.Id);
+                return;
+            }
+            await RunStore.InsertMetricsAsync(tx, run, report.Metrics, report.CompletedAt, ct);
+            await AlarmStore.EvaluateAsync(tx, run, baseline.ModelName, baseline.ModelVersion, ct);
+            await tx.CommitAsync(ct);
+            Completed.Add(1, new KeyValuePair<string, object?>("result", report.Result));
+            span?.SetTag("monitor.result", report.Result);
+        }
+        catch (Exception e) when (e is ProblemException or DriftException or DuckDB.NET.Data.DuckDBException or Amazon.S3.AmazonS3Exception)
+        {
+            // Bad input discovered while running (a dataset that vanished, an unreadable file): the run fails, naming it.
+            logger.LogWarning(e, "Run {Run} failed", run.Id);
+            await runs.FailAsync(run.Id, e.Message, ct);
+            Completed.Add(1, new KeyValuePair<string, object?>("result", "FAILED"));
+            span?.SetStatus(ActivityStatusCode.Error, e.Message);
+        }
+        finally
+        {
+            Duration.Record(watch.Elapsed.TotalSeconds);
+        }
+    }
+
+    private async Task<(RunReport Report, BaselineRow Baseline, DatasetProfile Reference, DatasetProfile Current)> ComputeAsync(RunRow run, CancellationToken ct)
+    {
+        var baseline = await baselines.FindAsync(run.BaselineName, run.BaselineVersion, ct)
+                       ?? throw ProblemException.NotFound($"Baseline '{run.BaselineName}' has no version {run.BaselineVersion}.");
+        var reference = (await artifacts.GetJsonAsync<ProfileDocument>(baseline.ProfileUri, ct)).ToProfile();
+        var constraints = await artifacts.GetJsonAsync<Constraints>(baseline.ConstraintsUri, ct);
+
+        DatasetProfile current;
+        ColumnProfile? predictions = null;
+        CaptureSummary? capture = null;
+        if (run.Source.Dataset is { } dataset)
+        {
+            // Columns the baseline knows keep the baseline's kind (an integer code profiled as categories stays categories).
+            current = await datasets.ProfileAsync(dataset, "dataset", ct, kinds: reference);
+        }
+        else
+        {
+            var c = await captures.ProfileAsync(run.Endpoint!, run.Variant, run.WindowStart!.Value, run.WindowEnd!.Value, reference, ct);
+            current = c.Inputs;
+            predictions = c.Predictions;
+            capture = new CaptureSummary(c.Files, c.Events, c.UnreadableEvents);
+        }
+
+        var baselineRef = new BaselineRef(baseline.Name, baseline.Version);
+        if (current.ItemCount == 0)
+        {
+            return (new RunReport(run.Id, RunResults.InsufficientData, baselineRef, run.Source, run.WindowStart, run.WindowEnd, 0,
+                run.Source.Dataset is null ? "The window holds no captured requests." : "The dataset has no rows.", [], null, null, null, null,
+                new Dictionary<string, double>(), capture, DateTimeOffset.UtcNow), baseline, reference, current);
+        }
+
+        var violations = DataQuality.Check(constraints, current);
+        var drift = ProfileDrift.Compare(reference, current, DataQuality.Merge(run.Drift, constraints));
+        foreach (var d in drift.Columns.Where(d => d.Drifted))
+            violations.Add(new Violation(d.Column, ViolationTypes.BaselineDrift,
+                $"Drift detected in '{d.Column}': {d.MethodDisplayName} {d.Score:G6} (threshold {d.Threshold})."));
+
+        ColumnDrift? predictionDrift = null;
+        string? predictionReason = null;
+        if (predictions is null) predictionReason = run.Source.Dataset is null ? "No captured predictions in the window." : "Datasets carry no captured predictions; use the dataset's own prediction column.";
+        else if (reference.Find(CaptureReader.PredictionColumn) is not { } refPrediction) predictionReason = $"The baseline has no '{CaptureReader.PredictionColumn}' column to compare predictions with.";
+        else
+        {
+            var (method, threshold) = run.Drift.For(CaptureReader.PredictionColumn);
+            var pair = refPrediction.Kind == ColumnKind.Numerical
+                ? ColumnPair.Numerical(CaptureReader.PredictionColumn, refPrediction.Numeric!, predictions.Numeric ?? new NumericDistribution([], []))
+                : ColumnPair.Categorical(CaptureReader.PredictionColumn, refPrediction.Categorical!, predictions.Categorical ?? new CategoricalDistribution(new Dictionary<string, long>()));
+            predictionDrift = pair.CurrentRows == 0 ? null : DriftCalculator.Column(pair, method, threshold);
+            if (predictionDrift is null) predictionReason = "The captured predictions have no values of the baseline's type.";
+        }
+
+        var metrics = new Dictionary<string, double>(StringComparer.Ordinal)
+        {
+            ["item_count"] = current.ItemCount,
+            ["data_quality.violations"] = violations.Count(v => v.ConstraintCheckType != ViolationTypes.BaselineDrift),
+            ["drift.share_of_drifted_columns"] = drift.ShareOfDriftedColumns,
+            ["drift.number_of_drifted_columns"] = drift.NumberOfDriftedColumns,
+            ["drift.dataset_drift"] = drift.DatasetDrifted ? 1 : 0,
+        };
+        foreach (var d in drift.Columns)
+        {
+            metrics[$"feature.{d.Column}.drift_score"] = d.Score;
+            metrics[$"feature.{d.Column}.drifted"] = d.Drifted ? 1 : 0;
+        }
+        foreach (var c in current.Columns)
+            if (c.Total > 0) metrics[$"feature.{c.Name}.completeness"] = (double)(c.NumPresent - c.NonConforming) / c.Total;
+        if (predictionDrift is not null)
+        {
+            metrics["prediction.drift_score"] = predictionDrift.Score;
+            metrics["prediction.drifted"] = predictionDrift.Drifted ? 1 : 0;
+        }
+        foreach (var key in metrics.Where(p => !double.IsFinite(p.Value)).Select(p => p.Key).ToList()) metrics.Remove(key);
+
+        return (new RunReport(run.Id, violations.Count > 0 ? RunResults.Violations : RunResults.Ok, baselineRef, run.Source, run.WindowStart, run.WindowEnd,
+            current.ItemCount, null, violations, drift, predictionDrift, predictionReason, BaselineSuggestion.Statistics(current), metrics, capture,
+            DateTimeOffset.UtcNow), baseline, reference, current);
+    }
+}

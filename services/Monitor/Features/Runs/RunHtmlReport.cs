@@ -1,0 +1,96 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Mlops.Monitor.Features.Drift;
+using Mlops.Monitor.Features.Profiles;
+
+namespace Mlops.Monitor.Features.Runs;
+
+/// <summary>
+/// A self-contained HTML page per run: the verdict, the violations, and per feature the reference and current
+/// distributions side by side (inline SVG bars: shares per category, or per one of 20 equal-width bins) with its drift score.
+/// </summary>
+public static class RunHtmlReport
+{
+    private const int Bars = 20;
+
+    public static string Render(RunReport report, DatasetProfile reference, DatasetProfile current)
+    {
+        var html = new StringBuilder();
+        html.Append("<!doctype html><html><head><meta charset=\"utf-8\"><title>Monitoring run ").Append(report.RunId).Append("</title>")
+            .Append("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}")
+            .Append(".drift{color:#b00;font-weight:bold}.ref{fill:#4e79a7}.cur{fill:#f28e2b}</style></head><body>");
+        html.Append("<h1>Monitoring run ").Append(report.RunId).Append("</h1>");
+        html.Append("<p>Result: <b>").Append(E(report.Result)).Append("</b>; baseline ").Append(E(report.Baseline.Name)).Append(" v").Append(report.Baseline.Version)
+            .Append("; ").Append(report.ItemCount.ToString("N0", CultureInfo.InvariantCulture)).Append(" rows");
+        if (report.WindowStart is { } s) html.Append("; window ").Append(s.ToString("u")).Append(" – ").Append(report.WindowEnd?.ToString("u"));
+        html.Append(".</p>");
+        if (report.Reason is { } reason) html.Append("<p>").Append(E(reason)).Append("</p>");
+        if (report.Drift is { } drift)
+            html.Append("<p>Dataset drift: <b>").Append(drift.DatasetDrifted ? "yes" : "no").Append("</b> (").Append(drift.NumberOfDriftedColumns).Append(" of ")
+                .Append(drift.NumberOfColumns).Append(" columns drifted; share ").Append(drift.ShareOfDriftedColumns.ToString("0.###", CultureInfo.InvariantCulture))
+                .Append(", threshold ").Append(drift.DriftShare.ToString(CultureInfo.InvariantCulture)).Append(").</p>");
+        if (report.Violations.Count > 0)
+        {
+            html.Append("<h2>Violations</h2><table><tr><th>feature</th><th>check</th><th>description</th></tr>");
+            foreach (var v in report.Violations)
+                html.Append("<tr><td>").Append(E(v.FeatureName)).Append("</td><td>").Append(E(v.ConstraintCheckType)).Append("</td><td>").Append(E(v.Description)).Append("</td></tr>");
+            html.Append("</table>");
+        }
+        html.Append("<h2>Features</h2><p><svg width=\"12\" height=\"12\"><rect class=\"ref\" width=\"12\" height=\"12\"/></svg> reference ")
+            .Append("<svg width=\"12\" height=\"12\"><rect class=\"cur\" width=\"12\" height=\"12\"/></svg> current</p>");
+        foreach (var d in report.Drift?.Columns ?? [])
+        {
+            html.Append("<h3>").Append(E(d.Column)).Append("</h3><p>").Append(E(d.MethodDisplayName)).Append(": ")
+                .Append(d.Score.ToString("G6", CultureInfo.InvariantCulture)).Append(" (threshold ").Append(d.Threshold.ToString(CultureInfo.InvariantCulture)).Append(") ")
+                .Append(d.Drifted ? "<span class=\"drift\">drift detected</span>" : "no drift").Append("</p>");
+            if (reference.Find(d.Column) is { } r && current.Find(d.Column) is { } c) html.Append(Chart(r, c));
+        }
+        html.Append("</body></html>");
+        return html.ToString();
+    }
+
+    private static string Chart(ColumnProfile reference, ColumnProfile current)
+    {
+        var (labels, r, c) = reference.Kind == ColumnKind.Numerical ? Binned(reference.Numeric!, current.Numeric!) : Categories(reference.Categorical!, current.Categorical!);
+        if (labels.Count == 0) return "";
+        const int height = 120, barWidth = 14;
+        var max = Math.Max(r.DefaultIfEmpty(0).Max(), c.DefaultIfEmpty(0).Max());
+        if (max <= 0) max = 1;
+        var width = labels.Count * (2 * barWidth + 6) + 10;
+        var svg = new StringBuilder($"<svg width=\"{width}\" height=\"{height + 60}\" xmlns=\"http://www.w3.org/2000/svg\">");
+        for (var i = 0; i < labels.Count; i++)
+        {
+            var x = 5 + i * (2 * barWidth + 6);
+            var hr = r[i] / max * height;
+            var hc = c[i] / max * height;
+            svg.Append(CultureInfo.InvariantCulture, $"<rect class=\"ref\" x=\"{x}\" y=\"{height - hr:F1}\" width=\"{barWidth}\" height=\"{hr:F1}\"><title>{E(labels[i])}: {r[i]:P2}</title></rect>");
+            svg.Append(CultureInfo.InvariantCulture, $"<rect class=\"cur\" x=\"{x + barWidth}\" y=\"{height - hc:F1}\" width=\"{barWidth}\" height=\"{hc:F1}\"><title>{E(labels[i])}: {c[i]:P2}</title></rect>");
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{x + barWidth}\" y=\"{height + 10}\" font-size=\"9\" transform=\"rotate(60 {x + barWidth} {height + 10})\">{E(labels[i])}</text>");
+        }
+        return svg.Append("</svg>").ToString();
+    }
+
+    private static (List<string>, List<double>, List<double>) Categories(CategoricalDistribution reference, CategoricalDistribution current)
+    {
+        var top = reference.Counts.Keys.Union(current.Counts.Keys, StringComparer.Ordinal)
+            .OrderByDescending(k => reference.Counts.GetValueOrDefault(k) + current.Counts.GetValueOrDefault(k)).Take(Bars).ToList();
+        return (top, top.Select(k => Share(reference.Counts.GetValueOrDefault(k), reference.Count)).ToList(),
+            top.Select(k => Share(current.Counts.GetValueOrDefault(k), current.Count)).ToList());
+    }
+
+    private static (List<string>, List<double>, List<double>) Binned(NumericDistribution reference, NumericDistribution current)
+    {
+        if (reference.Count == 0 && current.Count == 0) return ([], [], []);
+        var min = Math.Min(reference.Count > 0 ? reference.Values[0] : double.MaxValue, current.Count > 0 ? current.Values[0] : double.MaxValue);
+        var max = Math.Max(reference.Count > 0 ? reference.Values[^1] : double.MinValue, current.Count > 0 ? current.Values[^1] : double.MinValue);
+        var edges = NumpyBinning.Linspace(min == max ? min - 0.5 : min, min == max ? max + 0.5 : max, Bars + 1);
+        var r = NumpyBinning.Histogram(reference, edges).Select(x => Share(x, reference.Count)).ToList();
+        var c = NumpyBinning.Histogram(current, edges).Select(x => Share(x, current.Count)).ToList();
+        return (Enumerable.Range(0, Bars).Select(i => edges[i].ToString("G4", CultureInfo.InvariantCulture)).ToList(), r, c);
+    }
+
+    private static double Share(double count, long total) => total == 0 ? 0 : count / total;
+
+    private static string E(string? text) => WebUtility.HtmlEncode(text ?? "");
+}
