@@ -1,0 +1,73 @@
+namespace Mlops.PipelineRunner.Features.Definitions;
+
+/// <summary>What a step type takes and gives: input names with their types (required or not) and output names with types.</summary>
+public sealed record StepType(string Name, bool Available, IReadOnlyDictionary<string, (ValueType Type, bool Required)> Inputs,
+    IReadOnlyDictionary<string, ValueType> Outputs, string? UnavailableReason = null, bool OpenOutputs = false);
+
+/// <summary>The step types the runner knows. Types whose service has not landed are known but refused with the reason.</summary>
+public static class StepTypes
+{
+    private static (ValueType, bool) Req(ValueType t) => (t, true);
+    private static (ValueType, bool) Opt(ValueType t) => (t, false);
+
+    public static readonly IReadOnlyDictionary<string, StepType> All = new StepType[]
+    {
+        new("noop", true, new Dictionary<string, (ValueType, bool)>(), new Dictionary<string, ValueType>(), OpenOutputs: true),
+        new("fail", true, new Dictionary<string, (ValueType, bool)> { ["message"] = Req(ValueType.String) },
+            new Dictionary<string, ValueType>()),
+        new("condition", true, new Dictionary<string, (ValueType, bool)> { ["expression"] = Req(ValueType.String) },
+            new Dictionary<string, ValueType> { ["result"] = ValueType.Bool }),
+        new("training_set", true, new Dictionary<string, (ValueType, bool)>
+            {
+                ["features"] = Req(ValueType.List), ["entity_rows"] = Opt(ValueType.List), ["entity_source"] = Opt(ValueType.String),
+                ["timestamp_column"] = Opt(ValueType.String),
+            },
+            new Dictionary<string, ValueType>
+            {
+                ["snapshot_id"] = ValueType.String, ["data_uri"] = ValueType.String, ["manifest_uri"] = ValueType.String,
+                ["content_hash"] = ValueType.String, ["row_count"] = ValueType.Number, ["group_versions"] = ValueType.Map,
+            }),
+        new("train", true, new Dictionary<string, (ValueType, bool)>
+            {
+                ["train"] = Req(ValueType.String), ["validation"] = Req(ValueType.String), ["algorithm"] = Req(ValueType.String),
+                ["hyperparameters"] = Opt(ValueType.Map), ["experiment"] = Opt(ValueType.String), ["snapshot_id"] = Opt(ValueType.String),
+                ["max_runtime_seconds"] = Opt(ValueType.Number),
+            },
+            new Dictionary<string, ValueType>
+            {
+                ["job_name"] = ValueType.String, ["model_uri"] = ValueType.String, ["run_id"] = ValueType.String, ["metrics"] = ValueType.Map,
+            }),
+        new("evaluate", true, new Dictionary<string, (ValueType, bool)>
+            {
+                ["metrics"] = Req(ValueType.Map), ["gates"] = Req(ValueType.List),
+            },
+            new Dictionary<string, ValueType> { ["passed"] = ValueType.Bool, ["reasons"] = ValueType.List }),
+        new("register_model", true, new Dictionary<string, (ValueType, bool)>
+            {
+                ["model_name"] = Req(ValueType.String), ["run_id"] = Req(ValueType.String), ["model_uri"] = Req(ValueType.String),
+                ["alias"] = Opt(ValueType.String), ["tags"] = Opt(ValueType.Map),
+            },
+            new Dictionary<string, ValueType> { ["model_name"] = ValueType.String, ["version"] = ValueType.String }),
+        new("approval", true, new Dictionary<string, (ValueType, bool)>
+            {
+                ["message"] = Opt(ValueType.String), ["timeout_seconds"] = Opt(ValueType.Number),
+            },
+            new Dictionary<string, ValueType> { ["approved_by"] = ValueType.String, ["comment"] = ValueType.String }),
+        new("transform", true, new Dictionary<string, (ValueType, bool)>
+            {
+                ["sql"] = Req(ValueType.String), ["tables"] = Opt(ValueType.Map), ["output_key"] = Req(ValueType.String),
+            },
+            new Dictionary<string, ValueType> { ["object_key"] = ValueType.String, ["uri"] = ValueType.String, ["row_count"] = ValueType.Number }),
+        new("ingest", true, new Dictionary<string, (ValueType, bool)>
+            {
+                ["feature_group"] = Req(ValueType.String), ["object_key"] = Req(ValueType.String), ["format"] = Opt(ValueType.String),
+            },
+            new Dictionary<string, ValueType> { ["job_id"] = ValueType.String, ["rows"] = ValueType.Number }),
+        new("deploy", false, new Dictionary<string, (ValueType, bool)>(), new Dictionary<string, ValueType>(),
+            "step type 'deploy' is not available yet: it deploys through the Serving service, which has not landed."),
+        new("quality_check", false, new Dictionary<string, (ValueType, bool)>(), new Dictionary<string, ValueType>(),
+            "step type 'quality_check' is not available yet: it runs through the Monitor service, which has not landed."),
+        new("tune", false, new Dictionary<string, (ValueType, bool)>(), new Dictionary<string, ValueType>(),
+            "step type 'tune' is not available yet: it needs the hyperparameter tuning library (services/Mlops.Tuning), which has not landed."),
+    }.ToDictionary(t => t.Name);
+}
