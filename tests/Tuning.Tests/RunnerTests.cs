@@ -1,0 +1,286 @@
+using System.Globalization;
+using Mlops.SageMaker;
+using Mlops.Tuning.Configuration;
+using Mlops.Tuning.Runner;
+using Mlops.Tuning.Strategies;
+using static Mlops.Tuning.Tests.TestFunctions;
+
+namespace Mlops.Tuning.Tests;
+
+public sealed class RunnerTests
+{
+    /// <summary>A learning curve of <paramref name="steps"/> values rising to a final value set by the configuration.</summary>
+    private static Func<IReadOnlyDictionary<string, string>, double[]> Curve(Func<IReadOnlyDictionary<string, string>, double> final, int steps = 5) =>
+        hp => Enumerable.Range(1, steps).Select(k => final(hp) * k / steps).ToArray();
+
+    private static TuningJobDefinition Definition(string name, HyperParameterTuningJobConfig config) =>
+        new() { HyperParameterTuningJobName = name, HyperParameterTuningJobConfig = config };
+
+    private static HyperParameterTuningJobConfig Hartmann(string strategy, int budget, int parallel, long seed = 1) =>
+        HartmannConfig(strategy, budget, seed) with { ResourceLimits = new() { MaxNumberOfTrainingJobs = budget, MaxParallelTrainingJobs = parallel } };
+
+    [Fact]
+    public async Task A_job_runs_its_budget_never_above_MaxParallel_and_reports_the_best_trial()
+    {
+        var jobs = new FakeTrainingJobs(Curve(Hartmann6));
+        var runner = TuningJobRunner.Create(Definition("hartmann", Hartmann("Bayesian", 16, 3)), jobs);
+        var state = await runner.RunAsync(TimeSpan.Zero);
+
+        Assert.Equal(TuningJobStatus.Completed, state.Status);
+        Assert.Equal(CompletionReasons.MaxNumberOfTrainingJobs, state.CompletionReason);
+        Assert.Equal(16, state.Trials.Count);
+        Assert.Equal(16, jobs.Started.Distinct().Count());
+        Assert.Equal(3, jobs.MaxConcurrent);
+        Assert.All(state.Trials, t => Assert.Equal(TrialStatus.Completed, t.Status));
+        var best = state.Trials.MaxBy(t => t.ObjectiveValue)!;
+        Assert.Equal(best.TrainingJobName, state.BestTrainingJobName);
+        Assert.Equal(Hartmann6(best.HyperParameters), best.ObjectiveValue!.Value, 12);
+        Assert.Matches("^hartmann-0(0[1-9]|1[0-6])-[0-9a-f]{8}$", state.Trials[^1].TrainingJobName);
+        var curve = state.BestSoFar();
+        Assert.Equal(16, curve.Count);
+        Assert.True(curve.Zip(curve.Skip(1)).All(p => p.Second >= p.First));
+        Assert.Equal(best.ObjectiveValue, curve[^1]);
+    }
+
+    [Fact]
+    public async Task Static_hyperparameters_reach_every_trial()
+    {
+        var jobs = new FakeTrainingJobs(Curve(Hartmann6));
+        var definition = Definition("statics", Hartmann("Random", 3, 1)) with { StaticHyperParameters = new Dictionary<string, string> { ["algorithm"] = "lightgbm" } };
+        var state = await TuningJobRunner.Create(definition, jobs).RunAsync(TimeSpan.Zero);
+        Assert.All(state.Trials, t => Assert.Equal("lightgbm", jobs.HyperParametersOf(t.TrainingJobName)["algorithm"]));
+        Assert.All(state.Trials, t => Assert.False(t.HyperParameters.ContainsKey("algorithm")));
+    }
+
+    [Fact]
+    public async Task The_target_objective_ends_the_job_early()
+    {
+        var jobs = new FakeTrainingJobs(Curve(Hartmann6));
+        var config = Hartmann("Random", 50, 1) with { TuningJobCompletionCriteria = new() { TargetObjectiveMetricValue = 0.5 } };
+        var state = await TuningJobRunner.Create(Definition("target", config), jobs).RunAsync(TimeSpan.Zero);
+        Assert.Equal(CompletionReasons.TargetObjectiveMetricValue, state.CompletionReason);
+        Assert.True(state.Trials.Count < 50);
+        Assert.True(state.BestTrial!.ObjectiveValue >= 0.5);
+        Assert.All(state.Trials.SkipLast(1), t => Assert.True(t.ObjectiveValue < 0.5));
+    }
+
+    [Fact]
+    public async Task Best_not_improving_for_N_trials_ends_the_job()
+    {
+        // Random search on a monotone objective: improvements get rarer, and the job ends 4 trials after the last one.
+        var jobs = new FakeTrainingJobs(hp => [1.0 / (1 + D(hp["x1"]))]);
+        var config = Hartmann("Random", 50, 1) with { TuningJobCompletionCriteria = new() { BestObjectiveNotImproving = new() { MaxNumberOfTrainingJobsNotImproving = 4 } } };
+        var state = await TuningJobRunner.Create(Definition("patience", config), jobs).RunAsync(TimeSpan.Zero);
+        Assert.Equal(CompletionReasons.BestObjectiveNotImproving, state.CompletionReason);
+        var ended = state.Trials.OrderBy(t => t.EndOrder).Select(t => t.ObjectiveValue!.Value).ToList();
+        var lastImprovement = ended.IndexOf(ended.Max());
+        Assert.Equal(lastImprovement + 1 + 4, state.Trials.Count);
+    }
+
+    [Fact]
+    public async Task Median_early_stopping_stops_poor_trials_and_saves_steps_but_never_picks_one_as_best()
+    {
+        var withStopping = new FakeTrainingJobs(Curve(Hartmann6, steps: 20));
+        var config = Hartmann("Random", 30, 1, seed: 4) with { TrainingJobEarlyStoppingType = "Auto" };
+        var state = await TuningJobRunner.Create(Definition("median", config), withStopping).RunAsync(TimeSpan.Zero);
+        var without = new FakeTrainingJobs(Curve(Hartmann6, steps: 20));
+        var baseline = await TuningJobRunner.Create(Definition("median", config with { TrainingJobEarlyStoppingType = "Off" }), without).RunAsync(TimeSpan.Zero);
+
+        var stopped = state.Trials.Where(t => t.StoppedEarly).ToList();
+        Assert.NotEmpty(stopped);
+        Assert.All(stopped, t => Assert.Equal(TrialStatus.Stopped, t.Status));
+        Assert.True(withStopping.StepsRun < without.StepsRun * 0.8, $"{withStopping.StepsRun} vs {without.StepsRun} steps");
+        // Random's proposals do not depend on results, so both jobs tried the same configurations: the best is the same.
+        Assert.Equal(baseline.BestTrial!.HyperParameters, state.BestTrial!.HyperParameters);
+        Assert.DoesNotContain(state.BestTrainingJobName, stopped.Select(t => t.TrainingJobName));
+        // Every stopped trial was headed below the median of the finished ones.
+        var median = Median(state.Trials.Where(t => t.Status == TrialStatus.Completed).Select(t => t.ObjectiveValue!.Value));
+        Assert.All(stopped, t => Assert.True(Hartmann6(t.HyperParameters) < median));
+    }
+
+    [Fact]
+    public async Task Hyperband_passes_each_trial_its_budget_and_ends_after_one_iteration_by_default()
+    {
+        var jobs = new FakeTrainingJobs(hp => [Hartmann6(hp) * (1 - 1.0 / int.Parse(hp["epochs"], CultureInfo.InvariantCulture))]);
+        var config = Hartmann("Hyperband", 1, 4) with
+        {
+            ResourceLimits = new() { MaxParallelTrainingJobs = 4 },
+            StrategyConfig = new() { HyperbandStrategyConfig = new() { MinResource = 2 } },
+        };
+        var definition = Definition("hyperband", config) with { StaticHyperParameters = new Dictionary<string, string> { ["epochs"] = "18" } };
+        var state = await TuningJobRunner.Create(definition, jobs).RunAsync(TimeSpan.Zero);
+        var plan = HyperbandSearch.Brackets(2, 18);
+        Assert.Equal(plan.Sum(b => b.Rungs.Sum(r => r.Configurations)), state.Trials.Count);
+        Assert.All(state.Trials, t => Assert.Equal(t.Hyperband!.Resource.ToString(CultureInfo.InvariantCulture), jobs.HyperParametersOf(t.TrainingJobName)["epochs"]));
+        Assert.True(jobs.MaxConcurrent <= 4);
+    }
+
+    [Fact]
+    public async Task Grid_ends_when_every_combination_has_run()
+    {
+        var jobs = new FakeTrainingJobs(hp => [hp["a"].Length + hp["b"].Length]);
+        var config = new HyperParameterTuningJobConfig
+        {
+            Strategy = "Grid",
+            HyperParameterTuningJobObjective = new() { Type = "Maximize", MetricName = "objective" },
+            ResourceLimits = new() { MaxParallelTrainingJobs = 4 },
+            ParameterRanges = new() { CategoricalParameterRanges = [new() { Name = "a", Values = ["x", "xx", "xxx"] }, new() { Name = "b", Values = ["y", "yy"] }] },
+        };
+        var state = await TuningJobRunner.Create(Definition("grid", config), jobs).RunAsync(TimeSpan.Zero);
+        Assert.Equal(6, state.MaxNumberOfTrainingJobs);
+        Assert.Equal(6, state.Trials.Count);
+        Assert.Equal(new Dictionary<string, string> { ["a"] = "xxx", ["b"] = "yy" }, state.BestTrial!.HyperParameters);
+    }
+
+    [Fact]
+    public async Task A_stop_request_stops_running_trials_and_starts_no_more()
+    {
+        var jobs = new FakeTrainingJobs(Curve(Hartmann6, steps: 50));
+        var runner = TuningJobRunner.Create(Definition("stop", Hartmann("Random", 20, 2)), jobs);
+        await runner.StepAsync();
+        await runner.StepAsync();
+        runner.RequestStop();
+        var state = await runner.RunAsync(TimeSpan.Zero);
+        Assert.Equal(TuningJobStatus.Stopped, state.Status);
+        Assert.Equal(2, state.Trials.Count);
+        Assert.All(state.Trials, t => Assert.Equal(TrialStatus.Stopped, t.Status));
+        Assert.All(state.Trials, t => Assert.False(t.StoppedEarly));
+    }
+
+    [Fact]
+    public async Task A_resumed_job_loses_no_trial_starts_none_twice_and_proposes_what_the_uninterrupted_one_did()
+    {
+        var config = Hartmann("Bayesian", 14, 2, seed: 21);
+        var uninterrupted = await TuningJobRunner.Create(Definition("resume", config), new FakeTrainingJobs(Curve(Hartmann6, 3))).RunAsync(TimeSpan.Zero);
+
+        var jobs = new FakeTrainingJobs(Curve(Hartmann6, 3));
+        string? saved = null;
+        var first = TuningJobRunner.Create(Definition("resume", config), jobs, persist: (s, _) => { saved = s.ToJson(); return Task.CompletedTask; });
+        for (var i = 0; i < 9; i++)
+            await first.StepAsync();
+        saved = first.State.ToJson(); // what the service persisted after its last step, before the process died
+        Assert.Contains(TuningJobState.FromJson(saved).Trials, t => t.Status == TrialStatus.InProgress);
+
+        var resumed = TuningJobRunner.Resume(TuningJobState.FromJson(saved), jobs);
+        var state = await resumed.RunAsync(TimeSpan.Zero);
+        Assert.Equal(14, state.Trials.Count);
+        Assert.Equal(14, jobs.Started.Count); // FakeTrainingJobs throws on a second start of a name
+        Assert.Equal(uninterrupted.Trials.Select(t => StrategyTests.Key(t.HyperParameters)), state.Trials.Select(t => StrategyTests.Key(t.HyperParameters)));
+        Assert.Equal(uninterrupted.BestTrainingJobName, state.BestTrainingJobName);
+    }
+
+    [Fact]
+    public async Task A_trial_recorded_but_not_started_before_a_crash_is_started_on_resume_and_one_started_is_not_started_again()
+    {
+        var jobs = new FakeTrainingJobs(Curve(Hartmann6, 2));
+        TuningJobState? beforeStart = null;
+        var runner = TuningJobRunner.Create(Definition("crash", Hartmann("Random", 4, 2)), jobs,
+            persist: (s, _) => { beforeStart ??= s; return Task.CompletedTask; });
+        await runner.StepAsync();
+        Assert.All(beforeStart!.Trials, t => Assert.Equal(TrialStatus.Pending, t.Status));
+
+        // The first trial's job exists (it was started), the second's does not (the crash came between the two starts).
+        var partial = new FakeTrainingJobs(Curve(Hartmann6, 2));
+        await partial.StartAsync(beforeStart.Trials[0].TrainingJobName, beforeStart.Trials[0].HyperParameters);
+        var state = await TuningJobRunner.Resume(TuningJobState.FromJson(beforeStart.ToJson()), partial).RunAsync(TimeSpan.Zero);
+        Assert.Equal(4, state.Trials.Count);
+        Assert.Equal(4, partial.Started.Count);
+        Assert.All(state.Trials, t => Assert.Equal(TrialStatus.Completed, t.Status));
+    }
+
+    [Fact]
+    public async Task Warm_start_takes_the_parents_trials_and_refuses_a_parent_with_another_objective()
+    {
+        var parent = await TuningJobRunner.Create(Definition("parent", Hartmann("Bayesian", 12, 1)), new FakeTrainingJobs(Curve(Hartmann6, 1))).RunAsync(TimeSpan.Zero);
+        var warm = new WarmStartConfig { ParentHyperParameterTuningJobs = [new() { HyperParameterTuningJobName = "parent" }], WarmStartType = "IdenticalDataAndAlgorithm" };
+        var child = TuningJobRunner.Create(Definition("child", Hartmann("Bayesian", 4, 1, seed: 2)) with { WarmStartConfig = warm },
+            new FakeTrainingJobs(Curve(Hartmann6, 1)), parents: [parent]);
+        Assert.Equal(12, child.State.WarmStartTrials.Count);
+        var state = await child.RunAsync(TimeSpan.Zero);
+        Assert.Equal(4, state.Trials.Count);
+
+        var minimize = parent with { Definition = parent.Definition with { HyperParameterTuningJobConfig = Hartmann("Bayesian", 12, 1) with { HyperParameterTuningJobObjective = new() { Type = "Minimize", MetricName = "objective" } } } };
+        var e = Assert.Throws<TuningConfigException>(() => TuningJobRunner.Create(Definition("child", Hartmann("Bayesian", 4, 1)) with { WarmStartConfig = warm },
+            new FakeTrainingJobs(Curve(Hartmann6, 1)), parents: [minimize]));
+        Assert.Equal("WarmStartConfig.ParentHyperParameterTuningJobs[0].HyperParameterTuningJobName", Assert.Single(e.Problems).Path);
+        var missing = Assert.Throws<TuningConfigException>(() => TuningJobRunner.Create(Definition("child", Hartmann("Bayesian", 4, 1)) with { WarmStartConfig = warm },
+            new FakeTrainingJobs(Curve(Hartmann6, 1))));
+        Assert.Contains("no tuning job 'parent'", Assert.Single(missing.Problems).Message);
+    }
+
+    [Fact]
+    public void An_invalid_definition_starts_nothing()
+    {
+        var jobs = new FakeTrainingJobs(Curve(Hartmann6));
+        var config = Hartmann("Random", 2, 5);
+        var e = Assert.Throws<TuningConfigException>(() => TuningJobRunner.Create(Definition("bad", config), jobs, metricNames: ["validation:auc"]));
+        Assert.Equal(2, e.Problems.Count); // MaxParallel above MaxNumber; unknown objective metric
+        Assert.Empty(jobs.Started);
+    }
+
+    [Fact]
+    public async Task A_job_without_the_objective_metric_is_a_failed_trial_and_failures_count_against_the_budget()
+    {
+        var jobs = new FakeTrainingJobs(_ => []);
+        var state = await TuningJobRunner.Create(Definition("nometric", Hartmann("Bayesian", 5, 1)), jobs).RunAsync(TimeSpan.Zero);
+        Assert.Equal(5, state.Trials.Count);
+        Assert.All(state.Trials, t => Assert.Equal(TrialStatus.Failed, t.Status));
+        Assert.All(state.Trials, t => Assert.Contains("objective", t.FailureReason));
+        Assert.Null(state.BestTrainingJobName);
+    }
+
+    [Fact]
+    public async Task The_adapter_runs_trials_as_trainer_jobs_with_the_templates_channels_and_merged_hyperparameters()
+    {
+        var fake = new RecordingTrainingJobs();
+        var adapter = new TrainingJobsTrialAdapter(fake, new TrainerJobRequest("template", "s3://lake/train.parquet", "s3://lake/validation.parquet", "lightgbm",
+            new Dictionary<string, string> { ["num_iterations"] = "100", ["seed"] = "7" }));
+        await adapter.StartAsync("tune-001-abcdef12", new Dictionary<string, string> { ["num_iterations"] = "27", ["learning_rate"] = "0.05" });
+        var request = Assert.Single(fake.Requests);
+        Assert.Equal("tune-001-abcdef12", request.Name);
+        Assert.Equal("s3://lake/train.parquet", request.Train);
+        Assert.Equal(new Dictionary<string, string> { ["num_iterations"] = "27", ["seed"] = "7", ["learning_rate"] = "0.05" }, request.HyperParameters);
+
+        fake.Metric(0.61, 1);
+        Assert.Equal(TrialJobStatus.InProgress, (await adapter.DescribeAsync("tune-001-abcdef12")).Status);
+        fake.Metric(0.64, 2);
+        fake.Status = TrainingJobStatus.Completed;
+        var done = await adapter.DescribeAsync("tune-001-abcdef12");
+        Assert.Equal(TrialJobStatus.Completed, done.Status);
+        Assert.Equal(0.64, done.FinalMetrics["validation:auc"]);
+        Assert.Equal([0.61, 0.64], await adapter.GetIntermediateValuesAsync("tune-001-abcdef12", "validation:auc"));
+    }
+
+    private sealed class RecordingTrainingJobs : ITrainingJobs
+    {
+        private MetricData? _metric;
+        public List<TrainerJobRequest> Requests { get; } = [];
+        public string Status { get; set; } = TrainingJobStatus.InProgress;
+
+        public void Metric(double value, int second) =>
+            _metric = new MetricData { MetricName = "validation:auc", Value = value, Timestamp = DateTimeOffset.UnixEpoch.AddSeconds(second) };
+
+        public Task<string> StartAsync(TrainerJobRequest request, CancellationToken ct = default)
+        {
+            Requests.Add(request);
+            return Task.FromResult(request.Name);
+        }
+
+        public Task<DescribeTrainingJobResponse> DescribeAsync(string name, CancellationToken ct = default) => Task.FromResult(new DescribeTrainingJobResponse
+        {
+            TrainingJobName = name,
+            TrainingJobArn = $"arn:aws:sagemaker:us-east-1:000000000000:training-job/{name}",
+            TrainingJobStatus = Status,
+            SecondaryStatus = Status,
+            FinalMetricDataList = _metric is null ? [] : [_metric],
+        });
+
+        public Task<DescribeTrainingJobResponse> WaitAsync(string name, IProgress<DescribeTrainingJobResponse>? progress = null, CancellationToken ct = default) =>
+            throw new NotSupportedException();
+
+        public Task<DescribeTrainingJobResponse> RunAsync(TrainerJobRequest request, IProgress<DescribeTrainingJobResponse>? progress = null, CancellationToken ct = default) =>
+            throw new NotSupportedException();
+
+        public Task StopAsync(string name, CancellationToken ct = default) => Task.CompletedTask;
+    }
+}
