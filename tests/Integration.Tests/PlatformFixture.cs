@@ -182,19 +182,6 @@ public sealed class PlatformFixture : IAsyncLifetime
         return connection;
     }
 
-    /// <summary>An S3 client on the platform's S3 (the emulator), as the services see it.</summary>
-    public async Task<Amazon.S3.IAmazonS3> CreateS3ClientAsync()
-    {
-        var model = App.Services.GetRequiredService<DistributedApplicationModel>();
-        var secret = await model.Resources.OfType<ParameterResource>().Single(p => p.Name == ResourceNames.S3SecretKey).GetValueAsync(default);
-        return Mlops.ServiceDefaults.Storage.S3Extensions.CreateClient(new Mlops.ServiceDefaults.Storage.S3Options
-        {
-            ServiceUrl = App.GetEndpoint(ResourceNames.S3, "http").ToString(),
-            AccessKey = "S3RVER",
-            SecretKey = secret,
-        });
-    }
-
     public async Task DisposeAsync()
     {
         if (App is not null)
