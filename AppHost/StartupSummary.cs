@@ -32,11 +32,19 @@ internal static partial class StartupSummary
             var model = services.GetRequiredService<DistributedApplicationModel>();
             try
             {
-                foreach (var name in names)
+                // Only what this model has (a benchmark or test may leave services out).
+                foreach (var name in names.Where(n => model.Resources.Any(r => r.Name == n)))
                     await notifications.WaitForResourceHealthyAsync(name, stoppingToken);
             }
             catch (OperationCanceledException)
             {
+                return;
+            }
+            catch (Exception e)
+            {
+                // A resource that fails to start is the dashboard's to show; the summary must never stop the AppHost
+                // (an exception escaping a BackgroundService stops the host).
+                Console.WriteLine($"Mlops.Aspire is not fully up: {e.Message} See the dashboard for the resource's logs.");
                 return;
             }
             Console.WriteLine(Summary(model));
@@ -82,6 +90,10 @@ internal static partial class StartupSummary
             }
             catch (OperationCanceledException)
             {
+            }
+            catch (Exception e)
+            {
+                Console.WriteLine($"  sample: its output could not be followed ({e.Message}); see its logs on the dashboard.");
             }
         }
     }

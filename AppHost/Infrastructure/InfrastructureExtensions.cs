@@ -114,12 +114,13 @@ public static class InfrastructureExtensions
         PlatformInfrastructure infrastructure, PlatformKeys keys, string connectionName)
     {
         var databaseName = service.Resource.Name;
-        service.WithEnvironment($"ConnectionStrings__{connectionName}",
+        // The same keys the production deployment provides (PlatformSettings, shared with deploy/).
+        service.WithEnvironment(PlatformSettings.DatabaseConnection(connectionName),
                 ReferenceExpression.Create($"{infrastructure.Postgres.Resource.ConnectionStringExpression};Database={databaseName}"))
             .WaitFor(infrastructure.Postgres)
             .WithReference(infrastructure.Messaging).WaitFor(infrastructure.Messaging)
-            .WithEnvironment("Auth__ApiKey", keys.ApiKey)
-            .WithEnvironment("Auth__AdminKey", keys.AdminKey)
+            .WithEnvironment(PlatformSettings.ApiKey, keys.ApiKey)
+            .WithEnvironment(PlatformSettings.AdminKey, keys.AdminKey)
             .WithS3(infrastructure.S3)
             .WithHttpHealthCheck("/health");
         return service;
@@ -128,9 +129,9 @@ public static class InfrastructureExtensions
     /// <summary>Gives a project the lake and artifact buckets and where S3 is (the emulator, paired with its wait, or real AWS).</summary>
     public static IResourceBuilder<ProjectResource> WithS3(this IResourceBuilder<ProjectResource> service, S3Connection s3)
     {
-        service.WithEnvironment("Storage__LakeBucket", ResourceNames.LakeBucket)
-            .WithEnvironment("Storage__ArtifactBucket", ResourceNames.ArtifactBucket)
-            .WithEnvironment("S3__Region", s3.Region);
+        service.WithEnvironment(PlatformSettings.LakeBucket, ResourceNames.LakeBucket)
+            .WithEnvironment(PlatformSettings.ArtifactBucket, ResourceNames.ArtifactBucket)
+            .WithEnvironment(PlatformSettings.S3Region, s3.Region);
         if (s3.Emulator is not null && s3.Endpoint is not null)
         {
             service.WithEnvironment("S3__ServiceUrl", s3.Endpoint)

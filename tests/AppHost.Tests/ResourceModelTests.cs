@@ -37,6 +37,10 @@ public sealed class ResourceModelTests
             Assert.Equal("{admin-key.value}", env["Auth__AdminKey"]);
             Assert.Equal(ResourceNames.LakeBucket, env["Storage__LakeBucket"]);
             AssertWaitsFor(builder, name, ResourceNames.Postgres, ResourceNames.Messaging, ResourceNames.S3);
+            // Every key the production deployment provides (one shared list) comes from the AppHost too; the OTLP endpoint is
+            // Aspire's own wiring to its dashboard, which this model has none of.
+            var connection = PlatformSettings.Services.Single(s => s.Service == name).DatabaseConnectionName;
+            Assert.All(PlatformSettings.For(connection).Where(k => k != PlatformSettings.OtlpEndpoint), key => Assert.Contains(key, env.Keys));
         }
     }
 
