@@ -36,9 +36,7 @@ var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Ap
     $"--ASPNETCORE_URLS=http://127.0.0.1:{Machine.FreePort()}", $"--ASPIRE_DASHBOARD_OTLP_HTTP_ENDPOINT_URL=http://127.0.0.1:{Machine.FreePort()}",
     "--ASPIRE_ALLOW_UNSECURED_TRANSPORT=true", "--Sample:TrainRows=60000",
 ]);
-// Serving needs the tracker (the registry) and the sample (the model); the other services would only compete for the cores.
-foreach (var other in new[] { ResourceNames.FeatureStore, ResourceNames.PipelineRunner, ResourceNames.Monitor })
-    builder.Resources.Remove(builder.Resources.Single(r => r.Name == other));
+// Every service runs (the AppHost's start-up summary waits for all of them); the ones Serving does not call stay idle.
 foreach (var service in new[] { ResourceNames.Serving, ResourceNames.ExperimentTracker })
     builder.CreateResourceBuilder((ProjectResource)builder.Resources.Single(r => r.Name == service))
         .WithEnvironment("ASPNETCORE_ENVIRONMENT", "Production")

@@ -93,6 +93,42 @@ public sealed partial class ServingTests(PlatformFixture platform)
         Assert.Equal(expected, outputs["score"].Select(s => (double)s!).ToArray());
         Assert.Equal(["v2-request-0", "v2-request-1", "v2-request-2"], outputs["inference_id"].Select(s => (string)s!).ToArray());
         Assert.All(outputs["variant"], v => Assert.Equal("primary", (string?)v));
+
+        // ModelDeployed reached the tracker through the outbox and the bus: the version's lineage names the endpoint.
+        var tracker = new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker));
+        await Poll.UntilAsync(async () => (await tracker.GetModelVersionLineageAsync(Model, champion.Version)).ModelVersion.Deployments
+            .FirstOrDefault(d => d.Endpoint == name), Wait, $"the tracker's lineage of {Model} {champion.Version} to list endpoint {name}");
+    }
+
+    [Fact]
+    public async Task AbVariants_SplitByWeight_AndAStickyKeyAlwaysGetsTheSameVariant()
+    {
+        var champion = await ChampionAsync();
+        var name = await CreateEndpointAsync(
+            new { name = "a", model_name = Model, model_version = champion.Version, weight = 1 },
+            new { name = "b", model_name = Model, model_version = champion.Version, weight = 3 });
+        using var client = platform.CreateClient(ResourceNames.Serving);
+        var served = new Dictionary<string, int>();
+        var sticky = new Dictionary<string, HashSet<string>>();
+        for (var i = 0; i < 200; i++)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, $"/endpoints/{name}/invocations")
+            {
+                Content = JsonContent.Create(new { dataframe_split = new { columns = new[] { "date", "origin", "destination", "distance" }, data = new[] { Flights[0] } } }),
+            };
+            var key = $"user-{i % 20}";
+            if (i >= 100)
+                request.Headers.Add("X-Sticky-Key", key);
+            var response = await client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var variant = response.Headers.GetValues("X-Invoked-Variant").Single();
+            if (i < 100)
+                served[variant] = served.GetValueOrDefault(variant) + 1;
+            else
+                (sticky.TryGetValue(key, out var seen) ? seen : sticky[key] = []).Add(variant);
+        }
+        Assert.InRange(served.GetValueOrDefault("b"), 55, 95); // 75 expected
+        Assert.All(sticky.Values, seen => Assert.Single(seen));
     }
 
     [Fact]
@@ -302,13 +338,13 @@ public sealed partial class ServingTests(PlatformFixture platform)
         return await new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker)).GetModelVersionByAliasAsync(Model, "champion");
     }
 
-    private async Task<string> CreateEndpointAsync(object variant)
+    private async Task<string> CreateEndpointAsync(params object[] variants)
     {
         var name = $"it-{Guid.NewGuid():N}"[..20];
         using var client = platform.CreateClient(ResourceNames.Serving);
         var response = await client.PostAsJsonAsync("/api/endpoints", new
         {
-            name, variants = new[] { variant }, data_capture = new { enabled = true, sampling_percentage = 100 },
+            name, variants, data_capture = new { enabled = true, sampling_percentage = 100 },
         });
         Assert.True(response.StatusCode == HttpStatusCode.Created, $"creating {name}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
         return name;

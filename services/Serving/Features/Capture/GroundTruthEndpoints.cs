@@ -44,6 +44,8 @@ public static class GroundTruthEndpoints
         var lines = new StringBuilder();
         for (var i = 0; i < labels.Count; i++)
         {
+            if (labels[i] is null)
+                throw ProblemException.BadRequest($"labels[{i}] must be an object {{inference_id, label}}.");
             var (id, label) = (labels[i].InferenceId, labels[i].Label);
             if (id is null || !InferenceIds.IsValid(id))
                 throw ProblemException.BadRequest($"labels[{i}].inference_id must be 1 to {InferenceIds.MaxLength} printable characters.");

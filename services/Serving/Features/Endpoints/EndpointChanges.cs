@@ -107,14 +107,8 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
             var version = v.ModelVersion;
             if (v.Alias is { } alias)
             {
-                try
-                {
-                    version = (await tracker.GetModelVersionByAliasAsync(v.ModelName!, alias, ct)).Version;
-                }
-                catch (MlflowApiException e) when (e.ErrorCode == MlflowApiException.ResourceDoesNotExist)
-                {
-                    throw ProblemException.NotFound($"Model '{v.ModelName}' has no alias '{alias}' (or the model is not registered).");
-                }
+                version = (await RegistryErrors.CallAsync($"Alias '{alias}' of model '{v.ModelName}'",
+                    () => tracker.GetModelVersionByAliasAsync(v.ModelName!, alias, ct))).Version;
             }
             await models.GetAsync(v.ModelName!, version!, ct);
             variants.Add(new Variant(v.Name!, v.ModelName!, version!, v.Alias, v.Weight ?? 1));

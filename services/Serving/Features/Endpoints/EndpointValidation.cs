@@ -41,6 +41,11 @@ public static partial class EndpointValidation
         {
             var v = variants[i];
             var at = $"variants[{i}]";
+            if (v is null)
+            {
+                problems.Add($"{at} must be an object {{name, model_name, model_version or alias, weight}}.");
+                continue;
+            }
             if (!IsName(v.Name))
                 problems.Add($"{at}.name '{v.Name}' is not a valid variant name (1 to 63 letters, digits and hyphens).");
             if (string.IsNullOrWhiteSpace(v.ModelName))
@@ -54,7 +59,7 @@ public static partial class EndpointValidation
             if (v.Weight is { } w && (!double.IsFinite(w) || w < 0))
                 problems.Add($"{at}.weight {w} must be a finite number of at least 0.");
         }
-        foreach (var name in variants.GroupBy(v => v.Name).Where(g => g.Key is not null && g.Count() > 1).Select(g => g.Key))
+        foreach (var name in variants.Where(v => v is not null).GroupBy(v => v.Name).Where(g => g.Key is not null && g.Count() > 1).Select(g => g.Key))
             problems.Add($"variants: the name '{name}' is used more than once.");
         if (problems.Count == 0 && variants.Sum(v => v.Weight ?? 1) <= 0)
             problems.Add("variants: the weights must sum to a positive total.");

@@ -25,8 +25,14 @@ public sealed class Invoker(RoutingTable routes, CaptureWriter capture, IOptions
     {
         if (frame.Rows.Count > options.Value.MaxRowsPerRequest)
             throw ProblemException.TooLarge($"The request has {frame.Rows.Count} rows; one invocation takes at most {options.Value.MaxRowsPerRequest}.");
-        if (invocation.InferenceIds is { } given && given.Count != frame.Rows.Count)
-            throw ProblemException.BadRequest($"{given.Count} inference ids for {frame.Rows.Count} rows.");
+        if (invocation.InferenceIds is { } given)
+        {
+            if (given.Count != frame.Rows.Count)
+                throw ProblemException.BadRequest($"{given.Count} inference ids for {frame.Rows.Count} rows.");
+            for (var i = 0; i < given.Count; i++)
+                if (given[i] is not { } id || !InferenceIds.IsValid(id))
+                    throw ProblemException.BadRequest($"inference id {i} must be 1 to {InferenceIds.MaxLength} printable characters.");
+        }
         var variant = TrafficRouter.Pick(route, invocation.TargetVariant, invocation.StickyKey, Random.Shared);
         var model = variant.Model ?? throw new InvalidOperationException($"Variant {variant.Spec.Name} of {route.Name} is routed without a loaded model.");
         var tags = new TagList { { "endpoint", route.Name }, { "variant", variant.Spec.Name } };

@@ -83,6 +83,8 @@ public static class OpenInferenceEndpoints
         {
             var input = inputs[i];
             var at = $"inputs[{i}]";
+            if (input is null)
+                throw ProblemException.BadRequest($"{at} must be an object {{name, shape, datatype, data}}.");
             if (string.IsNullOrEmpty(input.Name))
                 throw ProblemException.BadRequest($"{at}.name is required.");
             at = $"input '{input.Name}'";

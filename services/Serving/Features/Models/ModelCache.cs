@@ -84,15 +84,7 @@ public sealed class ModelCache(TrackingClient tracker, NpgsqlDataSource db, IOpt
 
     private async Task<string> DownloadAsync(string name, string version, string root, CancellationToken ct)
     {
-        string uri;
-        try
-        {
-            uri = await tracker.GetDownloadUriAsync(name, version, ct);
-        }
-        catch (MlflowApiException e) when (e.ErrorCode == MlflowApiException.ResourceDoesNotExist)
-        {
-            throw ProblemException.NotFound($"Model '{name}' version {version} is not in the registry.");
-        }
+        var uri = await RegistryErrors.CallAsync($"Model '{name}' version {version}", () => tracker.GetDownloadUriAsync(name, version, ct));
 
         Directory.CreateDirectory(root);
         var staging = Path.Combine(root, $".staging-{Guid.NewGuid():N}");
@@ -105,13 +97,18 @@ public sealed class ModelCache(TrackingClient tracker, NpgsqlDataSource db, IOpt
                 Stream content;
                 try
                 {
-                    content = await tracker.OpenArtifactUriAsync($"{uri.TrimEnd('/')}/{file}", ct);
+                    content = await RegistryErrors.CallAsync($"{file} of model '{name}' version {version} (at {uri})",
+                        () => tracker.OpenArtifactUriAsync($"{uri.TrimEnd('/')}/{file}", ct));
                 }
-                catch (MlflowApiException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
+                catch (ProblemException e) when (e.Status == StatusCodes.Status404NotFound)
                 {
                     throw ProblemException.BadRequest($"Model '{name}' version {version} has no {file} at {uri}: it is not a model package.");
                 }
-
+                catch (ArgumentException e)
+                {
+                    // A source outside the tracker's artifact store (e.g. an s3:// URI registered by hand).
+                    throw ProblemException.BadRequest($"Model '{name}' version {version} cannot be fetched: {e.Message}");
+                }
                 await using (content)
                 await using (var target = File.Create(Path.Combine(staging, file)))
                     await content.CopyToAsync(target, ct);
