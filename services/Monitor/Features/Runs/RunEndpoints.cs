@@ -69,8 +69,10 @@ public static class RunEndpoints
 
         if (await baselines.FindAsync(request.Baseline!.Name!, request.Baseline.Version, ct) is not { } baseline)
             return BaselineEndpoints.NotFound(request.Baseline.Name!, request.Baseline.Version);
-        var run = await runs.InsertAsync(null, request.Capture?.Endpoint, request.Capture?.Variant, baseline, new RunSource(request.Dataset, request.Capture),
-            request.Drift ?? DriftOptions.Default, request.Capture?.Start, request.Capture?.End, ct);
+        // PostgreSQL keeps instants in UTC; any offset the caller wrote is the same instant.
+        var capture = request.Capture is { } w ? w with { Start = w.Start!.Value.ToUniversalTime(), End = w.End!.Value.ToUniversalTime() } : null;
+        var run = await runs.InsertAsync(null, capture?.Endpoint, capture?.Variant, baseline, new RunSource(request.Dataset, capture),
+            request.Drift ?? DriftOptions.Default, capture?.Start, capture?.End, ct);
         RunWorker.Nudge();
         if (request.Wait is > 0)
         {
