@@ -48,14 +48,19 @@ public sealed class CaptureReader(ObjectStore store, IOptions<MonitorOptions> op
 
     private async Task<List<string>> VariantsAsync(string bucket, string endpointPrefix, CancellationToken ct)
     {
-        // The variants are the "folders" under the endpoint; a store that ignores the delimiter lists the objects
-        // themselves, whose first path segment is the variant just the same.
+        // The variants are the "folders" under the endpoint. s3rver only reports a common prefix for objects one folder
+        // down (it does not descend further when a delimiter is given), so when none comes back the objects are listed
+        // without one and the variant is their first path segment.
         var variants = new SortedSet<string>(StringComparer.Ordinal);
-        await foreach (var o in store.ListAsync(bucket, endpointPrefix, "/", ct))
+        foreach (var delimiter in new[] { "/", null })
         {
-            var rest = o.Key[endpointPrefix.Length..];
-            var slash = rest.IndexOf('/');
-            if (slash > 0) variants.Add(rest[..slash]);
+            await foreach (var o in store.ListAsync(bucket, endpointPrefix, delimiter, ct))
+            {
+                var rest = o.Key[endpointPrefix.Length..];
+                var slash = rest.IndexOf('/');
+                if (slash > 0) variants.Add(rest[..slash]);
+            }
+            if (variants.Count > 0) break;
         }
         return [.. variants];
     }
