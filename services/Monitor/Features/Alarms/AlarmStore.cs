@@ -21,6 +21,9 @@ public sealed class AlarmStore(NpgsqlDataSource db)
         var errors = new List<string>();
         if (string.IsNullOrWhiteSpace(r.Name) || !NamePattern.IsMatch(r.Name)) errors.Add($"'name' must be 1-128 characters of letters, digits, '.', '_' or '-'; got '{r.Name}'.");
         if (string.IsNullOrWhiteSpace(r.Metric)) errors.Add("'metric' is required (e.g. drift.share_of_drifted_columns).");
+        else if (r.Metric.Length > 256) errors.Add($"'metric' may have at most 256 characters; got {r.Metric.Length}.");
+        if (r.Endpoint is not null && !NamePattern.IsMatch(r.Endpoint))
+            errors.Add("'endpoint' must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit.");
         if (r.Threshold is null || !double.IsFinite(r.Threshold.Value)) errors.Add("'threshold' is required and must be a finite number.");
         if (r.ComparisonOperator is null || !AlarmEvaluation.Operators.Contains(r.ComparisonOperator))
             errors.Add($"'comparison_operator' must be one of {string.Join(", ", AlarmEvaluation.Operators)}; got '{r.ComparisonOperator}'.");

@@ -46,6 +46,13 @@ public sealed class BaselineService(BaselineStore baselines, DatasetReader datas
 {
     private static readonly Regex NamePattern = new("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", RegexOptions.CultureInvariant);
 
+    /// <summary>Adds a problem when <paramref name="name"/> (an endpoint, a variant) is given but not a valid name.</summary>
+    public static void CheckOptionalName(string? name, string field, List<string> errors)
+    {
+        if (name is not null && !NamePattern.IsMatch(name))
+            errors.Add($"'{field}' must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit.");
+    }
+
     public static string ValidateName(string? name, string field)
     {
         if (string.IsNullOrWhiteSpace(name) || !NamePattern.IsMatch(name))
@@ -110,6 +117,7 @@ public sealed class BaselineService(BaselineStore baselines, DatasetReader datas
         for (var i = 0; i < (c.Features?.Count ?? 0); i++)
         {
             var f = c.Features![i];
+            if (f is null) { errors.Add($"'features[{i}]' must be an object."); continue; }
             if (string.IsNullOrEmpty(f.Name)) errors.Add($"'features[{i}].name' is required.");
             else if (!known.Contains(f.Name)) errors.Add($"'features[{i}].name': the baseline has no feature '{f.Name}'.");
             if (f.Completeness is < 0 or > 1 || double.IsNaN(f.Completeness)) errors.Add($"'features[{i}].completeness' must be between 0 and 1; got {f.Completeness}.");

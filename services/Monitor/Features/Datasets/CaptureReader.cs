@@ -26,14 +26,7 @@ public sealed class CaptureReader(ObjectStore store, IOptions<MonitorOptions> op
     {
         var root = S3Location.Parse(options.Value.CaptureUri.TrimEnd('/') + "/", "Monitor:CaptureUri");
         var prefix = root.Key.Trim('/');
-        var builders = new Dictionary<string, ColumnProfileBuilder>(StringComparer.Ordinal);
-        var order = baseline.Columns.Select(c => c.Name).ToList();
-        foreach (var c in baseline.Columns) builders[c.Name] = new ColumnProfileBuilder(c.Name, c.Kind);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        var prediction = new ColumnProfileBuilder(PredictionColumn, baseline.Find(PredictionColumn)?.Kind ?? ColumnKind.Numerical);
-        long rows = 0, events = 0, unreadable = 0, predictions = 0;
-        var files = 0;
-
+        var events = new CaptureAccumulator(baseline, start, end);
         var variants = variant is not null ? [variant] : await VariantsAsync(root.Bucket, $"{prefix}/{endpoint}/", ct);
         foreach (var v in variants)
         {
@@ -43,47 +36,81 @@ public sealed class CaptureReader(ObjectStore store, IOptions<MonitorOptions> op
                 await foreach (var obj in store.ListAsync(root.Bucket, hourPrefix, null, ct))
                 {
                     if (obj.IsPrefix) continue;
-                    files++;
+                    events.Files++;
                     await using var content = await store.GetAsync(root.Bucket, obj.Key, ct);
                     using var reader = new StreamReader(content, Encoding.UTF8);
-                    while (await reader.ReadLineAsync(ct) is { } line)
-                    {
-                        if (line.Length == 0) continue;
-                        try
-                        {
-                            using var doc = JsonDocument.Parse(line);
-                            var e = doc.RootElement;
-                            if (!InWindow(e, start, end)) continue;
-                            events++;
-                            var capture = e.GetProperty("captureData");
-                            if (capture.TryGetProperty("endpointInput", out var input))
-                                rows += ReadInput(input, order, builders, seen, baseline);
-                            if (capture.TryGetProperty("endpointOutput", out var output))
-                                predictions += ReadOutput(output, prediction);
-                        }
-                        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-                        {
-                            unreadable++;
-                        }
-                    }
+                    while (await reader.ReadLineAsync(ct) is { } line) events.Add(line);
                 }
             }
         }
-
-        // Columns of the baseline that no event carried are absent (a missing-column violation), not all-missing.
-        var columns = builders.Values.Where(b => seen.Contains(b.Name)).Select(b => b.Build()).ToList();
-        return new CaptureProfile(new DatasetProfile(rows, columns), predictions > 0 ? prediction.Build() : null, files, events, unreadable);
+        return events.Build();
     }
 
     private async Task<List<string>> VariantsAsync(string bucket, string endpointPrefix, CancellationToken ct)
     {
-        var variants = new List<string>();
-        await foreach (var o in store.ListAsync(bucket, endpointPrefix, "/", ct))
-            if (o.IsPrefix) variants.Add(o.Key[endpointPrefix.Length..].TrimEnd('/'));
-        return variants;
+        // The variants are the "folders" under the endpoint. s3rver only reports a common prefix for objects one folder
+        // down (it does not descend further when a delimiter is given), so when none comes back the objects are listed
+        // without one and the variant is their first path segment.
+        var variants = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var delimiter in new[] { "/", null })
+        {
+            await foreach (var o in store.ListAsync(bucket, endpointPrefix, delimiter, ct))
+            {
+                var rest = o.Key[endpointPrefix.Length..];
+                var slash = rest.IndexOf('/');
+                if (slash > 0) variants.Add(rest[..slash]);
+            }
+            if (variants.Count > 0) break;
+        }
+        return [.. variants];
     }
 
     private static DateTimeOffset Truncate(DateTimeOffset t) => new(t.UtcDateTime.Year, t.UtcDateTime.Month, t.UtcDateTime.Day, t.UtcDateTime.Hour, 0, 0, TimeSpan.Zero);
+}
+
+/// <summary>
+/// Capture events (one JSON line each) of a window folded into per-column counts: the part of <see cref="CaptureReader"/>
+/// that needs no S3. Events outside [start, end) by inferenceTime are skipped; an unreadable event is counted, not fatal.
+/// </summary>
+public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset start, DateTimeOffset end)
+{
+    private readonly Dictionary<string, ColumnProfileBuilder> builders =
+        baseline.Columns.ToDictionary(c => c.Name, c => new ColumnProfileBuilder(c.Name, c.Kind), StringComparer.Ordinal);
+    private readonly List<string> order = baseline.Columns.Select(c => c.Name).ToList();
+    private readonly HashSet<string> seen = new(StringComparer.Ordinal);
+    private readonly ColumnProfileBuilder prediction =
+        new(CaptureReader.PredictionColumn, baseline.Find(CaptureReader.PredictionColumn)?.Kind ?? ColumnKind.Numerical);
+    private long rows, events, unreadable, predictions;
+
+    public int Files { get; set; }
+
+    public void Add(string line)
+    {
+        if (line.Length == 0) return;
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            var e = doc.RootElement;
+            if (!InWindow(e, start, end)) return;
+            events++;
+            var capture = e.GetProperty("captureData");
+            if (capture.TryGetProperty("endpointInput", out var input))
+                rows += ReadInput(input, order, builders, seen, baseline);
+            if (capture.TryGetProperty("endpointOutput", out var output))
+                predictions += ReadOutput(output, prediction);
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            unreadable++;
+        }
+    }
+
+    public CaptureProfile Build()
+    {
+        // Columns of the baseline that no event carried are absent (a missing-column violation), not all-missing.
+        var columns = builders.Values.Where(b => seen.Contains(b.Name)).Select(b => b.Build()).ToList();
+        return new CaptureProfile(new DatasetProfile(rows, columns), predictions > 0 ? prediction.Build() : null, Files, events, unreadable);
+    }
 
     private static bool InWindow(JsonElement e, DateTimeOffset start, DateTimeOffset end)
     {

@@ -20,6 +20,8 @@ public sealed record ColumnRequest(string Name, string Kind, string? Expression 
 
 public sealed record S3Location(string Bucket, string Key)
 {
+    private static readonly System.Text.RegularExpressions.Regex BucketPattern = new("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
     public override string ToString() => $"s3://{Bucket}/{Key}";
 
     public static S3Location Parse(string? uri, string field)
@@ -30,7 +32,12 @@ public sealed record S3Location(string Bucket, string Key)
         var slash = rest.IndexOf('/');
         if (slash <= 0 || slash == rest.Length - 1)
             throw ProblemException.BadRequest($"'{field}' must name a bucket and a key (s3://bucket/key); got '{uri}'.");
-        return new S3Location(rest[..slash], rest[(slash + 1)..]);
+        var (bucket, key) = (rest[..slash], rest[(slash + 1)..]);
+        if (!BucketPattern.IsMatch(bucket))
+            throw ProblemException.BadRequest($"'{field}' names the bucket '{bucket}', which is not a valid S3 bucket name.");
+        if (key.Length > 1024 || key.Contains('\0'))
+            throw ProblemException.BadRequest($"'{field}' has a key S3 cannot hold (over 1,024 characters or a NUL character).");
+        return new S3Location(bucket, key);
     }
 }
 
@@ -64,10 +71,19 @@ public sealed class DatasetReader(ObjectStore store, IOptions<MonitorOptions> op
         try
         {
             var local = Path.Combine(work.FullName, format == "csv" ? "data.csv" : "data.parquet");
-            await using (var stored = await store.TryOpenAsync(location.Bucket, location.Key, ct)
-                                      ?? throw ProblemException.NotFound($"The dataset '{location}' does not exist."))
+            StoredObject? stored;
+            try
+            {
+                stored = await store.TryOpenAsync(location.Bucket, location.Key, ct);
+            }
+            catch (Amazon.S3.AmazonS3Exception e) when (e.StatusCode is System.Net.HttpStatusCode.NotFound or System.Net.HttpStatusCode.Forbidden or System.Net.HttpStatusCode.BadRequest)
+            {
+                throw ProblemException.NotFound($"The dataset '{location}' cannot be read: {e.Message}");
+            }
+            var opened = stored ?? throw ProblemException.NotFound($"The dataset '{location}' does not exist.");
+            await using (opened)
             await using (var file = File.Create(local))
-                await stored.Content.CopyToAsync(file, ct);
+                await opened.Content.CopyToAsync(file, ct);
 
             using var duck = DuckProfiler.Open(threads: 2);
             var relation = format == "csv" ? $"read_csv({DuckProfiler.Literal(local)}, header = true)" : $"read_parquet({DuckProfiler.Literal(local)})";
@@ -141,12 +157,13 @@ public sealed class DatasetReader(ObjectStore store, IOptions<MonitorOptions> op
         for (var i = 0; i < columns.Count; i++)
         {
             var c = columns[i];
+            if (c is null) { errors.Add($"'{field}[{i}]' must be an object."); continue; }
             if (string.IsNullOrWhiteSpace(c.Name)) errors.Add($"'{field}[{i}].name' is required.");
             if (c.Kind is not ("numerical" or "categorical")) errors.Add($"'{field}[{i}].kind' must be 'numerical' or 'categorical'; got '{c.Kind}'.");
             if (c.Expression is { } e && !Derivation.IsMatch(e))
                 errors.Add($"'{field}[{i}].expression' must be function(column) with function one of {DerivationFunctions}; got '{e}'.");
         }
-        foreach (var dup in columns.GroupBy(c => c.Name).Where(g => g.Count() > 1))
+        foreach (var dup in columns.Where(c => c is not null).GroupBy(c => c.Name).Where(g => g.Count() > 1))
             errors.Add($"'{field}' names '{dup.Key}' more than once.");
         if (errors.Count > 0) throw ProblemException.BadRequest(string.Join(" ", errors), new Dictionary<string, object?> { ["errors"] = errors });
         return columns;

@@ -40,13 +40,6 @@ public static class DuckProfiler
         return columns;
     }
 
-    public static long Count(DuckDBConnection duck, string relation)
-    {
-        using var command = duck.CreateCommand();
-        command.CommandText = $"SELECT count(*) FROM {relation}";
-        return Convert.ToInt64(command.ExecuteScalar());
-    }
-
     /// <summary>
     /// Profiles each column given as (spec, SQL expression over the relation). Numerical expressions are read as DOUBLE
     /// (NaN and ±inf count as missing, as Evidently drops them); categorical ones as VARCHAR.
@@ -63,54 +56,73 @@ public static class DuckProfiler
     {
         using var span = Activity.StartActivity("monitor.profile");
         var profiles = Enumerable.Range(0, sides).Select(_ => new List<ColumnProfile>(columns.Count)).ToArray();
-        foreach (var (spec, expression, inferred) in columns)
+        // One scan per chunk of columns: GROUPING SETS ((s, c0), (s, c1), …) counts every column's values in the same pass,
+        // so a source column used twice (hour and day of week of one date) is decoded once. grouping_id tells the sets apart.
+        foreach (var chunk in columns.Chunk(ChunkSize))
         {
-            var numerical = spec.Kind == ColumnKind.Numerical;
+            var n = chunk.Length;
+            var names = Enumerable.Range(0, n).Select(i => $"c{i}").ToArray();
+            var projections = chunk.Select((c, i) => (c.Spec.Kind == ColumnKind.Numerical ? $"TRY_CAST({c.Expression} AS DOUBLE)" : $"CAST({c.Expression} AS VARCHAR)") + $" AS c{i}");
             using var command = duck.CreateCommand();
-            command.CommandText = $"SELECT s, v, count(*) FROM (SELECT CAST({sideExpression} AS INTEGER) AS s, " +
-                                  (numerical ? $"TRY_CAST({expression} AS DOUBLE)" : $"CAST({expression} AS VARCHAR)") +
-                                  $" AS v FROM {relation}) WHERE s >= 0 AND s < {sides} GROUP BY ALL";
-            using var reader = command.ExecuteReader();
-            var numbers = Enumerable.Range(0, sides).Select(_ => (Values: new List<double>(), Counts: new List<long>())).ToArray();
-            var categories = Enumerable.Range(0, sides).Select(_ => new Dictionary<string, long>(StringComparer.Ordinal)).ToArray();
-            var missing = new long[sides];
-            while (reader.Read())
+            command.CommandText = $"SELECT grouping_id({string.Join(", ", names)}) AS g, s, {string.Join(", ", names)}, count(*) " +
+                                  $"FROM (SELECT CAST({sideExpression} AS INTEGER) AS s, {string.Join(", ", projections)} FROM {relation}) " +
+                                  $"WHERE s >= 0 AND s < {sides} GROUP BY GROUPING SETS ({string.Join(", ", names.Select(c => $"(s, {c})"))})";
+            var accumulators = chunk.Select(c => Enumerable.Range(0, sides).Select(_ => new Accumulator(c.Spec.Kind)).ToArray()).ToArray();
+            var full = (1L << n) - 1;
+            var index = Enumerable.Range(0, n).ToDictionary(i => full ^ (1L << (n - 1 - i)), i => i);
+            using (var reader = command.ExecuteReader())
             {
-                var side = reader.GetInt32(0);
-                var n = reader.GetInt64(2);
-                if (reader.IsDBNull(1)) { missing[side] += n; continue; }
-                if (numerical)
+                while (reader.Read())
                 {
-                    var v = reader.GetDouble(1);
-                    if (!double.IsFinite(v)) { missing[side] += n; continue; }
-                    numbers[side].Values.Add(v);
-                    numbers[side].Counts.Add(n);
-                }
-                else
-                {
-                    categories[side][reader.GetString(1)] = n;
+                    var i = index[Convert.ToInt64(reader.GetValue(0))];
+                    var acc = accumulators[i][reader.GetInt32(1)];
+                    var count = reader.GetInt64(2 + n);
+                    var ordinal = 2 + i;
+                    if (reader.IsDBNull(ordinal)) acc.Missing += count;
+                    else if (acc.Kind == ColumnKind.Numerical) acc.Add(reader.GetDouble(ordinal), count);
+                    else acc.Categories[reader.GetString(ordinal)] = count;
                 }
             }
-            for (var side = 0; side < sides; side++)
-            {
-                if (numerical)
-                {
-                    var values = numbers[side].Values.ToArray();
-                    var counts = numbers[side].Counts.ToArray();
-                    Array.Sort(values, counts);
-                    var d = new NumericDistribution(values, counts);
-                    profiles[side].Add(new ColumnProfile(spec.Name, spec.Kind, inferred, d.Count, missing[side], d, null));
-                }
-                else
-                {
-                    var c = new CategoricalDistribution(categories[side]);
-                    profiles[side].Add(new ColumnProfile(spec.Name, spec.Kind, inferred, c.Count, missing[side], null, c));
-                }
-            }
+            for (var i = 0; i < n; i++)
+                for (var side = 0; side < sides; side++)
+                    profiles[side].Add(accumulators[i][side].Build(chunk[i].Spec.Name, chunk[i].InferredType));
         }
         span?.SetTag("monitor.columns", columns.Count);
         // Every column counts every row (present or missing), so any column's total is the row count.
         return profiles.Select(p => new DatasetProfile(p.Count > 0 ? p[0].Total : 0, p)).ToArray();
+    }
+
+    private const int ChunkSize = 24;
+
+    private sealed class Accumulator(ColumnKind kind)
+    {
+        private readonly List<double> values = [];
+        private readonly List<long> counts = [];
+
+        public ColumnKind Kind => kind;
+        public long Missing;
+        public readonly Dictionary<string, long> Categories = new(StringComparer.Ordinal);
+
+        public void Add(double value, long count)
+        {
+            if (!double.IsFinite(value)) { Missing += count; return; } // Evidently drops NaN and ±inf
+            values.Add(value);
+            counts.Add(count);
+        }
+
+        public ColumnProfile Build(string name, string inferred)
+        {
+            if (kind == ColumnKind.Categorical)
+            {
+                var c = new CategoricalDistribution(Categories);
+                return new ColumnProfile(name, kind, inferred, c.Count, Missing, null, c);
+            }
+            var v = values.ToArray();
+            var n = counts.ToArray();
+            Array.Sort(v, n);
+            var d = new NumericDistribution(v, n);
+            return new ColumnProfile(name, kind, inferred, d.Count, Missing, d, null);
+        }
     }
 
     /// <summary>Model Monitor's inferred type for a DuckDB column type.</summary>

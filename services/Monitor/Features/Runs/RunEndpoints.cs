@@ -39,6 +39,7 @@ public static class RunEndpoints
         if (drift.DriftShare is <= 0 or > 1 || double.IsNaN(drift.DriftShare)) errors.Add($"'drift.drift_share' must be in (0, 1]; got {drift.DriftShare}.");
         foreach (var (name, c) in drift.Columns ?? new Dictionary<string, ColumnDriftOptions>())
         {
+            if (c is null) { errors.Add($"'drift.columns.{name}' must be an object."); continue; }
             Method(c.Method, $"drift.columns.{name}.method");
             Threshold(c.Threshold, $"drift.columns.{name}.threshold");
         }
@@ -58,6 +59,8 @@ public static class RunEndpoints
         if (request.Capture is { } c)
         {
             if (string.IsNullOrWhiteSpace(c.Endpoint)) errors.Add("'capture.endpoint' is required.");
+            else BaselineService.CheckOptionalName(c.Endpoint, "capture.endpoint", errors);
+            BaselineService.CheckOptionalName(c.Variant, "capture.variant", errors);
             if (c.Start is null) errors.Add("'capture.start' is required.");
             if (c.End is null) errors.Add("'capture.end' is required.");
             if (c.Start is { } s && c.End is { } e && e <= s) errors.Add($"'capture.end' ({e:O}) must be after 'capture.start' ({s:O}).");
@@ -69,8 +72,10 @@ public static class RunEndpoints
 
         if (await baselines.FindAsync(request.Baseline!.Name!, request.Baseline.Version, ct) is not { } baseline)
             return BaselineEndpoints.NotFound(request.Baseline.Name!, request.Baseline.Version);
-        var run = await runs.InsertAsync(null, request.Capture?.Endpoint, request.Capture?.Variant, baseline, new RunSource(request.Dataset, request.Capture),
-            request.Drift ?? DriftOptions.Default, request.Capture?.Start, request.Capture?.End, ct);
+        // PostgreSQL keeps instants in UTC; any offset the caller wrote is the same instant.
+        var capture = request.Capture is { } w ? w with { Start = w.Start!.Value.ToUniversalTime(), End = w.End!.Value.ToUniversalTime() } : null;
+        var run = await runs.InsertAsync(null, capture?.Endpoint, capture?.Variant, baseline, new RunSource(request.Dataset, capture),
+            request.Drift ?? DriftOptions.Default, capture?.Start, capture?.End, ct);
         RunWorker.Nudge();
         if (request.Wait is > 0)
         {

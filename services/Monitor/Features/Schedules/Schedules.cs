@@ -123,6 +123,8 @@ public static class ScheduleEndpoints
         var errors = new List<string>();
         try { BaselineService.ValidateName(name, "name"); } catch (ProblemException e) { errors.Add(e.Message); }
         if (string.IsNullOrWhiteSpace(request.Endpoint)) errors.Add("'endpoint' is required.");
+        else BaselineService.CheckOptionalName(request.Endpoint, "endpoint", errors);
+        BaselineService.CheckOptionalName(request.Variant, "variant", errors);
         if (request.Baseline?.Name is null) errors.Add("'baseline.name' is required.");
         if ((request.Cron is null) == (request.IntervalSeconds is null)) errors.Add("Give exactly one of 'cron' and 'interval_seconds'.");
         var cron = ScheduleStore.ParseCron(request.Cron, errors);
