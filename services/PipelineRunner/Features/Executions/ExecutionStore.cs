@@ -77,8 +77,11 @@ public sealed class ExecutionStore(PipelineStore pipelines)
                     await tx.ExecuteAsync(
                         """
                         UPDATE executions SET status = @status, error = @error, ended_at = now() WHERE id = @id;
-                        UPDATE step_runs SET status = 'not_run' WHERE execution_id = @id AND status IN ('pending', 'running', 'ready')
-                        """, ct, ("id", view.Id), ("status", f.Status), ("error", f.Error));
+                        UPDATE step_runs SET status = 'not_run' WHERE execution_id = @id AND status IN ('pending', 'running', 'ready');
+                        INSERT INTO step_runs (execution_id, step, item, status, ended_at)
+                        SELECT @id, s, -1, 'not_run', now() FROM unnest(@steps) AS s ON CONFLICT DO NOTHING
+                        """, ct, ("id", view.Id), ("status", f.Status), ("error", f.Error),
+                        ("steps", view.Definition.Steps.Select(s => s.Name).ToArray()));
                     await tx.EnqueueAsync(new PipelineExecutionCompleted(view.Id, view.Pipeline, view.Version, f.Status, f.Error,
                         DateTimeOffset.UtcNow), ct);
                     break;
