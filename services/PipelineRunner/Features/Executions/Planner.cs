@@ -138,6 +138,13 @@ public static class Planner
                             decisions.Add(new ExpandStep(step.Name, items));
                         continue;
                     }
+                    if (step.Type == "condition" && step.Inputs["expression"] is JsonValue ev && ev.TryGetValue<string>(out var expression))
+                    {
+                        // Decided here, in the transaction that made it possible: a condition costs no runner round trip.
+                        var result = Expressions.EvaluateCondition(Expressions.Parse(expression), r => Resolve(view, rows, r, null));
+                        decisions.Add(new CompleteStep(step.Name, -1, StepStatus.Succeeded, new JsonObject { ["result"] = result }, null));
+                        continue;
+                    }
                     if (budget <= 0)
                         continue;
                     decisions.Add(Start(view, step, -1, null, null, rows));
