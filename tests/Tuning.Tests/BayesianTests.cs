@@ -54,7 +54,9 @@ public sealed class BayesianTests(ITestOutputHelper output)
         // so part of it is the noise's selection bias, the same for both strategies (hence the smaller margin than on Branin).
         static double Observe(IReadOnlyDictionary<string, string> hp)
         {
-            var rng = new Random(hp["x"].GetHashCode(StringComparison.Ordinal) & 0x7fffffff);
+            // Seeded by the value's bits: string.GetHashCode is randomized per process and would change the noise run to run.
+            var bits = BitConverter.DoubleToInt64Bits(D(hp["x"]));
+            var rng = new Random((int)((bits ^ (bits >> 32)) & 0x7fffffff));
             var u1 = 1 - rng.NextDouble();
             var u2 = rng.NextDouble();
             return Forrester(hp) + 0.5 * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
