@@ -154,7 +154,7 @@ internal sealed class FakeTrainingJobs(Func<IReadOnlyDictionary<string, string>,
         {
             if (job.StopRequested)
                 job.Status = TrialJobStatus.Stopped;
-            else if (++job.Step >= job.Curve.Length)
+            else if ((job.Step = Math.Min(job.Step + 1, job.Curve.Length)) >= job.Curve.Length)
                 job.Status = TrialJobStatus.Completed;
         }
         var metrics = job.Step == 0 ? new Dictionary<string, double>() : new Dictionary<string, double> { ["objective"] = job.Curve[job.Step - 1] };

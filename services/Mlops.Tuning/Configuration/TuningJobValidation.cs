@@ -148,36 +148,23 @@ public static partial class TuningJobValidation
                 add($"{p}.Name", $"'{name}' names more than one range");
         }
 
-        for (var i = 0; i < continuous.Count; i++)
+        // Continuous and integer ranges differ only in how their bounds parse and whether min = max is allowed.
+        var numeric = continuous.Select((r, i) => (Path: $"{path}.ContinuousParameterRanges[{i}]", r.Name, r.MinValue, r.MaxValue, r.ScalingType, IsInteger: false))
+            .Concat(integer.Select((r, i) => (Path: $"{path}.IntegerParameterRanges[{i}]", r.Name, r.MinValue, r.MaxValue, r.ScalingType, IsInteger: true)));
+        foreach (var r in numeric)
         {
-            var p = $"{path}.ContinuousParameterRanges[{i}]";
-            var r = continuous[i];
-            Name(p, r.Name);
-            var min = Number(p, "MinValue", r.MinValue, add);
-            var max = Number(p, "MaxValue", r.MaxValue, add);
+            Name(r.Path, r.Name);
+            var min = r.IsInteger ? Integer(r.Path, "MinValue", r.MinValue, add) : Number(r.Path, "MinValue", r.MinValue, add);
+            var max = r.IsInteger ? Integer(r.Path, "MaxValue", r.MaxValue, add) : Number(r.Path, "MaxValue", r.MaxValue, add);
             if (strategy == TuningStrategies.Grid)
-                add(p, "Grid search takes categorical ranges only (as SageMaker's); list the values as a categorical range");
+                add(r.Path, "Grid search takes categorical ranges only (as SageMaker's); list the values as a categorical range");
             if (min is null || max is null)
                 continue;
-            if (min >= max)
-                add(p, $"is empty or inverted: MinValue {r.MinValue} must be below MaxValue {r.MaxValue}");
-            Scaling(p, r.ScalingType, min.Value, max.Value, continuousRange: true, add);
-        }
-
-        for (var i = 0; i < integer.Count; i++)
-        {
-            var p = $"{path}.IntegerParameterRanges[{i}]";
-            var r = integer[i];
-            Name(p, r.Name);
-            var min = Integer(p, "MinValue", r.MinValue, add);
-            var max = Integer(p, "MaxValue", r.MaxValue, add);
-            if (strategy == TuningStrategies.Grid)
-                add(p, "Grid search takes categorical ranges only (as SageMaker's); list the values as a categorical range");
-            if (min is null || max is null)
-                continue;
-            if (min > max)
-                add(p, $"is inverted: MinValue {min} is above MaxValue {max}");
-            Scaling(p, r.ScalingType, min.Value, max.Value, continuousRange: false, add);
+            if (r.IsInteger ? min > max : min >= max)
+                add(r.Path, r.IsInteger
+                    ? $"is inverted: MinValue {r.MinValue} is above MaxValue {r.MaxValue}"
+                    : $"is empty or inverted: MinValue {r.MinValue} must be below MaxValue {r.MaxValue}");
+            Scaling(r.Path, r.ScalingType, min.Value, max.Value, continuousRange: !r.IsInteger, add);
         }
 
         for (var i = 0; i < categorical.Count; i++)
@@ -323,7 +310,7 @@ public static partial class TuningJobValidation
         return null;
     }
 
-    private static long? Integer(string p, string field, string? text, Action<string, string> add)
+    private static double? Integer(string p, string field, string? text, Action<string, string> add)
     {
         if (text is null)
         {
