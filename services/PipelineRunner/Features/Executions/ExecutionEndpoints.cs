@@ -91,13 +91,13 @@ public static class ExecutionEndpoints
         return TypedResults.Ok(rows);
     }
 
-    internal static async Task<Results<Ok<ExecutionResponse>, NotFound<string>>> GetExecution(Guid id, NpgsqlDataSource db, PipelineStore pipelines,
+    internal static async Task<Results<Ok<ExecutionResponse>, ProblemHttpResult>> GetExecution(Guid id, NpgsqlDataSource db, PipelineStore pipelines,
         CancellationToken ct) =>
-        await DescribeAsync(db, pipelines, id, ct) is { } e ? TypedResults.Ok(e) : TypedResults.NotFound($"Execution {id} does not exist.");
+        await DescribeAsync(db, pipelines, id, ct) is { } e ? TypedResults.Ok(e) : Problems.NotFound($"Execution {id} does not exist.");
 
-    internal static async Task<Results<Ok<IReadOnlyList<StepRunResponse>>, NotFound<string>>> GetSteps(Guid id, NpgsqlDataSource db,
+    internal static async Task<Results<Ok<IReadOnlyList<StepRunResponse>>, ProblemHttpResult>> GetSteps(Guid id, NpgsqlDataSource db,
         PipelineStore pipelines, CancellationToken ct) =>
-        await DescribeAsync(db, pipelines, id, ct) is { } e ? TypedResults.Ok(e.Steps!) : TypedResults.NotFound($"Execution {id} does not exist.");
+        await DescribeAsync(db, pipelines, id, ct) is { } e ? TypedResults.Ok(e.Steps!) : Problems.NotFound($"Execution {id} does not exist.");
 
     /// <summary>Stops an execution: nothing new starts, running steps are cancelled by their runners, the exit handler runs.</summary>
     internal static async Task<Accepted<ExecutionResponse>> StopExecution(Guid id, NpgsqlDataSource db, PipelineStore pipelines, ExecutionStore store,

@@ -74,14 +74,14 @@ public static partial class PipelineEndpoints
     internal static async Task<Ok<List<PipelineSummary>>> ListPipelines(PipelineStore store, CancellationToken ct) =>
         TypedResults.Ok(await store.ListAsync(ct));
 
-    internal static async Task<Results<Ok<PipelineVersionResponse>, NotFound<string>>> GetPipeline(string name, PipelineStore store, CancellationToken ct) =>
-        await store.GetVersionAsync(name, null, ct) is { } v ? TypedResults.Ok(v) : TypedResults.NotFound($"Pipeline '{name}' does not exist.");
+    internal static async Task<Results<Ok<PipelineVersionResponse>, ProblemHttpResult>> GetPipeline(string name, PipelineStore store, CancellationToken ct) =>
+        await store.GetVersionAsync(name, null, ct) is { } v ? TypedResults.Ok(v) : Problems.NotFound($"Pipeline '{name}' does not exist.");
 
-    internal static async Task<Results<Ok<List<PipelineVersionResponse>>, NotFound<string>>> ListVersions(string name, PipelineStore store,
+    internal static async Task<Results<Ok<List<PipelineVersionResponse>>, ProblemHttpResult>> ListVersions(string name, PipelineStore store,
         CancellationToken ct) =>
-        await store.VersionsAsync(name, ct) is { Count: > 0 } versions ? TypedResults.Ok(versions) : TypedResults.NotFound($"Pipeline '{name}' does not exist.");
+        await store.VersionsAsync(name, ct) is { Count: > 0 } versions ? TypedResults.Ok(versions) : Problems.NotFound($"Pipeline '{name}' does not exist.");
 
-    internal static async Task<Results<Ok<PipelineVersionResponse>, NotFound<string>>> GetVersion(string name, int version, PipelineStore store,
+    internal static async Task<Results<Ok<PipelineVersionResponse>, ProblemHttpResult>> GetVersion(string name, int version, PipelineStore store,
         CancellationToken ct) =>
-        await store.GetVersionAsync(name, version, ct) is { } v ? TypedResults.Ok(v) : TypedResults.NotFound($"Pipeline '{name}' has no version {version}.");
+        await store.GetVersionAsync(name, version, ct) is { } v ? TypedResults.Ok(v) : Problems.NotFound($"Pipeline '{name}' has no version {version}.");
 }
