@@ -54,16 +54,17 @@ public sealed class SageMakerClient(HttpClient http, IOptions<SageMakerOptions> 
         GetLocalAsync($"jobs/{Uri.EscapeDataString(trainingJobName)}/logs", ct);
 
     /// <summary>
-    /// Every metric value the job's MetricDefinitions matched so far, in order (SageMaker's intermediate metrics, which
-    /// tuning's early stopping reads), from the local training service's <c>GET /jobs/{name}/metrics</c>. Local service only.
+    /// Every metric value the job's MetricDefinitions matched so far, in order, with its iteration when the line gave one
+    /// (SageMaker's intermediate metrics, which tuning's early stopping reads), from the local training service's
+    /// <c>GET /jobs/{name}/metrics</c>. Local service only.
     /// </summary>
-    public async Task<IReadOnlyList<MetricData>> GetLocalTrainingJobMetricsAsync(string trainingJobName, CancellationToken ct = default)
+    public async Task<IReadOnlyList<MetricValue>> GetLocalTrainingJobMetricsAsync(string trainingJobName, CancellationToken ct = default)
     {
         var body = await GetLocalAsync($"jobs/{Uri.EscapeDataString(trainingJobName)}/metrics", ct);
         return JsonSerializer.Deserialize<LocalMetrics>(body, SageMakerJson.Options)?.Metrics ?? [];
     }
 
-    private sealed record LocalMetrics(IReadOnlyList<MetricData> Metrics);
+    private sealed record LocalMetrics(IReadOnlyList<MetricValue> Metrics);
 
     private async Task<string> GetLocalAsync(string path, CancellationToken ct)
     {

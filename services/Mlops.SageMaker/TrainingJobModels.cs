@@ -126,6 +126,21 @@ public sealed record MetricData
     public DateTimeOffset Timestamp { get; init; }
 }
 
+/// <summary>
+/// One value of a metric's series as the local training service's <c>GET /jobs/{name}/metrics</c> answers it (an extension
+/// of ours: SageMaker's DescribeTrainingJob has only each metric's latest value, its series live in CloudWatch). Carries
+/// when it was scraped and, when the line said <c>iteration=N</c>, the iteration; <see cref="Replayed"/> when the line
+/// said the value was replayed from the trained model after training rather than computed while training.
+/// </summary>
+public sealed record MetricValue
+{
+    public required string MetricName { get; init; }
+    public required double Value { get; init; }
+    public DateTimeOffset Timestamp { get; init; }
+    public int? Iteration { get; init; }
+    public bool? Replayed { get; init; }
+}
+
 public sealed record ListTrainingJobsRequest
 {
     public int? MaxResults { get; init; }

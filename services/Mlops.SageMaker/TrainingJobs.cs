@@ -57,9 +57,14 @@ public sealed class TrainingJobs(SageMakerClient sageMaker, IOptions<TrainingOpt
     private static readonly TimeSpan LongestPoll = TimeSpan.FromSeconds(30);
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
-    /// <summary>The trainer's metric regexes for a binary, multiclass or regression model's validation metrics.</summary>
+    /// <summary>
+    /// The trainer's metric regexes for a binary, multiclass or regression model's metrics. The same regex matches the
+    /// final line (<c>metric validation:auc=0.65</c>) and the per-iteration lines tree learners print while they train
+    /// (<c>metric validation:auc=0.64 iteration=50</c>), so each metric's series ends with its final value; <c>loss</c>,
+    /// <c>error_rate</c> and <c>multi_logloss</c> exist only per iteration (FastTree binary, LightGBM multiclass).
+    /// </summary>
     public static readonly IReadOnlyList<MetricDefinition> TrainerMetrics =
-        new[] { "auc", "accuracy", "f1", "log_loss", "micro_accuracy", "macro_accuracy", "rmse", "mae", "r2" }
+        new[] { "auc", "accuracy", "f1", "log_loss", "micro_accuracy", "macro_accuracy", "rmse", "mae", "r2", "loss", "error_rate", "multi_logloss" }
             .SelectMany(m => new[] { $"validation:{m}", $"train:{m}", $"test:{m}" })
             .Select(name => new MetricDefinition(name, $"metric {name}=([0-9.eE+-]+)"))
             .ToList();

@@ -24,8 +24,21 @@ public sealed class TrainingJobFlightsTests(PlatformFixture platform)
         ["label"] = "label", ["algorithm"] = "lightgbm", ["num_iterations"] = "20", ["importance_rows"] = "0", ["diagnostics_rows"] = "500",
     };
 
-    [Fact]
-    public async Task Flights_FromFeatureStoreSnapshots_ModelScoresLikeTheTrainerRunDirectly()
+    /// <summary>A flights feature group filled from flights-2k and two training-set snapshots of it: 1,500 rows and 500.</summary>
+    internal sealed record FlightsSnapshots(string Group, JsonArray Records, string Train, string Validation)
+    {
+        /// <summary>Scoring rows as the training sets have them, for validation flights <paramref name="skip"/> onwards.</summary>
+        public List<IReadOnlyDictionary<string, object?>> Rows(int skip, int take) => [.. Records.Skip(skip).Take(take)
+            .Select(f => (IReadOnlyDictionary<string, object?>)new Dictionary<string, object?>
+            {
+                ["origin"] = (string)f!["origin"]!,
+                ["event_timestamp"] = (string)f["date"]!,
+                [$"{Group}__distance"] = (double)(long)f["distance"]!,
+                [$"{Group}__destination"] = (string)f["destination"]!,
+            })];
+    }
+
+    internal static async Task<FlightsSnapshots> SnapshotsAsync(PlatformFixture platform)
     {
         using var store = platform.CreateClient(ResourceNames.FeatureStore);
         var group = $"flights_{Guid.NewGuid():N}"[..20];
@@ -52,8 +65,14 @@ public sealed class TrainingJobFlightsTests(PlatformFixture platform)
             Assert.True(response.StatusCode == HttpStatusCode.Created, body);
             return (string)JsonNode.Parse(body)!["data_uri"]!;
         }
-        var train = await SnapshotAsync(records.Take(1500));
-        var validation = await SnapshotAsync(records.Skip(1500));
+        return new FlightsSnapshots(group, records, await SnapshotAsync(records.Take(1500)), await SnapshotAsync(records.Skip(1500)));
+    }
+
+    [Fact]
+    public async Task Flights_FromFeatureStoreSnapshots_ModelScoresLikeTheTrainerRunDirectly()
+    {
+        var flights = await SnapshotsAsync(platform);
+        var (_, _, train, validation) = flights;
 
         var client = await platform.CreateSageMakerClientAsync();
         var name = $"flights-{Guid.NewGuid():N}";
@@ -109,13 +128,7 @@ public sealed class TrainingJobFlightsTests(PlatformFixture platform)
 
             using var fromJob = ModelPackage.Load(jobModel);
             using var direct = ModelPackage.Load(Path.Combine(work.FullName, "model"));
-            var rows = records.Skip(1500).Take(50).Select(f => (IReadOnlyDictionary<string, object?>)new Dictionary<string, object?>
-            {
-                ["origin"] = (string)f!["origin"]!,
-                ["event_timestamp"] = (string)f["date"]!,
-                [$"{group}__distance"] = (double)(long)f["distance"]!,
-                [$"{group}__destination"] = (string)f["destination"]!,
-            }).ToList();
+            var rows = flights.Rows(1500, 50);
             var expected = direct.Score(rows);
             var actual = fromJob.Score(rows);
             Assert.Equal(expected.Select(p => p.Probability), actual.Select(p => p.Probability));
@@ -172,7 +185,7 @@ public sealed class TrainingJobFlightsTests(PlatformFixture platform)
         await platform.App.ResourceNotifications.WaitForResourceHealthyAsync(ResourceNames.TrainingService, timeout.Token);
     }
 
-    private static Channel Parquet(string name, string uri) => new()
+    internal static Channel Parquet(string name, string uri) => new()
     {
         ChannelName = name,
         ContentType = "application/x-parquet",
@@ -193,7 +206,7 @@ public sealed class TrainingJobFlightsTests(PlatformFixture platform)
         Assert.True(process.ExitCode == 0, $"the trainer exited with {process.ExitCode}: {await stderr}\n{await stdout}");
     }
 
-    private static string Repo(params string[] path)
+    internal static string Repo(params string[] path)
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Mlops.Aspire.sln")))

@@ -42,6 +42,7 @@ public sealed class TrainingJobTests(PlatformFixture platform)
         var series = await client.GetLocalTrainingJobMetricsAsync(name);
         Assert.Equal([0.9, 0.125], series.Select(m => m.Value));
         Assert.All(series, m => Assert.Equal("loss", m.MetricName));
+        Assert.Equal([1, 2], series.Select(m => m.Iteration));
 
         var log = await client.GetLocalTrainingJobLogAsync(name);
         Assert.Contains("metric loss=0.9 iteration=1", log);

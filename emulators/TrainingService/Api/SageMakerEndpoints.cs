@@ -85,20 +85,20 @@ public static class SageMakerEndpoints
         return TypedResults.Text(await reader.ReadToEndAsync(context.RequestAborted), "text/plain; charset=utf-8");
     }
 
-    /// <summary>Every metric value scraped so far (SageMaker's intermediate metrics), JSON Lines of MetricData.</summary>
+    /// <summary>Every metric value scraped so far (SageMaker's intermediate metrics) with its time and iteration.</summary>
     private static async Task<IResult> GetMetricsAsync(string name, HttpContext context, SigV4Verifier verifier, JobRunner jobs, JobStore store)
     {
         if (Authenticate(context, verifier, jobs, name) is { } denied)
             return denied;
         var path = store.MetricsPath(name);
-        var metrics = new List<MetricData>();
+        var metrics = new List<MetricValue>();
         if (File.Exists(path))
         {
             await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             using var reader = new StreamReader(file);
             while (await reader.ReadLineAsync(context.RequestAborted) is { } line)
                 if (line.Length > 0 && line[^1] == '}')
-                    metrics.Add(JsonSerializer.Deserialize<MetricData>(line, SageMakerJson.Options)!);
+                    metrics.Add(JsonSerializer.Deserialize<MetricValue>(line, SageMakerJson.Options)!);
         }
         return Json(new { TrainingJobName = name, Metrics = metrics });
     }

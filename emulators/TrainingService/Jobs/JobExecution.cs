@@ -22,7 +22,7 @@ public sealed class JobExecutionFactory(JobStore store, ObjectStore objects, IOp
 /// as output.tar.gz under S3OutputPath/&lt;job&gt;/output/) → Completed; or Failed (output/failure as FailureReason), Stopped, or
 /// Stopped with MaxRuntimeExceeded.
 /// </summary>
-public sealed class JobExecution(TrackedJob job, IReadOnlyDictionary<string, string>? environment, TrainingImage image, JobStore store,
+public sealed partial class JobExecution(TrackedJob job, IReadOnlyDictionary<string, string>? environment, TrainingImage image, JobStore store,
     ObjectStore objects, TrainingServiceOptions options, TimeProvider time, ILogger logger)
 {
     public const int FailureReasonLimit = 1024;
@@ -36,6 +36,11 @@ public sealed class JobExecution(TrackedJob job, IReadOnlyDictionary<string, str
     private readonly Dictionary<string, MetricData> _latest = [];
     private StreamWriter? _log;
     private StreamWriter? _metrics;
+    private DateTimeOffset _lastSaved;
+
+    /// <summary>The iteration of an intermediate metric line (<c>metric validation:auc=0.71 iteration=50</c>): our extension.</summary>
+    [GeneratedRegex(@"\biteration=(\d+)\b")]
+    private static partial Regex IterationPattern();
 
     public async Task RunAsync(CancellationToken shutdown)
     {
@@ -288,13 +293,25 @@ public sealed class JobExecution(TrackedJob job, IReadOnlyDictionary<string, str
                 || !double.TryParse(match.Groups[1].Value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value))
                 continue;
             var metric = new MetricData { MetricName = definition.Name, Value = value, Timestamp = time.GetUtcNow() };
+            var iteration = IterationPattern().Match(line);
+            var point = new MetricValue
+            {
+                MetricName = metric.MetricName, Value = value, Timestamp = metric.Timestamp,
+                Iteration = iteration.Success && int.TryParse(iteration.Groups[1].ValueSpan, out var i) ? i : null,
+                Replayed = iteration.Success && line.EndsWith(" replayed", StringComparison.Ordinal) ? true : null,
+            };
             lock (_logLock)
             {
                 _latest[definition.Name] = metric;
-                _metrics?.WriteLine(JsonSerializer.Serialize(metric, SageMakerJson.Options));
+                _metrics?.WriteLine(JsonSerializer.Serialize(point, SageMakerJson.Options));
             }
-            // Visible while the job runs, as SageMaker's intermediate metrics are (tuning's early stopping reads them).
-            job.Update(store, time.GetUtcNow(), j => j with { FinalMetricDataList = LatestMetrics() });
+            // Visible while the job runs, as SageMaker's intermediate metrics are (tuning's early stopping reads them). A tree
+            // learner prints several lines per tree: job.json is rewritten at most once a second (metrics.jsonl has every value).
+            var now = time.GetUtcNow();
+            var persist = now - _lastSaved >= TimeSpan.FromSeconds(1);
+            if (persist)
+                _lastSaved = now;
+            job.Update(store, now, j => j with { FinalMetricDataList = LatestMetrics() }, persist: persist);
         }
     }
 

@@ -176,9 +176,12 @@ public sealed class TrackedJob(DescribeTrainingJobResponse initial)
         _stop.Cancel();
     }
 
-    /// <summary>Applies <paramref name="change"/>; with <paramref name="secondary"/>, also ends the current transition and starts that one.</summary>
+    /// <summary>
+    /// Applies <paramref name="change"/>; with <paramref name="secondary"/>, also ends the current transition and starts that
+    /// one. Without <paramref name="persist"/> only the in-memory job changes (job.json follows at the next saved update).
+    /// </summary>
     public void Update(JobStore store, DateTimeOffset now, Func<DescribeTrainingJobResponse, DescribeTrainingJobResponse> change,
-        string? secondary = null, string? message = null)
+        string? secondary = null, string? message = null, bool persist = true)
     {
         lock (_lock)
         {
@@ -197,7 +200,8 @@ public sealed class TrackedJob(DescribeTrainingJobResponse initial)
                 job = job with { TrainingTimeInSeconds = seconds, BillableTimeInSeconds = seconds };
             }
             _snapshot = job;
-            store.Save(job);
+            if (persist || secondary is not null || TrainingJobStatus.IsTerminal(job.TrainingJobStatus))
+                store.Save(job);
         }
     }
 }

@@ -136,7 +136,17 @@ public sealed class TrainingJob(TrainingLayout layout, TextWriter stdout, TextWr
         }
 
         var learnerLabel = problem == ProblemType.Multiclass ? ModelEvaluator.LabelKeyColumn : label;
-        var predictor = learner.Create(ml, new LearnerInputs(learnerLabel, FeaturePlanner.FeatureColumn, values, options.Seed)).Fit(featurized);
+        var estimator = learner.Create(ml, new LearnerInputs(learnerLabel, FeaturePlanner.FeatureColumn, values, options.Seed));
+        ITransformer predictor;
+        var stdoutLock = new object();
+        using (IterationMetrics.Start(ml, learner, m => { lock (stdoutLock) stdout.WriteLine(m.Line()); }, stderr))
+        {
+            // Tree learners evaluate the validation channel per iteration while they train (lines printed as they come).
+            predictor = IterationMetrics.ReportsWhileTraining(learner)
+                ? IterationMetrics.Fit(estimator, featurized, featurizer.Transform(labelKeys?.Transform(new TableDataView(validationTable)) ?? new TableDataView(validationTable)))
+                : estimator.Fit(featurized);
+        }
+
         var parts = new List<ITransformer> { featurizer, predictor };
         if (problem == ProblemType.Binary && predictor.GetOutputSchema(featurized.Schema).GetColumnOrNull(ModelPackage.ProbabilityColumn) is null)
         {
@@ -194,6 +204,16 @@ public sealed class TrainingJob(TrainingLayout layout, TextWriter stdout, TextWr
             DiagnosticRules.ConstantFeatures(plan.ConstantColumns),
             DiagnosticRules.LeakingFeatures(problem, trainSample, label, plan.Inputs.Select(c => c.Name)),
         ];
+        if (curve is not null && !IterationMetrics.ReportsWhileTraining(learner))
+        {
+            // FastForest computes nothing per tree while it trains: the best real values are the trained forest replayed
+            // tree by tree, printed now and flagged as replayed.
+            foreach (var metric in IterationMetrics.Replayed(curve))
+            {
+                await stdout.WriteLineAsync(metric.Line());
+            }
+        }
+
         var diagnostics = new DiagnosticsReport(findings.Count(f => f.Status == DiagnosticFinding.Issue), findings, curve);
 
         // Package and report.

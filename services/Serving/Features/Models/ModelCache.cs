@@ -1,8 +1,11 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Formats.Tar;
+using System.IO.Compression;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
 using Mlops.ExperimentTracker.Client;
+using Mlops.ServiceDefaults.Storage;
 using Mlops.Trainer.Model;
 using Mlops.Trainer.Model.Tabular;
 using Npgsql;
@@ -13,12 +16,12 @@ namespace Mlops.Serving.Features.Models;
 public sealed record LoadedModel(string ModelName, string ModelVersion, string Sha256, ModelPackage Package, TimeSpan LoadTime);
 
 /// <summary>
-/// Registered model versions as loaded packages. A version is fetched from the tracker once (its download URI, then the
-/// package files), stored on disk under the SHA-256 of its files and loaded from there afterwards (also after a restart);
+/// Registered model versions as loaded packages. A version is fetched once (its download URI from the tracker, then the
+/// package files: a folder holding package.json and model.zip, or a training job's model.tar.gz holding them), stored on disk under the SHA-256 of its files and loaded from there afterwards (also after a restart);
 /// every package is warmed up with one scored row before anything routes to it. Packages stay loaded for the process's
 /// life: requests in flight may still hold an older one, and a version rarely comes back small.
 /// </summary>
-public sealed class ModelCache(TrackingClient tracker, NpgsqlDataSource db, IOptions<ServingOptions> options, ILogger<ModelCache> logger)
+public sealed class ModelCache(TrackingClient tracker, ObjectStore store, NpgsqlDataSource db, IOptions<ServingOptions> options, ILogger<ModelCache> logger)
 {
     /// <summary>The files of a package Serving needs (package.json names the schema; model.zip is the ML.NET model).</summary>
     public static readonly string[] PackageFiles = [ModelManifest.FileName, ModelManifest.ModelFileName];
@@ -91,27 +94,21 @@ public sealed class ModelCache(TrackingClient tracker, NpgsqlDataSource db, IOpt
         Directory.CreateDirectory(staging);
         try
         {
+            if (IsArchive(uri))
+                await ExtractArchiveAsync(name, version, uri, staging, ct);
+            else
+                foreach (var file in PackageFiles)
+                {
+                    await using var content = await OpenAsync(name, version, $"{uri.TrimEnd('/')}/{file}",
+                        $"Model '{name}' version {version} has no {file} at {uri}: it is not a model package.", ct);
+                    await using var target = File.Create(Path.Combine(staging, file));
+                    await content.CopyToAsync(target, ct);
+                }
+
+            // The same files hash the same whether they came as a folder or inside a training job's model.tar.gz.
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             foreach (var file in PackageFiles)
             {
-                Stream content;
-                try
-                {
-                    content = await RegistryErrors.CallAsync($"{file} of model '{name}' version {version} (at {uri})",
-                        () => tracker.OpenArtifactUriAsync($"{uri.TrimEnd('/')}/{file}", ct));
-                }
-                catch (ProblemException e) when (e.Status == StatusCodes.Status404NotFound)
-                {
-                    throw ProblemException.BadRequest($"Model '{name}' version {version} has no {file} at {uri}: it is not a model package.");
-                }
-                catch (ArgumentException e)
-                {
-                    // A source outside the tracker's artifact store (e.g. an s3:// URI registered by hand).
-                    throw ProblemException.BadRequest($"Model '{name}' version {version} cannot be fetched: {e.Message}");
-                }
-                await using (content)
-                await using (var target = File.Create(Path.Combine(staging, file)))
-                    await content.CopyToAsync(target, ct);
                 hash.AppendData(System.Text.Encoding.UTF8.GetBytes(file + "\n"));
                 hash.AppendData(await File.ReadAllBytesAsync(Path.Combine(staging, file), ct));
             }
@@ -137,6 +134,86 @@ public sealed class ModelCache(TrackingClient tracker, NpgsqlDataSource db, IOpt
         {
             if (Directory.Exists(staging))
                 Directory.Delete(staging, recursive: true);
+        }
+    }
+
+    /// <summary>A SageMaker training job's <c>model.tar.gz</c> (its <c>model/</c> folder, the package at the archive's root).</summary>
+    public static bool IsArchive(string uri) =>
+        uri.EndsWith(".tar.gz", StringComparison.OrdinalIgnoreCase) || uri.EndsWith(".tgz", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Unpacks the archive's regular files into <paramref name="staging"/>, flat or in sub-folders, refusing entries that
+    /// would land outside it; the package files must be at its root, as the trainer writes <c>model/</c>.
+    /// </summary>
+    private async Task ExtractArchiveAsync(string name, string version, string uri, string staging, CancellationToken ct)
+    {
+        await using var archive = await OpenAsync(name, version, uri, $"Model '{name}' version {version}: no archive at {uri}.", ct);
+        var root = Path.GetFullPath(staging) + Path.DirectorySeparatorChar;
+        try
+        {
+            await using var gzip = new GZipStream(archive, CompressionMode.Decompress);
+            await using var tar = new TarReader(gzip);
+            while (await tar.GetNextEntryAsync(copyData: false, ct) is { } entry)
+            {
+                if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile) || entry.DataStream is null)
+                    continue;
+                var relative = entry.Name.Replace('\\', '/').TrimStart('.', '/');
+                var target = Path.GetFullPath(Path.Combine(staging, relative));
+                if (relative.Length == 0 || !target.StartsWith(root, StringComparison.Ordinal))
+                    throw ProblemException.BadRequest($"Model '{name}' version {version}: the archive at {uri} has an entry '{entry.Name}' outside its root.");
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                await using var file = File.Create(target);
+                await entry.DataStream.CopyToAsync(file, ct);
+            }
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException)
+        {
+            throw ProblemException.BadRequest($"Model '{name}' version {version}: {uri} is not a gzip-compressed tar archive ({e.Message}).");
+        }
+
+        var missing = PackageFiles.Where(f => !File.Exists(Path.Combine(staging, f))).ToList();
+        if (missing.Count > 0)
+            throw ProblemException.BadRequest(
+                $"Model '{name}' version {version}: the archive at {uri} has no {string.Join(" or ", missing)} at its root: it is not a model package.");
+    }
+
+    /// <summary>
+    /// Opens an artifact by URI: <c>mlflow-artifacts:/</c> through the tracker's proxy, <c>s3://bucket/key</c> (how a
+    /// training job's model.tar.gz is usually registered) from S3 with Serving's own credentials, as SageMaker hosting reads
+    /// ModelDataUrl. Anything else, or nothing there, is a 400 naming it.
+    /// </summary>
+    private async Task<Stream> OpenAsync(string name, string version, string uri, string missing, CancellationToken ct)
+    {
+        if (uri.StartsWith("s3://", StringComparison.OrdinalIgnoreCase))
+        {
+            var rest = uri["s3://".Length..];
+            var slash = rest.IndexOf('/');
+            if (slash <= 0 || slash == rest.Length - 1)
+                throw ProblemException.BadRequest($"Model '{name}' version {version} cannot be fetched: '{uri}' names no object.");
+            StoredObject? stored;
+            try
+            {
+                stored = await store.TryOpenAsync(rest[..slash], rest[(slash + 1)..], ct);
+            }
+            catch (Amazon.S3.AmazonS3Exception e)
+            {
+                throw ProblemException.BadRequest($"Model '{name}' version {version} cannot be fetched from {uri}: {e.Message}");
+            }
+            return stored?.Content ?? throw ProblemException.BadRequest(missing);
+        }
+
+        try
+        {
+            return await RegistryErrors.CallAsync($"{uri} of model '{name}' version {version}", () => tracker.OpenArtifactUriAsync(uri, ct));
+        }
+        catch (ProblemException e) when (e.Status == StatusCodes.Status404NotFound)
+        {
+            throw ProblemException.BadRequest(missing);
+        }
+        catch (ArgumentException e)
+        {
+            // Neither the tracker's artifact store nor S3 (e.g. a file:// path registered by hand).
+            throw ProblemException.BadRequest($"Model '{name}' version {version} cannot be fetched: {e.Message}");
         }
     }
 

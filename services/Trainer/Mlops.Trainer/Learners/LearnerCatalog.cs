@@ -75,7 +75,7 @@ public static class LearnerCatalog
     public static IReadOnlyList<Learner> All { get; } =
     [
         new("lightgbm", ProblemType.Binary, "LightGBM gradient-boosted trees", false, TreeEnsembleKind.Boosted, LightGbmParameters,
-            (ml, x) => ml.BinaryClassification.Trainers.LightGbm(LightGbm(new LightGbmBinaryTrainer.Options(), x))),
+            (ml, x) => ml.BinaryClassification.Trainers.LightGbm(LightGbm(new LightGbmBinaryTrainer.Options { EvaluationMetric = LightGbmBinaryTrainer.Options.EvaluateMetricType.AreaUnderCurve }, x))),
         new("fasttree", ProblemType.Binary, "FastTree (MART) gradient-boosted trees", false, TreeEnsembleKind.Boosted, FastTreeParameters,
             (ml, x) => ml.BinaryClassification.Trainers.FastTree(FastTree(new FastTreeBinaryTrainer.Options(), x))),
         new("fastforest", ProblemType.Binary, "random forest (FastForest)", false, TreeEnsembleKind.Forest, FastForestParameters,
@@ -86,14 +86,14 @@ public static class LearnerCatalog
             (ml, x) => ml.BinaryClassification.Trainers.LbfgsLogisticRegression(Lbfgs(new LbfgsLogisticRegressionBinaryTrainer.Options(), x))),
 
         new("lightgbm", ProblemType.Multiclass, "LightGBM gradient-boosted trees", false, TreeEnsembleKind.None, LightGbmParameters,
-            (ml, x) => ml.MulticlassClassification.Trainers.LightGbm(LightGbm(new LightGbmMulticlassTrainer.Options(), x))),
+            (ml, x) => ml.MulticlassClassification.Trainers.LightGbm(LightGbm(new LightGbmMulticlassTrainer.Options { EvaluationMetric = LightGbmMulticlassTrainer.Options.EvaluateMetricType.LogLoss }, x))),
         new("sdca", ProblemType.Multiclass, "maximum entropy by stochastic dual coordinate ascent", true, TreeEnsembleKind.None, SdcaParameters,
             (ml, x) => ml.MulticlassClassification.Trainers.SdcaMaximumEntropy((SdcaMaximumEntropyMulticlassTrainer.Options)Sdca(new SdcaMaximumEntropyMulticlassTrainer.Options(), x))),
         new("lbfgs", ProblemType.Multiclass, "maximum entropy by L-BFGS", true, TreeEnsembleKind.None, LbfgsParameters,
             (ml, x) => ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy(Lbfgs(new LbfgsMaximumEntropyMulticlassTrainer.Options(), x))),
 
         new("lightgbm", ProblemType.Regression, "LightGBM gradient-boosted trees", false, TreeEnsembleKind.Boosted, LightGbmParameters,
-            (ml, x) => ml.Regression.Trainers.LightGbm(LightGbm(new LightGbmRegressionTrainer.Options(), x))),
+            (ml, x) => ml.Regression.Trainers.LightGbm(LightGbm(new LightGbmRegressionTrainer.Options { EvaluationMetric = LightGbmRegressionTrainer.Options.EvaluateMetricType.RootMeanSquaredError }, x))),
         new("fasttree", ProblemType.Regression, "FastTree (MART) gradient-boosted trees", false, TreeEnsembleKind.Boosted, FastTreeParameters,
             (ml, x) => ml.Regression.Trainers.FastTree(FastTree(new FastTreeRegressionTrainer.Options(), x))),
         new("fastforest", ProblemType.Regression, "random forest (FastForest)", false, TreeEnsembleKind.Forest, FastForestParameters,
@@ -130,6 +130,10 @@ public static class LearnerCatalog
         o.Deterministic = false;
         o.Silent = true;
 
+        // Verbose makes ML.NET evaluate the train and validation sets with the native booster every 50 iterations
+        // (the metric set per problem type above); IterationMetrics prints those checkpoints while the job runs.
+        o.Verbose = true;
+
         // One-hot slots carry categorical annotations that LightGBM would turn into categorical splits, which
         // overfit badly on airport-sized vocabularies (measured on the flights data); plain splits on the indicators do not.
         o.UseCategoricalSplit = false;
@@ -141,6 +145,10 @@ public static class LearnerCatalog
     {
         Trees(o, x);
         o.LearningRate = x.Values.Real("learning_rate");
+
+        // Evaluate train and validation after every tree and log it (IterationMetrics reads the log). Evaluation only:
+        // no early stopping or pruning is configured, so the trees are the same.
+        o.TestFrequency = 1;
         return o;
     }
 
