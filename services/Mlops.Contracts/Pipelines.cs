@@ -5,7 +5,8 @@ namespace Mlops.Contracts;
 /// <param name="Pipeline">The pipeline's name.</param>
 /// <param name="Version">The pinned pipeline version.</param>
 /// <param name="StartedAt">When.</param>
-public sealed record PipelineExecutionStarted(Guid ExecutionId, string Pipeline, int Version, DateTimeOffset StartedAt);
+/// <param name="StartedBy">What started it: <c>api</c>, <c>schedule:&lt;name&gt;</c> or <c>trigger:&lt;name&gt;</c> (absent in older events).</param>
+public sealed record PipelineExecutionStarted(Guid ExecutionId, string Pipeline, int Version, DateTimeOffset StartedAt, string? StartedBy = null);
 
 /// <summary>A pipeline execution ended: succeeded, failed or stopped.</summary>
 /// <param name="ExecutionId">The execution.</param>

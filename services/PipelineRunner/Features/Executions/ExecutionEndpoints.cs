@@ -46,12 +46,7 @@ public static class ExecutionEndpoints
         var id = Guid.CreateVersion7();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
-        await tx.ExecuteAsync(
-            """
-            INSERT INTO executions (id, pipeline, version, status, parameters, reference_execution_id)
-            VALUES (@id, @name, @version, 'running', @parameters::jsonb, @reference)
-            """, ct, ("id", id), ("name", name), ("version", version.Version), ("parameters", parameters.ToJsonString()),
-            ("reference", request.ReferenceExecutionId));
+        await InsertExecutionAsync(tx, id, name, version.Version, parameters, request.ReferenceExecutionId, ct);
         if (request.ReferenceExecutionId is { } reference)
         {
             await using var check = connection.Command("SELECT pipeline FROM executions WHERE id = @id", tx, ("id", reference));
@@ -70,12 +65,31 @@ public static class ExecutionEndpoints
                   AND NOT (step = ANY(@selected))
                 """, ct, ("id", id), ("reference", reference), ("selected", (request.SelectedSteps ?? []).ToArray()));
         }
-        await tx.EnqueueAsync(new PipelineExecutionStarted(id, name, version.Version, DateTimeOffset.UtcNow), ct);
-        var view = await store.LoadForUpdateAsync(tx, id, ct);
-        await store.AdvanceAsync(tx, view!, ct);
+        await BeginAsync(tx, store, id, name, version.Version, "api", ct);
         await tx.CommitAsync(ct);
         var response = await DescribeAsync(db, pipelines, id, ct);
         return TypedResults.Created($"/api/executions/{id}", response!);
+    }
+
+    /// <summary>The execution's row, running, with parameters already resolved against the pinned version.</summary>
+    public static Task InsertExecutionAsync(NpgsqlTransaction tx, Guid id, string pipeline, int version, JsonObject parameters, Guid? reference,
+        CancellationToken ct) =>
+        tx.ExecuteAsync(
+            """
+            INSERT INTO executions (id, pipeline, version, status, parameters, reference_execution_id)
+            VALUES (@id, @name, @version, 'running', @parameters::jsonb, @reference)
+            """, ct, ("id", id), ("name", pipeline), ("version", version), ("parameters", parameters.ToJsonString()), ("reference", reference));
+
+    /// <summary>
+    /// Publishes <see cref="PipelineExecutionStarted"/> (naming what started it: api, schedule:&lt;name&gt;, trigger:&lt;name&gt;)
+    /// and starts the first steps, in the caller's transaction.
+    /// </summary>
+    public static async Task BeginAsync(NpgsqlTransaction tx, ExecutionStore store, Guid id, string pipeline, int version, string startedBy,
+        CancellationToken ct)
+    {
+        await tx.EnqueueAsync(new PipelineExecutionStarted(id, pipeline, version, DateTimeOffset.UtcNow, startedBy), ct);
+        var view = await store.LoadForUpdateAsync(tx, id, ct);
+        await store.AdvanceAsync(tx, view!, ct);
     }
 
     internal static async Task<Ok<List<ExecutionResponse>>> ListExecutions(NpgsqlDataSource db, string? pipeline, string? status, int? limit,

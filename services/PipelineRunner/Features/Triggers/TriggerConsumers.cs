@@ -1,0 +1,58 @@
+using MassTransit;
+using Mlops.Contracts;
+using Mlops.ServiceDefaults.Messaging;
+using Npgsql;
+
+namespace Mlops.PipelineRunner.Features.Triggers;
+
+/// <summary>
+/// Starts the pipelines whose triggers match an event. Once per message (the inbox, by MessageId) and once per event and
+/// trigger (trigger_firings keyed by the event's natural key, so the same event published twice under two MessageIds
+/// starts one execution). With a debounce window the start waits in trigger_pending until the window passes without a
+/// newer event; the scheduler then starts one execution with the latest event's parameters.
+/// </summary>
+public abstract class TriggerConsumer<T>(NpgsqlDataSource db, TriggerStarts starts) : IConsumer<T>
+    where T : class
+{
+    public Task Consume(ConsumeContext<T> context) =>
+        db.ExecuteOnceAsync(context, GetType().Name, tx => FireAsync(tx, context.Message, context.MessageId, context.CancellationToken));
+
+    private async Task FireAsync(NpgsqlTransaction tx, T message, Guid? messageId, CancellationToken ct)
+    {
+        var definition = TriggerEvents.For(typeof(T));
+        var fields = TriggerEvents.Fields(message);
+        var key = definition.Key(message);
+        foreach (var trigger in await TriggerStore.TriggersForAsync(tx, definition.Name, ct))
+        {
+            if (!TriggerEvents.Matches(trigger.Filter, fields))
+                continue;
+            var claimed = await tx.ExecuteAsync(
+                "INSERT INTO trigger_firings (trigger_id, event_key, message_id, status) VALUES (@id, @key, @message, 'received') ON CONFLICT DO NOTHING",
+                ct, ("id", trigger.Id), ("key", key), ("message", messageId));
+            if (claimed == 0)
+                continue; // this event already reached this trigger
+            var parameters = TriggerEvents.Map(trigger.Parameters, fields);
+            if (trigger.DebounceSeconds > 0)
+            {
+                await tx.ExecuteAsync(
+                    """
+                    INSERT INTO trigger_pending (trigger_id, parameters, due_at, event_keys)
+                    VALUES (@id, @parameters::jsonb, now() + make_interval(secs => @debounce), ARRAY[@key])
+                    ON CONFLICT (trigger_id) DO UPDATE SET parameters = excluded.parameters, due_at = excluded.due_at,
+                        event_keys = array_append(trigger_pending.event_keys, @key);
+                    UPDATE trigger_firings SET status = 'debounced' WHERE trigger_id = @id AND event_key = @key;
+                    """, ct, ("id", trigger.Id), ("parameters", parameters.ToJsonString()), ("debounce", (double)trigger.DebounceSeconds), ("key", key));
+                continue;
+            }
+            var (execution, error) = await starts.StartAsync(tx, trigger.Pipeline, trigger.Version, parameters, $"trigger:{trigger.Name}", ct);
+            await tx.ExecuteAsync("UPDATE trigger_firings SET status = @status, execution_id = @execution, error = @error WHERE trigger_id = @id AND event_key = @key",
+                ct, ("status", error is null ? "started" : "failed"), ("execution", execution), ("error", error), ("id", trigger.Id), ("key", key));
+        }
+    }
+}
+
+public sealed class FeaturesIngestedTrigger(NpgsqlDataSource db, TriggerStarts starts) : TriggerConsumer<FeaturesIngested>(db, starts);
+
+public sealed class MonitorAlarmRaisedTrigger(NpgsqlDataSource db, TriggerStarts starts) : TriggerConsumer<MonitorAlarmRaised>(db, starts);
+
+public sealed class ModelVersionCreatedTrigger(NpgsqlDataSource db, TriggerStarts starts) : TriggerConsumer<ModelVersionCreated>(db, starts);
