@@ -43,6 +43,9 @@ public sealed class TriggerTests
         var ny = Parse("0 3 * * *", "America/New_York");
         Assert.Equal(new DateTimeOffset(2026, 3, 7, 8, 0, 0, TimeSpan.Zero), ny.Next(new DateTimeOffset(2026, 3, 7, 0, 0, 0, TimeSpan.Zero))!.Value.ToUniversalTime());
         Assert.Equal(new DateTimeOffset(2026, 3, 10, 7, 0, 0, TimeSpan.Zero), ny.Next(Utc(0, 0))!.Value.ToUniversalTime());
+        // In UTC, as PostgreSQL's timestamptz takes them (Npgsql refuses another offset).
+        Assert.Equal(TimeSpan.Zero, ny.Next(Utc(0, 0))!.Value.Offset);
+        Assert.Equal(TimeSpan.Zero, ny.Due(Utc(0, 0), Utc(8, 0))!.Occurrence.Offset);
     }
 
     [Theory]

@@ -71,18 +71,18 @@ public sealed class CronSchedule
         return expression is not null && zone is not null ? new CronSchedule(text, expression, zone) : null;
     }
 
-    /// <summary>The next occurrence strictly after <paramref name="after"/>.</summary>
-    public DateTimeOffset? Next(DateTimeOffset after) => _expression.GetNextOccurrence(after, Zone, inclusive: false);
+    /// <summary>The next occurrence strictly after <paramref name="after"/>, in UTC (what PostgreSQL's timestamptz takes).</summary>
+    public DateTimeOffset? Next(DateTimeOffset after) => _expression.GetNextOccurrence(after, Zone, inclusive: false)?.ToUniversalTime();
 
     /// <summary>
     /// The occurrence to fire at <paramref name="now"/>: the latest one in (<paramref name="after"/>, <paramref name="now"/>],
-    /// with the number of earlier ones in that interval (skipped by the catch-up policy); null when none is due.
+    /// with the number of earlier ones in that interval (skipped by the catch-up policy); null when none is due. In UTC.
     /// </summary>
     public DueOccurrence? Due(DateTimeOffset after, DateTimeOffset now)
     {
         if (now <= after || _expression.GetPreviousOccurrence(now, Zone, inclusive: true) is not { } latest || latest <= after)
             return null;
         var skipped = _expression.GetOccurrences(after, latest, Zone, fromInclusive: false, toInclusive: false).Take(SkipCountLimit).Count();
-        return new DueOccurrence(latest, skipped);
+        return new DueOccurrence(latest.ToUniversalTime(), skipped);
     }
 }
