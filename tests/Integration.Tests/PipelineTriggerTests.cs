@@ -77,15 +77,7 @@ public sealed class PipelineTriggerTests(PlatformFixture platform)
 
         // The same batch published twice (two MessageIds, as a producer retrying after a lost ack would), then another batch.
         var batch = new FeaturesIngested(group, 1, 77, 10, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow);
-        await using (var db = await platform.OpenDatabaseAsync(ResourceNames.FeatureStore))
-        {
-            foreach (var message in new[] { batch, batch, batch with { BatchId = 78 } })
-            {
-                await using var tx = await db.BeginTransactionAsync();
-                await tx.EnqueueAsync(message);
-                await tx.CommitAsync();
-            }
-        }
+        await PublishFromFeatureStoreAsync(batch, batch, batch with { BatchId = 78 });
 
         var trigger = await Poll.UntilAsync(async () =>
             await runner.GetTriggerAsync(pipeline, "on-ingest") is { Firings.Count: 2 } t && t.Firings.All(f => f.Status == "started") ? t : null,
@@ -114,15 +106,7 @@ public sealed class PipelineTriggerTests(PlatformFixture platform)
         await runner.CreateTriggerAsync(pipeline, new("debounced", "FeaturesIngested", new JsonObject { ["group"] = group },
             new JsonObject { ["group"] = "${event.group}", ["batch"] = "${event.batch_id}" }, DebounceSeconds: 3));
 
-        await using (var db = await platform.OpenDatabaseAsync(ResourceNames.FeatureStore))
-        {
-            foreach (var id in new long[] { 1, 2, 3 })
-            {
-                await using var tx = await db.BeginTransactionAsync();
-                await tx.EnqueueAsync(new FeaturesIngested(group, 1, id, 5, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow));
-                await tx.CommitAsync();
-            }
-        }
+        await PublishFromFeatureStoreAsync([.. new long[] { 1, 2, 3 }.Select(id => new FeaturesIngested(group, 1, id, 5, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow))]);
 
         var trigger = await Poll.UntilAsync(async () =>
             await runner.GetTriggerAsync(pipeline, "debounced") is { Firings.Count: 3 } t && t.Firings.All(f => f.Status == "started") ? t : null,
@@ -172,5 +156,17 @@ public sealed class PipelineTriggerTests(PlatformFixture platform)
         var twice = await Assert.ThrowsAsync<PipelineRunnerException>(() => runner.CreateScheduleAsync(pipeline, new("nightly", "0 4 * * *")));
         Assert.Equal(HttpStatusCode.Conflict, twice.Status);
         await runner.DeleteScheduleAsync(pipeline, "nightly");
+    }
+
+    /// <summary>Each event in its own transaction of the feature store's outbox: published by its relay, in order, each under a new MessageId.</summary>
+    private async Task PublishFromFeatureStoreAsync(params FeaturesIngested[] events)
+    {
+        await using var db = await platform.OpenDatabaseAsync(ResourceNames.FeatureStore);
+        foreach (var message in events)
+        {
+            await using var tx = await db.BeginTransactionAsync();
+            await tx.EnqueueAsync(message);
+            await tx.CommitAsync();
+        }
     }
 }
