@@ -9,7 +9,15 @@ using Mlops.ServiceDefaults.Storage;
 namespace Mlops.Monitor.Features.Datasets;
 
 /// <summary>What a capture window held: the input features' profile and the predictions' (column <c>prediction</c>).</summary>
-public sealed record CaptureProfile(DatasetProfile Inputs, ColumnProfile? Predictions, int Files, long Events, long UnreadableEvents);
+public sealed record CaptureProfile(DatasetProfile Inputs, ColumnProfile? Predictions, int Files, long Events, long UnreadableEvents)
+{
+    public static readonly CaptureProfile Empty = new(new DatasetProfile(0, []), null, 0, 0, 0);
+
+    /// <summary>Two captures as one (an endpoint's variants together).</summary>
+    public static CaptureProfile Merge(CaptureProfile a, CaptureProfile b) => new(ProfileMerge.Merge(a.Inputs, b.Inputs),
+        a.Predictions is null ? b.Predictions : b.Predictions is null ? a.Predictions : ProfileMerge.Merge(a.Predictions, b.Predictions),
+        a.Files + b.Files, a.Events + b.Events, a.UnreadableEvents + b.UnreadableEvents);
+}
 
 /// <summary>
 /// Reads Serving's data capture (SageMaker's JSON Lines: captureData.endpointInput / endpointOutput with
@@ -21,15 +29,20 @@ public sealed class CaptureReader(ObjectStore store, IOptions<MonitorOptions> op
 {
     public const string PredictionColumn = "prediction";
 
-    public async Task<CaptureProfile> ProfileAsync(string endpoint, string? variant, DateTimeOffset start, DateTimeOffset end,
-        DatasetProfile baseline, CancellationToken ct)
+    /// <summary>
+    /// Each variant's capture for the window, profiled separately (the variant named, or every variant found under the
+    /// endpoint), so a run can report and alarm per variant as well as for the endpoint.
+    /// </summary>
+    public async Task<IReadOnlyList<(string Variant, CaptureProfile Profile)>> ProfileVariantsAsync(string endpoint, string? variant, DateTimeOffset start,
+        DateTimeOffset end, DatasetProfile baseline, CancellationToken ct)
     {
         var root = S3Location.Parse(options.Value.CaptureUri.TrimEnd('/') + "/", "Monitor:CaptureUri");
         var prefix = root.Key.Trim('/');
-        var events = new CaptureAccumulator(baseline, start, end);
         var variants = variant is not null ? [variant] : await VariantsAsync(root.Bucket, $"{prefix}/{endpoint}/", ct);
+        var result = new List<(string, CaptureProfile)>();
         foreach (var v in variants)
         {
+            var events = new CaptureAccumulator(baseline, start, end);
             for (var hour = Truncate(start); hour < end; hour = hour.AddHours(1))
             {
                 var hourPrefix = $"{prefix}/{endpoint}/{v}/{hour:yyyy}/{hour:MM}/{hour:dd}/{hour:HH}/";
@@ -42,8 +55,9 @@ public sealed class CaptureReader(ObjectStore store, IOptions<MonitorOptions> op
                     while (await reader.ReadLineAsync(ct) is { } line) events.Add(line);
                 }
             }
+            result.Add((v, events.Build()));
         }
-        return events.Build();
+        return result;
     }
 
     private async Task<List<string>> VariantsAsync(string bucket, string endpointPrefix, CancellationToken ct)
@@ -261,9 +275,18 @@ public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset s
         foreach (var item in items)
         {
             var v = item.ValueKind == JsonValueKind.Array && item.GetArrayLength() > 0 ? item[0] : item;
-            if (v.ValueKind == JsonValueKind.Number) prediction.Add(v.GetDouble());
-            else if (v.ValueKind == JsonValueKind.String) prediction.Add(v.GetString());
-            else continue;
+            // Serving's own output: {predicted_label, score, probability?, class_probabilities?}; the label is the prediction.
+            if (v.ValueKind == JsonValueKind.Object && v.TryGetProperty("predicted_label", out var label)) v = label;
+            switch (v.ValueKind)
+            {
+                case JsonValueKind.Number: prediction.Add(v.GetDouble()); break;
+                case JsonValueKind.String: prediction.Add(v.GetString()); break;
+                case JsonValueKind.True or JsonValueKind.False:
+                    if (prediction.Kind == ColumnKind.Numerical) prediction.Add(v.ValueKind == JsonValueKind.True ? 1.0 : 0.0);
+                    else prediction.Add(v.ValueKind == JsonValueKind.True ? "true" : "false");
+                    break;
+                default: continue;
+            }
             n++;
         }
         return n;

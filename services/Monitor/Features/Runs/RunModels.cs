@@ -39,7 +39,12 @@ public sealed record RunList(IReadOnlyList<RunResponse> Runs);
 /// <summary>The run's report (JSON in S3).</summary>
 public sealed record RunReport(Guid RunId, string Result, BaselineRef Baseline, RunSource Source, DateTimeOffset? WindowStart, DateTimeOffset? WindowEnd,
     long ItemCount, string? Reason, IReadOnlyList<Violation> Violations, DatasetDrift? Drift, ColumnDrift? PredictionDrift, string? PredictionDriftReason,
-    Statistics? CurrentStatistics, IReadOnlyDictionary<string, double> Metrics, CaptureSummary? Capture, DateTimeOffset CompletedAt);
+    Statistics? CurrentStatistics, IReadOnlyDictionary<string, double> Metrics, CaptureSummary? Capture, DateTimeOffset CompletedAt,
+    string? Variant = null, IReadOnlyList<VariantReport>? Variants = null);
+
+/// <summary>One variant's part of a capture run: its rows, violations and drift, and the model version it serves (from Serving).</summary>
+public sealed record VariantReport(string Variant, string? ModelName, string? ModelVersion, long ItemCount, IReadOnlyList<Violation> Violations,
+    DatasetDrift? Drift, ColumnDrift? PredictionDrift, CaptureSummary Capture);
 
 public sealed record CaptureSummary(int Files, long Events, long UnreadableEvents);
 
