@@ -38,6 +38,7 @@ builder.Services.AddHttpClient<ServingClient>((sp, http) =>
 builder.Services.AddSingleton<MonitorArtifacts>();
 builder.Services.AddSingleton<DatasetReader>();
 builder.Services.AddSingleton<CaptureReader>();
+builder.Services.AddSingleton<Mlops.Monitor.Features.Quality.GroundTruthReader>();
 builder.Services.AddSingleton<BaselineStore>();
 builder.Services.AddSingleton<BaselineService>();
 builder.Services.AddSingleton<RunStore>();

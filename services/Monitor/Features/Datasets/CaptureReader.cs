@@ -33,8 +33,9 @@ public sealed class CaptureReader(ObjectStore store, IOptions<MonitorOptions> op
     /// Each variant's capture for the window, profiled separately (the variant named, or every variant found under the
     /// endpoint), so a run can report and alarm per variant as well as for the endpoint.
     /// </summary>
+    /// <param name="predictions">When given, every captured prediction is also kept by inference id, for the ground-truth merge.</param>
     public async Task<IReadOnlyList<(string Variant, CaptureProfile Profile)>> ProfileVariantsAsync(string endpoint, string? variant, DateTimeOffset start,
-        DateTimeOffset end, DatasetProfile baseline, CancellationToken ct)
+        DateTimeOffset end, DatasetProfile baseline, CancellationToken ct, Quality.PredictionCollector? predictions = null)
     {
         var root = S3Location.Parse(options.Value.CaptureUri.TrimEnd('/') + "/", "Monitor:CaptureUri");
         var prefix = root.Key.Trim('/');
@@ -42,7 +43,7 @@ public sealed class CaptureReader(ObjectStore store, IOptions<MonitorOptions> op
         var result = new List<(string, CaptureProfile)>();
         foreach (var v in variants)
         {
-            var events = new CaptureAccumulator(baseline, start, end);
+            var events = new CaptureAccumulator(baseline, start, end, predictions, v);
             for (var hour = Truncate(start); hour < end; hour = hour.AddHours(1))
             {
                 var hourPrefix = $"{prefix}/{endpoint}/{v}/{hour:yyyy}/{hour:MM}/{hour:dd}/{hour:HH}/";
@@ -86,7 +87,8 @@ public sealed class CaptureReader(ObjectStore store, IOptions<MonitorOptions> op
 /// Capture events (one JSON line each) of a window folded into per-column counts: the part of <see cref="CaptureReader"/>
 /// that needs no S3. Events outside [start, end) by inferenceTime are skipped; an unreadable event is counted, not fatal.
 /// </summary>
-public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset start, DateTimeOffset end)
+public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset start, DateTimeOffset end,
+    Quality.PredictionCollector? collector = null, string variant = "")
 {
     private readonly Dictionary<string, ColumnProfileBuilder> builders =
         baseline.Columns.ToDictionary(c => c.Name, c => new ColumnProfileBuilder(c.Name, c.Kind), StringComparer.Ordinal);
@@ -111,7 +113,14 @@ public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset s
             if (capture.TryGetProperty("endpointInput", out var input))
                 rows += ReadInput(input, order, builders, seen, baseline);
             if (capture.TryGetProperty("endpointOutput", out var output))
+            {
                 predictions += ReadOutput(output, prediction);
+                if (collector is not null && IsJson(output) && Id(e) is { } id)
+                {
+                    using var payload = JsonDocument.Parse(Payload(output));
+                    collector.Add(id, variant, payload.RootElement);
+                }
+            }
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
@@ -125,6 +134,12 @@ public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset s
         var columns = builders.Values.Where(b => seen.Contains(b.Name)).Select(b => b.Build()).ToList();
         return new CaptureProfile(new DatasetProfile(rows, columns), predictions > 0 ? prediction.Build() : null, Files, events, unreadable);
     }
+
+    // Model Monitor merges ground truth by inference id, else by event id.
+    private static string? Id(JsonElement e) =>
+        !e.TryGetProperty("eventMetadata", out var meta) ? null
+        : meta.TryGetProperty("inferenceId", out var i) && i.GetString() is { Length: > 0 } inference ? inference
+        : meta.TryGetProperty("eventId", out var ev) ? ev.GetString() : null;
 
     private static bool InWindow(JsonElement e, DateTimeOffset start, DateTimeOffset end)
     {

@@ -16,7 +16,7 @@ namespace Mlops.Monitor.Features.Runs;
 /// summary row, every metric, and the alarms' state changes with their events.
 /// </summary>
 public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, MonitorArtifacts artifacts, DatasetReader datasets, CaptureReader captures,
-    RunStore runs, ServingClient serving, ILogger<RunExecutor> logger)
+    RunStore runs, ServingClient serving, Quality.GroundTruthReader groundTruth, ILogger<RunExecutor> logger)
 {
     private static readonly Meter Meter = new("Mlops.Monitor");
     private static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("monitor.run.duration", "s", "Monitoring run wall time");
@@ -79,6 +79,7 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
         var sections = new List<VariantReport>();
         var variantMetrics = new Dictionary<string, double>(StringComparer.Ordinal);
         string? variant = run.Variant;
+        Quality.PredictionCollector? collector = null;
         if (run.Source.Dataset is { } dataset)
         {
             // Columns the baseline knows keep the baseline's kind (an integer code profiled as categories stays categories).
@@ -86,7 +87,8 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
         }
         else
         {
-            var perVariant = await captures.ProfileVariantsAsync(run.Endpoint!, run.Variant, run.WindowStart!.Value, run.WindowEnd!.Value, reference, ct);
+            collector = run.Source.Quality is null ? null : new Quality.PredictionCollector();
+            var perVariant = await captures.ProfileVariantsAsync(run.Endpoint!, run.Variant, run.WindowStart!.Value, run.WindowEnd!.Value, reference, ct, collector);
             var models = (await serving.TryGetEndpointAsync(run.Endpoint!, ct))?.Variants.ToDictionary(v => v.Name, StringComparer.Ordinal);
             var merged = CaptureProfile.Empty;
             foreach (var (name, c) in perVariant)
@@ -116,6 +118,13 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
         }
 
         var overall = Evaluate(reference, constraints, current, predictions, run, variant, naming(variant).ModelVersion);
+        Quality.QualityReport? quality = null;
+        if (run.Source.Quality is { } q && collector is not null)
+        {
+            var (qualityReport, qualityMetrics) = await QualityAsync(run, q, collector, reference, ct);
+            quality = qualityReport;
+            foreach (var (k, v) in qualityMetrics) overall.Metrics[k] = v;
+        }
         var violations = overall.Violations.ToList();
         // Several variants: each variant's own violations too, each naming its variant and model version.
         if (sections.Count > 1) violations.AddRange(sections.SelectMany(v => v.Violations));
@@ -124,8 +133,31 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
 
         return (new RunReport(run.Id, violations.Count > 0 ? RunResults.Violations : RunResults.Ok, baselineRef, run.Source, run.WindowStart, run.WindowEnd,
             current.ItemCount, null, violations, overall.Drift, overall.PredictionDrift, overall.PredictionReason, BaselineSuggestion.Statistics(current), metrics, capture,
-            DateTimeOffset.UtcNow, variant, sections.Count > 0 ? sections : null), baseline, reference, current);
+            DateTimeOffset.UtcNow, variant, sections.Count > 0 ? sections : null, quality), baseline, reference, current);
     }
+
+    // Ground truth for the window (arriving up to label_delay_hours after it) merged with the collected predictions; CBPE
+    // calibrated on a labelled reference window of the same endpoint when one is named.
+    private async Task<(Quality.QualityReport, Dictionary<string, double>)> QualityAsync(RunRow run, Quality.QualityOptions q,
+        Quality.PredictionCollector collector, DatasetProfile reference, CancellationToken ct)
+    {
+        var until = Min(run.WindowEnd!.Value.AddHours(q.LabelDelayHours ?? 24), DateTimeOffset.UtcNow.AddHours(1));
+        var labels = await groundTruth.ReadAsync(run.Endpoint!, run.WindowStart!.Value, until, ct);
+        List<Quality.BinaryRow>? cbpeReference = null;
+        if (q.CbpeReference is { Start: { } rs, End: { } re })
+        {
+            var refCollector = new Quality.PredictionCollector();
+            await captures.ProfileVariantsAsync(run.Endpoint!, run.Variant, rs.ToUniversalTime(), re.ToUniversalTime(), reference, ct, refCollector);
+            var refLabels = await groundTruth.ReadAsync(run.Endpoint!, rs.ToUniversalTime(), Min(re.ToUniversalTime().AddHours(q.LabelDelayHours ?? 24), DateTimeOffset.UtcNow.AddHours(1)), ct);
+            cbpeReference = [];
+            foreach (var (id, p) in refCollector.ById)
+                if (p.Probability is { } pr && refLabels.TryGetValue(id, out var l) && Quality.QualityEvaluation.ParseBinary(l, q.PositiveLabel) is { } y)
+                    cbpeReference.Add(new Quality.BinaryRow(y, pr >= (q.ProbabilityThreshold ?? 0.5), pr));
+        }
+        return Quality.QualityEvaluation.Evaluate(q, collector, labels, cbpeReference);
+    }
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 
     /// <summary>Resolves the variant and model version an alarm on a metric names.</summary>
     internal static Func<string?, Naming> NamingOf(IReadOnlyList<VariantReport> sections, string? runVariant, BaselineRow baseline) => v =>
