@@ -4,6 +4,7 @@ using Mlops;
 using Mlops.Monitor.Features.Alarms;
 using Mlops.Monitor.Features.Baselines;
 using Mlops.Monitor.Features.Datasets;
+using Mlops.Monitor.Features.Platform;
 using Mlops.Monitor.Features.Runs;
 using Mlops.Monitor.Features.Schedules;
 
@@ -17,10 +18,27 @@ builder.Services.ConfigureHttpJsonOptions(o =>
     o.SerializerOptions.NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals;
 });
 builder.Services.AddOptions<MonitorOptions>().BindConfiguration(MonitorOptions.Section).PostConfigure<Microsoft.Extensions.Options.IOptions<Mlops.ServiceDefaults.Storage.StorageOptions>>(
-    (o, storage) => { if (string.IsNullOrEmpty(o.CaptureUri)) o.CaptureUri = $"s3://{storage.Value.ArtifactBucket}/data-capture"; });
+    (o, storage) =>
+    {
+        // Serving writes capture and ground truth to the lake bucket by default (Serving:CaptureBucket); so the monitor reads there.
+        if (string.IsNullOrEmpty(o.CaptureUri)) o.CaptureUri = $"s3://{storage.Value.LakeBucket}/data-capture";
+        if (string.IsNullOrEmpty(o.GroundTruthUri)) o.GroundTruthUri = $"s3://{storage.Value.LakeBucket}/ground-truth";
+    });
+// Typed clients of the services the monitor reads (service discovery resolves the names inside Aspire).
+builder.Services.AddHttpClient<FeatureStoreClient>((sp, http) =>
+{
+    http.BaseAddress = new Uri(builder.Configuration["Monitor:FeatureStoreUrl"] ?? $"http://{ResourceNames.FeatureStore}");
+    PlatformJson.Authorize(http, sp.GetRequiredService<IConfiguration>());
+});
+builder.Services.AddHttpClient<ServingClient>((sp, http) =>
+{
+    http.BaseAddress = new Uri(builder.Configuration["Monitor:ServingUrl"] ?? $"http://{ResourceNames.Serving}");
+    PlatformJson.Authorize(http, sp.GetRequiredService<IConfiguration>());
+});
 builder.Services.AddSingleton<MonitorArtifacts>();
 builder.Services.AddSingleton<DatasetReader>();
 builder.Services.AddSingleton<CaptureReader>();
+builder.Services.AddSingleton<Mlops.Monitor.Features.Quality.GroundTruthReader>();
 builder.Services.AddSingleton<BaselineStore>();
 builder.Services.AddSingleton<BaselineService>();
 builder.Services.AddSingleton<RunStore>();

@@ -23,7 +23,7 @@ namespace Mlops.Tests;
 [Collection(PlatformCollection.Name)]
 public sealed class MonitorTests(PlatformFixture platform)
 {
-    private const string Bucket = ResourceNames.ArtifactBucket;
+    private const string Bucket = ResourceNames.LakeBucket; // where Serving writes capture (and the monitor reads it)
     private static readonly string[] Features = ["delay", "distance", "origin", "destination", "hour"];
     private static readonly SemaphoreSlim BaselineLock = new(1);
     private static string? baselineName;

@@ -66,6 +66,9 @@ public static class AlarmEvaluation
     /// <summary>The check a metric belongs to, as MonitorAlarmRaised names it.</summary>
     public static string CheckOf(string metric) => metric switch
     {
+        _ when metric.StartsWith("variant.", StringComparison.Ordinal) && metric.IndexOf('.', 8) is > 8 and var dot => CheckOf(metric[(dot + 1)..]),
+        _ when metric.StartsWith("quality.", StringComparison.Ordinal) => "model_quality",
+        _ when metric.StartsWith("cbpe.", StringComparison.Ordinal) => "model_quality_estimate",
         _ when metric.StartsWith("prediction.", StringComparison.Ordinal) => "prediction_drift",
         _ when metric.StartsWith("drift.", StringComparison.Ordinal) || metric.EndsWith(".drift_score", StringComparison.Ordinal) || metric.EndsWith(".drifted", StringComparison.Ordinal) => "data_drift",
         _ => "data_quality",

@@ -60,7 +60,9 @@ public sealed class AlarmStore(NpgsqlDataSource db)
     /// Re-evaluates every alarm watching the run's endpoint inside the run's completion transaction; each state change is
     /// recorded in the history and, entering or leaving ALARM, published through the outbox in that same transaction.
     /// </summary>
-    public static async Task EvaluateAsync(NpgsqlTransaction tx, RunRow run, string? modelName, string? modelVersion, CancellationToken ct)
+    /// <param name="naming">The variant and model version an event names, for the variant a metric belongs to
+    /// (<see cref="RunExecutor.VariantOfMetric"/>: a <c>variant.&lt;name&gt;.</c> metric's, else the run's).</param>
+    public static async Task EvaluateAsync(NpgsqlTransaction tx, RunRow run, Func<string?, RunExecutor.Naming> naming, CancellationToken ct)
     {
         var alarms = await tx.Connection!.ReadAllAsync($"SELECT {Columns} FROM alarms WHERE endpoint IS NULL OR endpoint = @endpoint ORDER BY name FOR UPDATE",
             [new NpgsqlParameter("endpoint", (object?)run.Endpoint ?? DBNull.Value)], Map, ct, tx);
@@ -75,6 +77,7 @@ public sealed class AlarmStore(NpgsqlDataSource db)
             var (state, reason, value) = AlarmEvaluation.Evaluate(alarm, latest);
             if (state == alarm.State) continue;
             var seq = alarm.StateChangeSeq + 1;
+            var who = naming(RunExecutor.VariantOfMetric(alarm.Metric, run.Variant));
             var now = DateTimeOffset.UtcNow;
             await tx.ExecuteAsync("UPDATE alarms SET state = @state, state_reason = @reason, state_change_seq = @seq, state_updated_at = @now WHERE name = @name", ct,
                 ("state", state), ("reason", reason), ("seq", seq), ("now", now), ("name", alarm.Name));
@@ -83,10 +86,10 @@ public sealed class AlarmStore(NpgsqlDataSource db)
                 VALUES (@name, @seq, @old, @new, @reason, @run, @value, @now)
                 """, ct, ("name", alarm.Name), ("seq", seq), ("old", alarm.State), ("new", state), ("reason", reason), ("run", run.Id), ("value", value), ("now", now));
             if (state == AlarmStates.Alarm)
-                await tx.EnqueueAsync(new MonitorAlarmRaised(alarm.Id.ToString(), alarm.Name, seq, run.Endpoint, run.Variant, modelName, modelVersion,
+                await tx.EnqueueAsync(new MonitorAlarmRaised(alarm.Id.ToString(), alarm.Name, seq, run.Endpoint, who.Variant, who.ModelName, who.ModelVersion,
                     alarm.Check, alarm.Metric, value ?? double.NaN, alarm.Threshold, reason, run.Id.ToString(), now), ct);
             else if (alarm.State == AlarmStates.Alarm)
-                await tx.EnqueueAsync(new MonitorAlarmCleared(alarm.Id.ToString(), alarm.Name, seq, run.Endpoint, run.Variant, state, reason, now), ct);
+                await tx.EnqueueAsync(new MonitorAlarmCleared(alarm.Id.ToString(), alarm.Name, seq, run.Endpoint, who.Variant, state, reason, now), ct);
         }
     }
 }

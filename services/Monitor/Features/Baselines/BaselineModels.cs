@@ -7,7 +7,9 @@ namespace Mlops.Monitor.Features.Baselines;
 /// <param name="Dataset">The dataset: a feature-store snapshot's data.parquet, or a Parquet/CSV object in the lake.</param>
 /// <param name="ModelName">The registered model the baseline belongs to.</param>
 /// <param name="ModelVersion">Its version.</param>
-public sealed record SuggestBaselineRequest(string? Name, DatasetRef? Dataset, string? ModelName = null, string? ModelVersion = null);
+/// <param name="FeatureGroup">Instead of a dataset: a feature group version, baselined from its statistics in the FeatureStore.</param>
+public sealed record SuggestBaselineRequest(string? Name, DatasetRef? Dataset, string? ModelName = null, string? ModelVersion = null,
+    FeatureGroupRef? FeatureGroup = null);
 
 public sealed record BaselineRow(string Name, int Version, string DatasetUri, string? ModelName, string? ModelVersion, long ItemCount,
     string StatisticsUri, string ConstraintsUri, string ProfileUri, DateTimeOffset CreatedAt);

@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 using Mlops.Monitor.Features.Datasets;
 using Mlops.Monitor.Features.Drift;
+using Mlops.Monitor.Features.Platform;
 using Mlops.Monitor.Features.Profiles;
 using Mlops.ServiceDefaults.Storage;
 
@@ -42,7 +43,7 @@ public sealed class MonitorArtifacts(ObjectStore store, IOptions<StorageOptions>
 }
 
 /// <summary>The write path of baselines: suggestion from a dataset, edited constraints as a new version.</summary>
-public sealed class BaselineService(BaselineStore baselines, DatasetReader datasets, MonitorArtifacts artifacts)
+public sealed class BaselineService(BaselineStore baselines, DatasetReader datasets, MonitorArtifacts artifacts, FeatureStoreClient featureStore)
 {
     private static readonly Regex NamePattern = new("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", RegexOptions.CultureInvariant);
 
@@ -64,21 +65,46 @@ public sealed class BaselineService(BaselineStore baselines, DatasetReader datas
     {
         var errors = new List<string>();
         if (string.IsNullOrWhiteSpace(request.Name) || !NamePattern.IsMatch(request.Name)) errors.Add($"'name' must be 1-128 characters of letters, digits, '.', '_' or '-'; got '{request.Name}'.");
-        if (request.Dataset is null || string.IsNullOrWhiteSpace(request.Dataset.Uri)) errors.Add("'dataset.uri' is required (s3://bucket/key).");
+        if ((request.Dataset is null) == (request.FeatureGroup is null))
+            errors.Add("Give exactly one of 'dataset' (an s3:// object) and 'feature_group' ({name, version?}: its statistics in the feature store).");
+        else if (request.Dataset is not null && string.IsNullOrWhiteSpace(request.Dataset.Uri)) errors.Add("'dataset.uri' is required (s3://bucket/key).");
+        if (request.FeatureGroup is { } g)
+        {
+            if (string.IsNullOrWhiteSpace(g.Name)) errors.Add("'feature_group.name' is required.");
+            if (g.Version is < 1) errors.Add($"'feature_group.version' must be at least 1; got {g.Version}.");
+        }
         if (request.ModelVersion is not null && request.ModelName is null) errors.Add("'model_version' needs 'model_name'.");
         if (errors.Count > 0) throw ProblemException.BadRequest(string.Join(" ", errors), new Dictionary<string, object?> { ["errors"] = errors });
 
-        var profile = await datasets.ProfileAsync(request.Dataset!, "dataset", ct);
-        if (profile.Columns.Count == 0)
-            throw ProblemException.BadRequest($"The dataset '{request.Dataset!.Uri}' has no numerical or categorical columns to baseline.");
-        var statistics = BaselineSuggestion.Statistics(profile);
-        var constraints = BaselineSuggestion.Constraints(profile);
+        DatasetProfile profile;
+        Statistics statistics;
+        Constraints constraints;
+        string sourceUri;
+        if (request.FeatureGroup is { } group)
+        {
+            var groupStatistics = await featureStore.GetStatisticsAsync(group.Name!, group.Version, ct);
+            (profile, statistics, constraints) = FeatureGroupBaseline.Suggest(groupStatistics);
+            sourceUri = FeatureGroupBaseline.Uri(groupStatistics);
+            if (profile.Columns.Count == 0)
+                throw ProblemException.BadRequest($"Feature group '{group.Name}' version {groupStatistics.Version} has no numerical or categorical features to baseline.");
+            if (profile.ItemCount == 0)
+                throw ProblemException.BadRequest($"Feature group '{group.Name}' version {groupStatistics.Version} has no ingested records: its statistics are empty.");
+        }
+        else
+        {
+            profile = await datasets.ProfileAsync(request.Dataset!, "dataset", ct);
+            if (profile.Columns.Count == 0)
+                throw ProblemException.BadRequest($"The dataset '{request.Dataset!.Uri}' has no numerical or categorical columns to baseline.");
+            statistics = BaselineSuggestion.Statistics(profile);
+            constraints = BaselineSuggestion.Constraints(profile);
+            sourceUri = request.Dataset!.Uri;
+        }
         var profileDocument = ProfileDocument.From(profile);
         for (var attempt = 0; ; attempt++)
         {
             var version = await baselines.NextVersionAsync(request.Name!, ct);
             var prefix = $"monitor/baselines/{request.Name}/v{version}";
-            var row = new BaselineRow(request.Name!, version, request.Dataset!.Uri, request.ModelName, request.ModelVersion, profile.ItemCount,
+            var row = new BaselineRow(request.Name!, version, sourceUri, request.ModelName, request.ModelVersion, profile.ItemCount,
                 await artifacts.PutJsonAsync($"{prefix}/statistics.json", statistics, ct),
                 await artifacts.PutJsonAsync($"{prefix}/constraints.json", constraints, ct),
                 await artifacts.PutJsonAsync($"{prefix}/profile.json", profileDocument, ct), DateTimeOffset.UtcNow);

@@ -62,7 +62,8 @@ public sealed record DistributionConstraints(string PerformComparison, double Co
 
 public sealed record ConstraintViolations(IReadOnlyList<Violation> Violations);
 
-public sealed record Violation(string FeatureName, string ConstraintCheckType, string Description);
+/// <summary>Model Monitor's violation; <c>variant</c> and <c>model_version</c> (ours) say which endpoint variant's rows it is about.</summary>
+public sealed record Violation(string FeatureName, string ConstraintCheckType, string Description, string? Variant = null, string? ModelVersion = null);
 
 public static class ViolationTypes
 {

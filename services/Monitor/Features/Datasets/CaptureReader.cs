@@ -9,7 +9,15 @@ using Mlops.ServiceDefaults.Storage;
 namespace Mlops.Monitor.Features.Datasets;
 
 /// <summary>What a capture window held: the input features' profile and the predictions' (column <c>prediction</c>).</summary>
-public sealed record CaptureProfile(DatasetProfile Inputs, ColumnProfile? Predictions, int Files, long Events, long UnreadableEvents);
+public sealed record CaptureProfile(DatasetProfile Inputs, ColumnProfile? Predictions, int Files, long Events, long UnreadableEvents)
+{
+    public static readonly CaptureProfile Empty = new(new DatasetProfile(0, []), null, 0, 0, 0);
+
+    /// <summary>Two captures as one (an endpoint's variants together).</summary>
+    public static CaptureProfile Merge(CaptureProfile a, CaptureProfile b) => new(ProfileMerge.Merge(a.Inputs, b.Inputs),
+        a.Predictions is null ? b.Predictions : b.Predictions is null ? a.Predictions : ProfileMerge.Merge(a.Predictions, b.Predictions),
+        a.Files + b.Files, a.Events + b.Events, a.UnreadableEvents + b.UnreadableEvents);
+}
 
 /// <summary>
 /// Reads Serving's data capture (SageMaker's JSON Lines: captureData.endpointInput / endpointOutput with
@@ -21,15 +29,21 @@ public sealed class CaptureReader(ObjectStore store, IOptions<MonitorOptions> op
 {
     public const string PredictionColumn = "prediction";
 
-    public async Task<CaptureProfile> ProfileAsync(string endpoint, string? variant, DateTimeOffset start, DateTimeOffset end,
-        DatasetProfile baseline, CancellationToken ct)
+    /// <summary>
+    /// Each variant's capture for the window, profiled separately (the variant named, or every variant found under the
+    /// endpoint), so a run can report and alarm per variant as well as for the endpoint.
+    /// </summary>
+    /// <param name="predictions">When given, every captured prediction is also kept by inference id, for the ground-truth merge.</param>
+    public async Task<IReadOnlyList<(string Variant, CaptureProfile Profile)>> ProfileVariantsAsync(string endpoint, string? variant, DateTimeOffset start,
+        DateTimeOffset end, DatasetProfile baseline, CancellationToken ct, Quality.PredictionCollector? predictions = null)
     {
         var root = S3Location.Parse(options.Value.CaptureUri.TrimEnd('/') + "/", "Monitor:CaptureUri");
         var prefix = root.Key.Trim('/');
-        var events = new CaptureAccumulator(baseline, start, end);
         var variants = variant is not null ? [variant] : await VariantsAsync(root.Bucket, $"{prefix}/{endpoint}/", ct);
+        var result = new List<(string, CaptureProfile)>();
         foreach (var v in variants)
         {
+            var events = new CaptureAccumulator(baseline, start, end, predictions, v);
             for (var hour = Truncate(start); hour < end; hour = hour.AddHours(1))
             {
                 var hourPrefix = $"{prefix}/{endpoint}/{v}/{hour:yyyy}/{hour:MM}/{hour:dd}/{hour:HH}/";
@@ -42,8 +56,9 @@ public sealed class CaptureReader(ObjectStore store, IOptions<MonitorOptions> op
                     while (await reader.ReadLineAsync(ct) is { } line) events.Add(line);
                 }
             }
+            result.Add((v, events.Build()));
         }
-        return events.Build();
+        return result;
     }
 
     private async Task<List<string>> VariantsAsync(string bucket, string endpointPrefix, CancellationToken ct)
@@ -72,7 +87,8 @@ public sealed class CaptureReader(ObjectStore store, IOptions<MonitorOptions> op
 /// Capture events (one JSON line each) of a window folded into per-column counts: the part of <see cref="CaptureReader"/>
 /// that needs no S3. Events outside [start, end) by inferenceTime are skipped; an unreadable event is counted, not fatal.
 /// </summary>
-public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset start, DateTimeOffset end)
+public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset start, DateTimeOffset end,
+    Quality.PredictionCollector? collector = null, string variant = "")
 {
     private readonly Dictionary<string, ColumnProfileBuilder> builders =
         baseline.Columns.ToDictionary(c => c.Name, c => new ColumnProfileBuilder(c.Name, c.Kind), StringComparer.Ordinal);
@@ -97,7 +113,14 @@ public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset s
             if (capture.TryGetProperty("endpointInput", out var input))
                 rows += ReadInput(input, order, builders, seen, baseline);
             if (capture.TryGetProperty("endpointOutput", out var output))
+            {
                 predictions += ReadOutput(output, prediction);
+                if (collector is not null && IsJson(output) && Id(e) is { } id)
+                {
+                    using var payload = JsonDocument.Parse(Payload(output));
+                    collector.Add(id, variant, payload.RootElement);
+                }
+            }
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
@@ -111,6 +134,12 @@ public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset s
         var columns = builders.Values.Where(b => seen.Contains(b.Name)).Select(b => b.Build()).ToList();
         return new CaptureProfile(new DatasetProfile(rows, columns), predictions > 0 ? prediction.Build() : null, Files, events, unreadable);
     }
+
+    // Model Monitor merges ground truth by inference id, else by event id.
+    private static string? Id(JsonElement e) =>
+        !e.TryGetProperty("eventMetadata", out var meta) ? null
+        : meta.TryGetProperty("inferenceId", out var i) && i.GetString() is { Length: > 0 } inference ? inference
+        : meta.TryGetProperty("eventId", out var ev) ? ev.GetString() : null;
 
     private static bool InWindow(JsonElement e, DateTimeOffset start, DateTimeOffset end)
     {
@@ -261,9 +290,18 @@ public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset s
         foreach (var item in items)
         {
             var v = item.ValueKind == JsonValueKind.Array && item.GetArrayLength() > 0 ? item[0] : item;
-            if (v.ValueKind == JsonValueKind.Number) prediction.Add(v.GetDouble());
-            else if (v.ValueKind == JsonValueKind.String) prediction.Add(v.GetString());
-            else continue;
+            // Serving's own output: {predicted_label, score, probability?, class_probabilities?}; the label is the prediction.
+            if (v.ValueKind == JsonValueKind.Object && v.TryGetProperty("predicted_label", out var label)) v = label;
+            switch (v.ValueKind)
+            {
+                case JsonValueKind.Number: prediction.Add(v.GetDouble()); break;
+                case JsonValueKind.String: prediction.Add(v.GetString()); break;
+                case JsonValueKind.True or JsonValueKind.False:
+                    if (prediction.Kind == ColumnKind.Numerical) prediction.Add(v.ValueKind == JsonValueKind.True ? 1.0 : 0.0);
+                    else prediction.Add(v.ValueKind == JsonValueKind.True ? "true" : "false");
+                    break;
+                default: continue;
+            }
             n++;
         }
         return n;

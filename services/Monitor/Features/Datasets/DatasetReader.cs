@@ -44,8 +44,12 @@ public sealed record S3Location(string Bucket, string Key)
 public sealed class MonitorOptions
 {
     public const string Section = "Monitor";
-    /// <summary>Where Serving's data capture lands: <c>s3://bucket/prefix</c>, under which are <c>endpoint/variant/yyyy/mm/dd/hh/</c>.</summary>
+    /// <summary>Where Serving's data capture lands: <c>s3://bucket/prefix</c>, under which are <c>endpoint/variant/yyyy/mm/dd/hh/</c>
+    /// (default: Serving's, <c>s3://&lt;lake bucket&gt;/data-capture</c>).</summary>
     public string CaptureUri { get; set; } = "";
+    /// <summary>Where Serving writes ground truth: <c>s3://bucket/prefix</c>, then <c>endpoint/yyyy/mm/dd/hh/</c> of the hour labels
+    /// arrived (default: Serving's, <c>s3://&lt;lake bucket&gt;/ground-truth</c>).</summary>
+    public string GroundTruthUri { get; set; } = "";
     /// <summary>A scratch folder for objects DuckDB reads (deleted after each read).</summary>
     public string WorkDirectory { get; set; } = Path.Combine(Path.GetTempPath(), "mlops-monitor");
     /// <summary>How often the scheduler looks for due schedules and pending runs.</summary>

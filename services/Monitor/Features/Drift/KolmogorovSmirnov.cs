@@ -3,8 +3,9 @@ namespace Mlops.Monitor.Features.Drift;
 /// <summary>
 /// SciPy's two-sided <c>ks_2samp(method="auto")</c> as Evidently 0.4 calls it: the statistic from the empirical CDFs at
 /// every observed value; the exact p-value (Hodges' lattice-path recursions, Viehmann's stable form) when both samples
-/// have at most 10,000 values. Larger samples use SciPy's asymptotic branch <c>kstwo.sf(d, round(n·m/(n+m)))</c>, which
-/// this class approximates by the Kolmogorov limit with Stephens' correction — <see cref="Result.Exact"/> says which.
+/// have at most 10,000 values. Larger samples take SciPy's asymptotic branch, <c>kstwo.sf(d, round(n·m/(n+m)))</c>: the
+/// exact distribution of the one-sample statistic at that effective size (<see cref="KolmogorovDistribution"/>), so both
+/// branches give SciPy's number; <see cref="Result.Exact"/> says which branch (SciPy's <c>method</c>) was taken.
 /// </summary>
 public static class KolmogorovSmirnov
 {
@@ -29,7 +30,7 @@ public static class KolmogorovSmirnov
         }
         double m = Math.Max(n1, n2), n = Math.Min(n1, n2);
         var en = Math.Round(m * n / (m + n), MidpointRounding.ToEven);
-        return new Result(d, Math.Clamp(KolmogorovSf(d, en), 0, 1), false);
+        return new Result(d, KolmogorovDistribution.Sf((long)en, d), false);
     }
 
     /// <summary>max |F_ref − F_cur| over the observed values (SciPy's d for the two-sided alternative).</summary>
@@ -102,22 +103,6 @@ public static class KolmogorovSmirnov
             }
         }
         return a[maxj - minj - 1];
-    }
-
-    // Kolmogorov's limiting distribution with Stephens' small-sample correction; an approximation of kstwo.sf.
-    private static double KolmogorovSf(double d, double en)
-    {
-        var sqrtN = Math.Sqrt(en);
-        var lambda = (sqrtN + 0.12 + 0.11 / sqrtN) * d;
-        if (lambda < 1e-3) return 1.0;
-        double sum = 0;
-        for (var k = 1; k <= 100; k++)
-        {
-            var term = 2 * (k % 2 == 1 ? 1 : -1) * Math.Exp(-2 * k * k * lambda * lambda);
-            sum += term;
-            if (Math.Abs(term) < 1e-16) break;
-        }
-        return sum;
     }
 
     private static long Gcd(long a, long b)

@@ -45,6 +45,8 @@ public sealed class ColumnProfileBuilder(string name, ColumnKind kind)
 
     public string Name => name;
 
+    public ColumnKind Kind => kind;
+
     public void AddMissing() => missing++;
 
     public void Add(double value)

@@ -68,13 +68,14 @@ public static class RunEndpoints
         }
         if (request.Wait is < 0 or > 120) errors.Add($"'wait' must be between 0 and 120 seconds; got {request.Wait}.");
         ValidateDrift(request.Drift, errors);
+        Quality.QualityOptions.Validate(request.Quality, request.Capture is not null, errors);
         if (errors.Count > 0) return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["run"] = [.. errors] }, detail: string.Join(" ", errors));
 
         if (await baselines.FindAsync(request.Baseline!.Name!, request.Baseline.Version, ct) is not { } baseline)
             return BaselineEndpoints.NotFound(request.Baseline.Name!, request.Baseline.Version);
         // PostgreSQL keeps instants in UTC; any offset the caller wrote is the same instant.
         var capture = request.Capture is { } w ? w with { Start = w.Start!.Value.ToUniversalTime(), End = w.End!.Value.ToUniversalTime() } : null;
-        var run = await runs.InsertAsync(null, capture?.Endpoint, capture?.Variant, baseline, new RunSource(request.Dataset, capture),
+        var run = await runs.InsertAsync(null, capture?.Endpoint, capture?.Variant, baseline, new RunSource(request.Dataset, capture, request.Quality),
             request.Drift ?? DriftOptions.Default, capture?.Start, capture?.End, ct);
         RunWorker.Nudge();
         if (request.Wait is > 0)

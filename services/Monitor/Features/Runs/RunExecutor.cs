@@ -4,6 +4,7 @@ using Mlops.Monitor.Features.Alarms;
 using Mlops.Monitor.Features.Baselines;
 using Mlops.Monitor.Features.Datasets;
 using Mlops.Monitor.Features.Drift;
+using Mlops.Monitor.Features.Platform;
 using Mlops.Monitor.Features.Profiles;
 using Npgsql;
 
@@ -15,7 +16,7 @@ namespace Mlops.Monitor.Features.Runs;
 /// summary row, every metric, and the alarms' state changes with their events.
 /// </summary>
 public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, MonitorArtifacts artifacts, DatasetReader datasets, CaptureReader captures,
-    RunStore runs, ILogger<RunExecutor> logger)
+    RunStore runs, ServingClient serving, Quality.GroundTruthReader groundTruth, ILogger<RunExecutor> logger)
 {
     private static readonly Meter Meter = new("Mlops.Monitor");
     private static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("monitor.run.duration", "s", "Monitoring run wall time");
@@ -43,7 +44,7 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
                 return;
             }
             await RunStore.InsertMetricsAsync(tx, run, report.Metrics, report.CompletedAt, ct);
-            await AlarmStore.EvaluateAsync(tx, run, baseline.ModelName, baseline.ModelVersion, ct);
+            await AlarmStore.EvaluateAsync(tx, run with { Variant = report.Variant }, NamingOf(report.Variants ?? [], report.Variant, baseline), ct);
             await tx.CommitAsync(ct);
             Completed.Add(1, new KeyValuePair<string, object?>("result", report.Result));
             span?.SetTag("monitor.result", report.Result);
@@ -62,6 +63,9 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
         }
     }
 
+    /// <summary>Who a metric's alarm event names: the variant (a <c>variant.&lt;name&gt;.</c> metric's, else the run's) and its model version.</summary>
+    public sealed record Naming(string? Variant, string? ModelName, string? ModelVersion);
+
     private async Task<(RunReport Report, BaselineRow Baseline, DatasetProfile Reference, DatasetProfile Current)> ComputeAsync(RunRow run, CancellationToken ct)
     {
         var baseline = await baselines.FindAsync(run.BaselineName, run.BaselineVersion, ct)
@@ -72,6 +76,10 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
         DatasetProfile current;
         ColumnProfile? predictions = null;
         CaptureSummary? capture = null;
+        var sections = new List<VariantReport>();
+        var variantMetrics = new Dictionary<string, double>(StringComparer.Ordinal);
+        string? variant = run.Variant;
+        Quality.PredictionCollector? collector = null;
         if (run.Source.Dataset is { } dataset)
         {
             // Columns the baseline knows keep the baseline's kind (an integer code profiled as categories stays categories).
@@ -79,25 +87,112 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
         }
         else
         {
-            var c = await captures.ProfileAsync(run.Endpoint!, run.Variant, run.WindowStart!.Value, run.WindowEnd!.Value, reference, ct);
-            current = c.Inputs;
-            predictions = c.Predictions;
-            capture = new CaptureSummary(c.Files, c.Events, c.UnreadableEvents);
+            collector = run.Source.Quality is null ? null : new Quality.PredictionCollector();
+            var perVariant = await captures.ProfileVariantsAsync(run.Endpoint!, run.Variant, run.WindowStart!.Value, run.WindowEnd!.Value, reference, ct, collector);
+            var models = (await serving.TryGetEndpointAsync(run.Endpoint!, ct))?.Variants.ToDictionary(v => v.Name, StringComparer.Ordinal);
+            var merged = CaptureProfile.Empty;
+            foreach (var (name, c) in perVariant)
+            {
+                merged = CaptureProfile.Merge(merged, c);
+                var model = models?.GetValueOrDefault(name);
+                var section = Evaluate(reference, constraints, c.Inputs, c.Predictions, run, name, model?.ModelVersion ?? baseline.ModelVersion);
+                if (c.Inputs.ItemCount > 0)
+                    foreach (var (k, v) in section.Metrics) variantMetrics[$"variant.{name}.{k}"] = v;
+                sections.Add(new VariantReport(name, model?.ModelName ?? baseline.ModelName, model?.ModelVersion ?? baseline.ModelVersion, c.Inputs.ItemCount,
+                    section.Violations, section.Drift, section.PredictionDrift, new CaptureSummary(c.Files, c.Events, c.UnreadableEvents)));
+            }
+            // A run over an endpoint with one variant is that variant's run.
+            if (variant is null && perVariant.Count == 1) variant = perVariant[0].Variant;
+            current = merged.Inputs;
+            predictions = merged.Predictions;
+            capture = new CaptureSummary(merged.Files, merged.Events, merged.UnreadableEvents);
         }
 
         var baselineRef = new BaselineRef(baseline.Name, baseline.Version);
+        var naming = NamingOf(sections, variant, baseline);
         if (current.ItemCount == 0)
         {
             return (new RunReport(run.Id, RunResults.InsufficientData, baselineRef, run.Source, run.WindowStart, run.WindowEnd, 0,
                 run.Source.Dataset is null ? "The window holds no captured requests." : "The dataset has no rows.", [], null, null, null, null,
-                new Dictionary<string, double>(), capture, DateTimeOffset.UtcNow), baseline, reference, current);
+                new Dictionary<string, double>(), capture, DateTimeOffset.UtcNow, variant, sections.Count > 0 ? sections : null), baseline, reference, current);
         }
 
+        var overall = Evaluate(reference, constraints, current, predictions, run, variant, naming(variant).ModelVersion);
+        Quality.QualityReport? quality = null;
+        if (run.Source.Quality is { } q && collector is not null)
+        {
+            var (qualityReport, qualityMetrics) = await QualityAsync(run, q, collector, reference, ct);
+            quality = qualityReport;
+            foreach (var (k, v) in qualityMetrics) overall.Metrics[k] = v;
+        }
+        var violations = overall.Violations.ToList();
+        // Several variants: each variant's own violations too, each naming its variant and model version.
+        if (sections.Count > 1) violations.AddRange(sections.SelectMany(v => v.Violations));
+        var metrics = new Dictionary<string, double>(overall.Metrics, StringComparer.Ordinal);
+        foreach (var (k, v) in variantMetrics) metrics[k] = v;
+
+        return (new RunReport(run.Id, violations.Count > 0 ? RunResults.Violations : RunResults.Ok, baselineRef, run.Source, run.WindowStart, run.WindowEnd,
+            current.ItemCount, null, violations, overall.Drift, overall.PredictionDrift, overall.PredictionReason, BaselineSuggestion.Statistics(current), metrics, capture,
+            DateTimeOffset.UtcNow, variant, sections.Count > 0 ? sections : null, quality), baseline, reference, current);
+    }
+
+    // Ground truth for the window (arriving up to label_delay_hours after it) merged with the collected predictions; CBPE
+    // calibrated on a labelled reference window of the same endpoint when one is named.
+    private async Task<(Quality.QualityReport, Dictionary<string, double>)> QualityAsync(RunRow run, Quality.QualityOptions q,
+        Quality.PredictionCollector collector, DatasetProfile reference, CancellationToken ct)
+    {
+        var until = Min(run.WindowEnd!.Value.AddHours(q.LabelDelayHours ?? 24), DateTimeOffset.UtcNow.AddHours(1));
+        var labels = await groundTruth.ReadAsync(run.Endpoint!, run.WindowStart!.Value, until, ct);
+        List<Quality.BinaryRow>? cbpeReference = null;
+        if (q.CbpeReference is { Start: { } rs, End: { } re })
+        {
+            var refCollector = new Quality.PredictionCollector();
+            await captures.ProfileVariantsAsync(run.Endpoint!, run.Variant, rs.ToUniversalTime(), re.ToUniversalTime(), reference, ct, refCollector);
+            var refLabels = await groundTruth.ReadAsync(run.Endpoint!, rs.ToUniversalTime(), Min(re.ToUniversalTime().AddHours(q.LabelDelayHours ?? 24), DateTimeOffset.UtcNow.AddHours(1)), ct);
+            cbpeReference = [];
+            foreach (var (id, p) in refCollector.ById)
+                if (p.Probability is { } pr && refLabels.TryGetValue(id, out var l) && Quality.QualityEvaluation.ParseBinary(l, q.PositiveLabel) is { } y)
+                    cbpeReference.Add(new Quality.BinaryRow(y, pr >= (q.ProbabilityThreshold ?? 0.5), pr));
+        }
+        return Quality.QualityEvaluation.Evaluate(q, collector, labels, cbpeReference);
+    }
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+
+    /// <summary>Resolves the variant and model version an alarm on a metric names.</summary>
+    internal static Func<string?, Naming> NamingOf(IReadOnlyList<VariantReport> sections, string? runVariant, BaselineRow baseline) => v =>
+    {
+        var section = v is null ? null : sections.FirstOrDefault(s => s.Variant == v);
+        return new Naming(v, section?.ModelName ?? baseline.ModelName, section?.ModelVersion ?? baseline.ModelVersion);
+    };
+
+    /// <summary>The variant a metric belongs to: <c>variant.&lt;name&gt;.…</c>, else the run's.</summary>
+    public static string? VariantOfMetric(string metric, string? runVariant)
+    {
+        if (!metric.StartsWith("variant.", StringComparison.Ordinal)) return runVariant;
+        var end = metric.IndexOf('.', "variant.".Length);
+        return end < 0 ? runVariant : metric["variant.".Length..end];
+    }
+
+    private sealed record Section(List<Violation> Violations, DatasetDrift? Drift, ColumnDrift? PredictionDrift, string? PredictionReason,
+        Dictionary<string, double> Metrics);
+
+    // Data quality, drift and prediction drift of one set of captured rows (the endpoint's, or one variant's).
+    private static Section Evaluate(DatasetProfile reference, Constraints constraints, DatasetProfile current, ColumnProfile? predictions, RunRow run,
+        string? variant, string? modelVersion)
+    {
+        if (current.ItemCount == 0) return new Section([], null, null, "No captured requests.", []);
         var violations = DataQuality.Check(constraints, current);
         var drift = ProfileDrift.Compare(reference, current, DataQuality.Merge(run.Drift, constraints));
         foreach (var d in drift.Columns.Where(d => d.Drifted))
             violations.Add(new Violation(d.Column, ViolationTypes.BaselineDrift,
                 $"Drift detected in '{d.Column}': {d.MethodDisplayName} {d.Score:G6} (threshold {d.Threshold})."));
+        if (variant is not null)
+            violations = violations.Select(v => v with
+            {
+                Variant = variant, ModelVersion = modelVersion,
+                Description = $"{v.Description} [variant '{variant}'{(modelVersion is null ? "" : $", model version {modelVersion}")}]",
+            }).ToList();
 
         ColumnDrift? predictionDrift = null;
         string? predictionReason = null;
@@ -134,9 +229,6 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
             metrics["prediction.drifted"] = predictionDrift.Drifted ? 1 : 0;
         }
         foreach (var key in metrics.Where(p => !double.IsFinite(p.Value)).Select(p => p.Key).ToList()) metrics.Remove(key);
-
-        return (new RunReport(run.Id, violations.Count > 0 ? RunResults.Violations : RunResults.Ok, baselineRef, run.Source, run.WindowStart, run.WindowEnd,
-            current.ItemCount, null, violations, drift, predictionDrift, predictionReason, BaselineSuggestion.Statistics(current), metrics, capture,
-            DateTimeOffset.UtcNow), baseline, reference, current);
+        return new Section(violations, drift, predictionDrift, predictionReason, metrics);
     }
 }

@@ -11,10 +11,12 @@ public sealed record CaptureWindow(string? Endpoint, string? Variant, DateTimeOf
 
 /// <summary>An on-demand run over a dataset or over captured data.</summary>
 /// <param name="Wait">Seconds to wait for the run to finish before answering (0–120; default 0: answer at once).</param>
-public sealed record StartRunRequest(BaselineRef? Baseline, DatasetRef? Dataset = null, CaptureWindow? Capture = null, DriftOptions? Drift = null, int? Wait = null);
+/// <param name="Quality">Model quality from ground truth merged by inference id (capture runs only).</param>
+public sealed record StartRunRequest(BaselineRef? Baseline, DatasetRef? Dataset = null, CaptureWindow? Capture = null, DriftOptions? Drift = null, int? Wait = null,
+    Quality.QualityOptions? Quality = null);
 
 /// <summary>What a run reads, as stored with it.</summary>
-public sealed record RunSource(DatasetRef? Dataset, CaptureWindow? Capture);
+public sealed record RunSource(DatasetRef? Dataset, CaptureWindow? Capture, Quality.QualityOptions? Quality = null);
 
 public sealed record RunRow(Guid Id, long Seq, string? ScheduleName, string? Endpoint, string? Variant, string BaselineName, int BaselineVersion,
     RunSource Source, DriftOptions Drift, DateTimeOffset? WindowStart, DateTimeOffset? WindowEnd, string Status, string? Result, int Attempts,
@@ -39,7 +41,12 @@ public sealed record RunList(IReadOnlyList<RunResponse> Runs);
 /// <summary>The run's report (JSON in S3).</summary>
 public sealed record RunReport(Guid RunId, string Result, BaselineRef Baseline, RunSource Source, DateTimeOffset? WindowStart, DateTimeOffset? WindowEnd,
     long ItemCount, string? Reason, IReadOnlyList<Violation> Violations, DatasetDrift? Drift, ColumnDrift? PredictionDrift, string? PredictionDriftReason,
-    Statistics? CurrentStatistics, IReadOnlyDictionary<string, double> Metrics, CaptureSummary? Capture, DateTimeOffset CompletedAt);
+    Statistics? CurrentStatistics, IReadOnlyDictionary<string, double> Metrics, CaptureSummary? Capture, DateTimeOffset CompletedAt,
+    string? Variant = null, IReadOnlyList<VariantReport>? Variants = null, Quality.QualityReport? Quality = null);
+
+/// <summary>One variant's part of a capture run: its rows, violations and drift, and the model version it serves (from Serving).</summary>
+public sealed record VariantReport(string Variant, string? ModelName, string? ModelVersion, long ItemCount, IReadOnlyList<Violation> Violations,
+    DatasetDrift? Drift, ColumnDrift? PredictionDrift, CaptureSummary Capture);
 
 public sealed record CaptureSummary(int Files, long Events, long UnreadableEvents);
 

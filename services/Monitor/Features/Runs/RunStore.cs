@@ -98,10 +98,10 @@ public sealed class RunStore(NpgsqlDataSource db)
 
     public async Task<bool> CompleteAsync(NpgsqlTransaction tx, RunRow run, RunReport report, string reportUri, string violationsUri, CancellationToken ct) =>
         await tx.ExecuteAsync("""
-            UPDATE runs SET status = 'completed', result = @result, item_count = @items, violation_count = @violations, dataset_drift = @drift,
+            UPDATE runs SET status = 'completed', result = @result, variant = coalesce(variant, @variant), item_count = @items, violation_count = @violations, dataset_drift = @drift,
                             share_drifted = @share, report_uri = @report, violations_uri = @violations_uri, completed_at = now(), lease_until = NULL
             WHERE id = @id AND status = 'running'
-            """, ct, ("id", run.Id), ("result", report.Result), ("items", report.ItemCount), ("violations", report.Violations.Count),
+            """, ct, ("id", run.Id), ("result", report.Result), ("variant", report.Variant), ("items", report.ItemCount), ("violations", report.Violations.Count),
             ("drift", report.Drift?.DatasetDrifted), ("share", report.Drift?.ShareOfDriftedColumns), ("report", reportUri), ("violations_uri", violationsUri)) == 1;
 
     public static async Task InsertMetricsAsync(NpgsqlTransaction tx, RunRow run, IReadOnlyDictionary<string, double> metrics, DateTimeOffset at, CancellationToken ct)

@@ -1,0 +1,179 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using DuckDB.NET.Data;
+using MassTransit;
+using Mlops.Contracts;
+using Mlops.ExperimentTracker.Client;
+using Mlops.ServiceDefaults.Storage;
+
+namespace Mlops.Tests;
+
+/// <summary>
+/// Model quality through the running platform: flights scored by the sample's champion through Serving (capture on),
+/// their real outcomes (delay > 15 min) posted as ground truth through Serving, then a monitor run over the capture window
+/// merges them by inference id. Its AUC and F1 must equal the ones computed here, directly, from the invocation answers
+/// and the labels; an alarm on quality.auc raises MonitorAlarmRaised naming the variant and the model version it serves.
+/// </summary>
+[Collection(PlatformCollection.Name)]
+public sealed class MonitorQualityTests(PlatformFixture platform)
+{
+    private const string Model = "flights-delay";
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    [Fact]
+    public async Task GroundTruthPostedThroughServing_GivesTheAucAndF1ComputedDirectly_AndAQualityAlarmRaises()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await platform.App.ResourceNotifications.WaitForResourceAsync(ResourceNames.Sample,
+            e => e.Snapshot.State?.Text is "Finished" or "Exited" or "FailedToStart", timeout.Token);
+        var champion = await new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker)).GetModelVersionByAliasAsync(Model, "champion");
+
+        var endpoint = $"mq-{Guid.NewGuid():N}"[..20];
+        using var serving = platform.CreateClient(ResourceNames.Serving);
+        var created = await serving.PostAsJsonAsync("/api/endpoints", new
+        {
+            name = endpoint, variants = new[] { new { name = "primary", model_name = Model, model_version = champion.Version } },
+            data_capture = new { enabled = true, sampling_percentage = 100 },
+        });
+        Assert.True(created.StatusCode == HttpStatusCode.Created, await created.Content.ReadAsStringAsync());
+
+        // A small baseline (the run needs one): three flights columns as CSV in the lake.
+        using var monitor = platform.CreateClient(ResourceNames.Monitor);
+        using var s3 = await platform.CreateS3ClientAsync();
+        var flights = Flights();
+        var csvKey = $"monitor-it/{endpoint}/baseline.csv";
+        var csv = new StringBuilder("origin,destination,distance\n");
+        foreach (var f in flights.Take(200)) csv.Append($"{f.Origin},{f.Destination},{f.Distance}\n");
+        await new ObjectStore(s3).PutAsync(ResourceNames.LakeBucket, csvKey, new MemoryStream(Encoding.UTF8.GetBytes(csv.ToString())), "text/csv");
+        var baselineName = $"quality-{endpoint}";
+        var baseline = await monitor.PostAsJsonAsync("/api/baselines", new { name = baselineName, dataset = new { uri = $"s3://{ResourceNames.LakeBucket}/{csvKey}" }, model_name = Model }, Json);
+        Assert.True(baseline.StatusCode == HttpStatusCode.Created, await baseline.Content.ReadAsStringAsync());
+
+        var raised = new List<MonitorAlarmRaised>();
+        var alarmName = $"auc-{endpoint}";
+        var bus = await platform.StartTestBusAsync();
+        try
+        {
+            var handle = bus.ConnectReceiveEndpoint($"monitor-quality-tests-{Guid.NewGuid():N}", e =>
+                e.Handler<MonitorAlarmRaised>(c => { if (c.Message.AlarmName == alarmName) lock (raised) raised.Add(c.Message); return Task.CompletedTask; }));
+            await handle.Ready.WaitAsync(TimeSpan.FromSeconds(30));
+            var put = await monitor.PutAsJsonAsync($"/api/alarms/{alarmName}", new
+            {
+                metric = "quality.auc", endpoint, threshold = 1.01, comparison_operator = "LessThanThreshold", evaluation_periods = 1,
+            }, Json);
+            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+
+            // Score the flights through Serving in batches of 100; the answers carry inference ids, labels and probabilities.
+            var start = DateTimeOffset.UtcNow.AddMinutes(-1);
+            var served = new List<(string Id, bool Predicted, double Probability, bool Label)>();
+            foreach (var (batch, b) in flights.Chunk(100).Select((x, i) => (x, i)))
+            {
+                var request = new HttpRequestMessage(HttpMethod.Post, $"/endpoints/{endpoint}/invocations")
+                {
+                    Content = JsonContent.Create(new
+                    {
+                        dataframe_split = new
+                        {
+                            columns = new[] { "date", "origin", "destination", "distance" },
+                            data = batch.Select(f => new object[] { f.Date, f.Origin, f.Destination, f.Distance }).ToArray(),
+                        },
+                    }),
+                };
+                request.Headers.Add("X-Inference-Id", $"{endpoint}-{b}");
+                var answer = await serving.SendAsync(request);
+                var text = await answer.Content.ReadAsStringAsync();
+                Assert.True(answer.StatusCode == HttpStatusCode.OK, text);
+                var predictions = JsonNode.Parse(text)!["predictions"]!.AsArray();
+                Assert.Equal(batch.Length, predictions.Count);
+                for (var i = 0; i < batch.Length; i++)
+                    served.Add(((string)predictions[i]!["inference_id"]!, (bool)predictions[i]!["predicted_label"]!, (double)predictions[i]!["probability"]!, batch[i].Delay > 15));
+            }
+            // Late labels: posted after scoring, through Serving's ground-truth API (one in ten left unlabelled).
+            var labelled = served.Where((_, i) => i % 10 != 3).ToList();
+            var truth = await serving.PostAsJsonAsync($"/api/endpoints/{endpoint}/ground-truth",
+                new { labels = labelled.Select(s => new { inference_id = s.Id, label = s.Label }).ToArray() });
+            Assert.True(truth.StatusCode == HttpStatusCode.OK, await truth.Content.ReadAsStringAsync());
+            await Poll.UntilAsync(async () =>
+            {
+                var page = await s3.ListObjectsV2Async(new() { BucketName = ResourceNames.LakeBucket, Prefix = $"data-capture/{endpoint}/primary/" });
+                return page.S3Objects is { Count: > 0 } ? "captured" : null;
+            }, TimeSpan.FromSeconds(60), "the capture files of the scored flights");
+            await Task.Delay(TimeSpan.FromSeconds(3)); // Serving flushes capture every second: let the last batch land
+
+            var run = await monitor.PostAsJsonAsync("/api/runs", new
+            {
+                baseline = new { name = baselineName },
+                capture = new { endpoint, start, end = DateTimeOffset.UtcNow.AddMinutes(1) },
+                quality = new { problem_type = "BinaryClassification" },
+                wait = 90,
+            }, Json);
+            var runText = await run.Content.ReadAsStringAsync();
+            Assert.True(run.StatusCode == HttpStatusCode.Created, runText);
+            var runId = (string)JsonNode.Parse(runText)!["id"]!;
+            Assert.Equal("completed", (string?)JsonNode.Parse(runText)!["status"]);
+            var report = await monitor.GetFromJsonAsync<JsonObject>($"/api/runs/{runId}/report");
+            var quality = report!["quality"]!;
+            Assert.Equal(served.Count, (long)quality["predictions"]!);
+            Assert.Equal(labelled.Count, (long)quality["joined"]!);
+            Assert.Equal(0, (int)quality["invalid_labels"]!);
+
+            // Directly: AUC by counting pairs (ties half), F1 from the confusion counts.
+            double pairs = 0, wins = 0;
+            foreach (var p in labelled.Where(s => s.Label))
+                foreach (var n in labelled.Where(s => !s.Label))
+                {
+                    pairs++;
+                    wins += p.Probability > n.Probability ? 1 : p.Probability == n.Probability ? 0.5 : 0;
+                }
+            double tp = labelled.Count(s => s.Label && s.Predicted), fp = labelled.Count(s => !s.Label && s.Predicted), fn = labelled.Count(s => s.Label && !s.Predicted);
+            var f1 = 2 * tp / (2 * tp + fp + fn);
+            Assert.True(pairs > 0, "the labelled flights hold both delayed and on-time ones");
+            Assert.Equal(wins / pairs, (double)quality["metrics"]!["auc"]!["value"]!, 9);
+            Assert.Equal(f1, (double)quality["metrics"]!["f1"]!["value"]!, 9);
+            Assert.NotNull(quality["metrics"]!["auc"]!["standard_deviation"]); // ≥ 200 labels
+            Assert.Equal((long)tp, (long)quality["confusion_matrix"]!["1"]!["1"]!);
+
+            var series = await monitor.GetFromJsonAsync<JsonObject>($"/api/metrics?metric=quality.auc&endpoint={endpoint}");
+            Assert.Equal(wins / pairs, (double)series!["points"]!.AsArray().Single()!["value"]!, 9);
+
+            await Poll.UntilAsync(async () => { await Task.Yield(); lock (raised) return raised.Count > 0 ? "raised" : null; }, TimeSpan.FromSeconds(60), "MonitorAlarmRaised for quality.auc");
+            lock (raised)
+            {
+                var r = Assert.Single(raised);
+                Assert.Equal("model_quality", r.Check);
+                Assert.Equal(endpoint, r.Endpoint);
+                Assert.Equal("primary", r.Variant);
+                Assert.Equal(Model, r.ModelName);
+                Assert.Equal(champion.Version, r.ModelVersion);
+                Assert.Equal(runId, r.MonitoringRunId);
+            }
+        }
+        finally
+        {
+            await bus.StopAsync();
+        }
+    }
+
+    private sealed record Flight(string Date, string Origin, string Destination, long Distance, long Delay);
+
+    // 300 flights spread over the file (every 10,000th row), with their real delays.
+    private static List<Flight> Flights()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Mlops.Aspire.sln"))) dir = dir.Parent;
+        var path = Path.Combine(dir!.FullName, "eng", "node", "node_modules", "vega-datasets", "data", "flights-3m.parquet");
+        Assert.True(File.Exists(path), $"{path} is missing: run eng/bootstrap.sh (npm ci in eng/node).");
+        using var duck = new DuckDBConnection("DataSource=:memory:");
+        duck.Open();
+        using var command = duck.CreateCommand();
+        command.CommandText = $"SELECT strftime(date, '%Y-%m-%dT%H:%M:%SZ'), origin, destination, distance, delay FROM read_parquet('{path}', file_row_number = true) " +
+                              "WHERE file_row_number % 10000 = 7 AND delay IS NOT NULL AND distance IS NOT NULL ORDER BY file_row_number LIMIT 300";
+        using var reader = command.ExecuteReader();
+        var list = new List<Flight>();
+        while (reader.Read()) list.Add(new Flight(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4)));
+        return list;
+    }
+}
