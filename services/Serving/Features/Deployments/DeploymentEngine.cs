@@ -14,8 +14,8 @@ namespace Mlops.Serving.Features.Deployments;
 /// another one, carries on from the stored step. On success the promoted alias moves in the registry before the
 /// step commits (a failure there leaves the step due, to be retried); the replaced configuration's models are retired.
 /// </summary>
-public sealed class DeploymentEngine(NpgsqlDataSource db, TrackingClient tracker, IOptions<ServingOptions> options, TimeProvider clock,
-    ILogger<DeploymentEngine> logger) : BackgroundService
+public sealed class DeploymentEngine(NpgsqlDataSource db, TrackingClient tracker, RoutingTable routes, IOptions<ServingOptions> options,
+    TimeProvider clock, ILogger<DeploymentEngine> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -42,6 +42,7 @@ public sealed class DeploymentEngine(NpgsqlDataSource db, TrackingClient tracker
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         var due = await EndpointStore.LockDueAsync(transaction, 1, ct);
+        var stepped = new List<string>();
         foreach (var deployment in due)
         {
             var now = clock.GetUtcNow();
@@ -58,10 +59,14 @@ public sealed class DeploymentEngine(NpgsqlDataSource db, TrackingClient tracker
                 continue;
             }
             await ApplyAsync(transaction, deployment, step, now, ct);
+            stepped.Add(deployment.Endpoint);
             logger.LogInformation("Deployment {Deployment} of {Endpoint}: {State}, {Share} % on configuration {Version}", deployment.DeploymentId,
                 deployment.Endpoint, step.State, step.NewShare, deployment.ToVersion);
         }
         await transaction.CommitAsync(ct);
+        // This replica serves the new split at once; the others at their next refresh.
+        foreach (var endpoint in stepped)
+            await routes.LoadAsync(endpoint, ct);
         return due.Count;
     }
 
