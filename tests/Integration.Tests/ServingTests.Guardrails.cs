@@ -177,6 +177,37 @@ public sealed partial class ServingTests
         Assert.Equal(champion.Version, (await tracker.GetModelVersionByAliasAsync(Model, alias)).Version);
     }
 
+    [Fact]
+    public async Task Explain_AddsEachInputColumnsContribution_ThroughBothProtocols()
+    {
+        await ChampionAsync();
+        var name = await CreateEndpointAsync(new { name = "primary", model_name = Model, alias = "champion" });
+        using var client = platform.CreateClient(ResourceNames.Serving);
+
+        var response = await client.PostAsJsonAsync($"/endpoints/{name}/invocations?explain=true", new { dataframe_split = new { columns = Columns, data = Flights } });
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, text);
+        var predictions = JsonNode.Parse(text)!["predictions"]!.AsArray();
+        Assert.All(predictions, p => Assert.Equal(Columns.Order(), p!["explanation"]!.AsObject().Select(c => c.Key).Order()));
+        Assert.Contains(predictions, p => p!["explanation"]!.AsObject().Any(c => (double)c.Value! != 0));
+        var plain = JsonNode.Parse(await (await InvokeAsync(client, name, Flights[0])).Content.ReadAsStringAsync())!["predictions"]![0]!;
+        Assert.Null(plain["explanation"]);
+
+        var infer = await client.PostAsJsonAsync($"/v2/models/{name}/infer", new
+        {
+            inputs = Columns.Select((c, i) => new { name = c, shape = new[] { Flights.Length }, datatype = c == "distance" ? "FP32" : "BYTES", data = Flights.Select(r => r[i]).ToArray() }),
+            parameters = new { explain = true },
+        });
+        var inferText = await infer.Content.ReadAsStringAsync();
+        Assert.True(infer.StatusCode == HttpStatusCode.OK, inferText);
+        var explanations = JsonNode.Parse(inferText)!["outputs"]!.AsArray().Single(o => (string?)o!["name"] == "explanation")!["data"]!.AsArray();
+        Assert.Equal(Flights.Length, explanations.Count);
+        Assert.All(explanations, e => Assert.Contains("\"distance\"", (string)e!));
+
+        await AssertProblemAsync(await client.PostAsJsonAsync($"/endpoints/{name}/invocations?explain=maybe", new { dataframe_split = new { columns = Columns, data = Flights } }),
+            HttpStatusCode.BadRequest, "explain");
+    }
+
     /// <summary>
     /// A deliberately bad version: the champion's model whose package asks for one more input column, which no caller
     /// sends, so every request routed to it fails (400 naming the column) while it loads and warms up like any other.

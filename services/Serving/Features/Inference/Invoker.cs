@@ -7,8 +7,9 @@ using Mlops.Trainer.Model.Tabular;
 namespace Mlops.Serving.Features.Inference;
 
 /// <summary>One scored row: its inference id, the variant (and model version) that served it, and the prediction.</summary>
+/// <see cref="Explanation"/> (explain=true): each input column's contribution to the score.
 public sealed record ScoredRow(string InferenceId, string Variant, string ModelName, string ModelVersion, object? PredictedLabel, float Score,
-    float? Probability, IReadOnlyDictionary<string, float>? ClassProbabilities);
+    float? Probability, IReadOnlyDictionary<string, float>? ClassProbabilities, IReadOnlyDictionary<string, float>? Explanation = null);
 
 public sealed record InvocationResult(LiveVariant Variant, IReadOnlyList<ScoredRow> Rows);
 
@@ -48,10 +49,14 @@ public sealed class Invoker(RoutingTable routes, CaptureWriter capture, ShadowMi
         var started = Stopwatch.GetTimestamp();
         DataTable table;
         IReadOnlyList<Mlops.Trainer.Model.Prediction> predictions;
+        IReadOnlyList<IReadOnlyDictionary<string, float>>? explanations = null;
+        // A model that cannot explain is the caller's 400 before anything is scored, not a failure of the variant.
+        var explainer = invocation.Explain ? Explainers.For(model.Package, model.ModelName, model.ModelVersion) : null;
         try
         {
             table = SchemaBinder.Bind(frame, model.Package.Manifest.InputSchema);
             predictions = model.Package.Score(table);
+            explanations = explainer?.Explain(table);
         }
         catch (Exception e)
         {
@@ -71,7 +76,8 @@ public sealed class Invoker(RoutingTable routes, CaptureWriter capture, ShadowMi
         for (var i = 0; i < rows.Length; i++)
         {
             var p = predictions[i];
-            rows[i] = new ScoredRow(ids[i], variant.Spec.Name, model.ModelName, model.ModelVersion, p.PredictedLabel, p.Score, p.Probability, p.ClassScores);
+            rows[i] = new ScoredRow(ids[i], variant.Spec.Name, model.ModelName, model.ModelVersion, p.PredictedLabel, p.Score, p.Probability, p.ClassScores,
+                explanations?[i]);
         }
         var now = clock.GetUtcNow();
         capture.Offer(route, variant.Spec.Name, table, rows, now);
