@@ -22,4 +22,32 @@ internal static class ServiceAddress
         }
         return (proxied, "through the AppHost's endpoint proxy (the service's own port was not found)");
     }
+
+    /// <summary>
+    /// The own ports of a resource's replicas (WithReplicas), once <paramref name="count"/> of them are healthy, or as many
+    /// as were by <paramref name="timeout"/>.
+    /// </summary>
+    public static async Task<IReadOnlyList<Uri>> ReplicasAsync(DistributedApplication app, string resource, int count, TimeSpan timeout)
+    {
+        var found = new Dictionary<string, Uri>();
+        using var cancel = new CancellationTokenSource(timeout);
+        try
+        {
+            await foreach (var e in app.ResourceNotifications.WatchAsync(cancel.Token))
+            {
+                if (e.Resource.Name != resource || e.Snapshot.HealthStatus != Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy)
+                    continue;
+                var urls = e.Snapshot.EnvironmentVariables.FirstOrDefault(v => v.Name == "ASPNETCORE_URLS")?.Value;
+                if (urls?.Split(';').FirstOrDefault(u => u.StartsWith("http://", StringComparison.Ordinal)) is not { } http)
+                    continue;
+                found[e.ResourceId] = new Uri(http.Replace("+", "localhost").Replace("*", "localhost"));
+                if (found.Values.Distinct().Count() >= count)
+                    break;
+            }
+        }
+        catch (OperationCanceledException) when (found.Count > 0)
+        {
+        }
+        return [.. found.Values.Distinct()];
+    }
 }

@@ -1,6 +1,7 @@
 using Mlops;
 using Mlops.ExperimentTracker.Client;
 using Mlops.Serving;
+using Mlops.Serving.Features.Alarms;
 using Mlops.Serving.Features.Capture;
 using Mlops.Serving.Features.Deployments;
 using Mlops.Serving.Features.Endpoints;
@@ -21,6 +22,8 @@ builder.Services.AddExperimentTrackerClient(new Uri(builder.Configuration["Servi
     sp => sp.GetRequiredService<IConfiguration>()["Auth:ApiKey"] ?? "");
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<ModelCache>();
+builder.Services.AddSingleton<BuiltInAlarms>();
+builder.Services.AddSingleton<ReplicaRegistry>();
 builder.Services.AddSingleton<EndpointChanges>();
 builder.Services.AddSingleton<RoutingTable>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<RoutingTable>());
@@ -29,6 +32,10 @@ builder.Services.AddSingleton<CaptureWriter>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<CaptureWriter>());
 builder.Services.AddSingleton<DeploymentEngine>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<DeploymentEngine>());
+builder.Services.AddSingleton<ShadowMirror>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<ShadowMirror>());
+builder.Services.AddSingleton<AlarmWatcher>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<AlarmWatcher>());
 builder.Services.AddSingleton<Invoker>();
 
 var app = builder.Build();

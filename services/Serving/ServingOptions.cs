@@ -34,6 +34,12 @@ public sealed class ServingOptions
     /// <summary>The environment ModelDeployed events name (staging, production...).</summary>
     [Required] public string Environment { get; set; } = "production";
 
+    /// <summary>How often each replica evaluates the built-in alarms of the deployments in progress.</summary>
+    [Range(20, 10_000)] public int AlarmEvaluationMilliseconds { get; set; } = 200;
+
+    /// <summary>Mirrored requests waiting for a shadow variant; beyond it mirrors are dropped (and counted), never waited for.</summary>
+    [Range(1, 1_000_000)] public int ShadowQueueRequests { get; set; } = 10_000;
+
     /// <summary>Rows one invocation may carry.</summary>
     [Range(1, 1_000_000)] public int MaxRowsPerRequest { get; set; } = 10_000;
 }

@@ -350,12 +350,12 @@ public sealed partial class ServingTests(PlatformFixture platform)
         return name;
     }
 
-    private static async Task<JsonObject> UpdateAsync(HttpClient client, string name, string version, object deployment)
+    private static Task<JsonObject> UpdateAsync(HttpClient client, string name, string version, object deployment) =>
+        UpdateAsync(client, name, [new { name = "primary", model_name = Model, model_version = version }], deployment);
+
+    private static async Task<JsonObject> UpdateAsync(HttpClient client, string name, object[] variants, object deployment)
     {
-        var response = await client.PutAsJsonAsync($"/api/endpoints/{name}", new
-        {
-            variants = new[] { new { name = "primary", model_name = Model, model_version = version } }, deployment,
-        });
+        var response = await client.PutAsJsonAsync($"/api/endpoints/{name}", new { variants, deployment });
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"updating {name}: {(int)response.StatusCode} {text}");
         return JsonNode.Parse(text)!.AsObject();

@@ -18,7 +18,7 @@ public sealed class DeploymentScheduleTests
         {
             var wait = (step.NextAt!.Value - now).TotalSeconds;
             now = step.NextAt.Value;
-            step = DeploymentSchedule.Advance(s, step.State, step.NewShare, now);
+            step = DeploymentSchedule.Advance(s, new DeploymentProgress(step.State, step.NewShare, T0), now);
             steps.Add((step.State, step.NewShare, wait));
         }
         return steps;
@@ -57,6 +57,9 @@ public sealed class DeploymentScheduleTests
     [InlineData("linear", null, null, 20, -1, 0, "interval_seconds")]
     [InlineData("all_at_once", 10, null, null, null, 0, "canary strategy only")]
     [InlineData("all_at_once", null, null, null, null, 4000, "baking_seconds")]
+    [InlineData("blue_green", null, 10, null, null, 0, "canary and shadow strategies only")]
+    [InlineData("blue_green", 10, null, null, null, 0, "canary strategy only")]
+    [InlineData("shadow", null, null, null, null, 0, "wait_seconds")]
     public void InvalidStrategy_IsNamed(string type, int? canary, int? wait, int? step, int? interval, int baking, string mentions) =>
         Assert.Contains(DeploymentSchedule.Validate(new DeploymentStrategy(type, canary, wait, step, interval, baking)), p => p.Contains(mentions));
 
@@ -66,5 +69,100 @@ public sealed class DeploymentScheduleTests
         Assert.Empty(DeploymentSchedule.Validate(new DeploymentStrategy("canary", CanaryPercent: 50, WaitSeconds: 3600, BakingSeconds: 3600)));
         Assert.Empty(DeploymentSchedule.Validate(new DeploymentStrategy("linear", StepPercent: 10, IntervalSeconds: 0, PromoteAlias: "champion")));
         Assert.NotEmpty(DeploymentSchedule.Validate(new DeploymentStrategy("all_at_once", PromoteAlias: "v3")));
+    }
+
+    [Fact]
+    public void BlueGreen_WaitsUnrecordedUntilTheFleetIsWarm_ThenSwitchesEverythingAndBakes()
+    {
+        var s = new DeploymentStrategy("blue_green", BakingSeconds: 120);
+        var start = DeploymentSchedule.Start(s, T0);
+        Assert.Equal((DeploymentStates.Provisioning, 0, (DateTimeOffset?)T0), (start.State, start.NewShare, start.NextAt));
+
+        var waiting = DeploymentSchedule.Advance(s, new DeploymentProgress(start.State, 0, T0, NewFleetWarm: false, ColdReplicas: 1), T0);
+        Assert.False(waiting.Recorded);
+        Assert.Equal((DeploymentStates.Provisioning, 0), (waiting.State, waiting.NewShare));
+        Assert.Equal(T0 + DeploymentSchedule.ProvisioningPoll, waiting.NextAt);
+        Assert.Contains("1 replica", waiting.Note);
+
+        var switched = DeploymentSchedule.Advance(s, new DeploymentProgress(start.State, 0, T0, NewFleetWarm: true), T0.AddSeconds(1));
+        Assert.True(switched.Recorded);
+        Assert.Equal((DeploymentStates.Baking, 100, (DateTimeOffset?)T0.AddSeconds(121)), (switched.State, switched.NewShare, switched.NextAt));
+    }
+
+    [Fact]
+    public void Shadow_MirrorsForTheWaitWithoutAnyShare_ThenSwitchesAndBakes() =>
+        Assert.Equal([("shadowing", 0, 0), ("baking", 100, 300), ("succeeded", 100, 30)],
+            Run(new DeploymentStrategy("shadow", WaitSeconds: 300, BakingSeconds: 30, ShadowPercent: 25)));
+
+    [Fact]
+    public void MaxExecutionTimeout_BoundsEveryWait_AndRollsBackWhenReached()
+    {
+        var s = new DeploymentStrategy("blue_green", BakingSeconds: 60, MaxExecutionSeconds: 600);
+        var waiting = DeploymentSchedule.Advance(s, new DeploymentProgress(DeploymentStates.Provisioning, 0, T0, NewFleetWarm: false), T0.AddSeconds(599.9));
+        Assert.Equal(T0.AddSeconds(600), waiting.NextAt);
+        var timedOut = DeploymentSchedule.Advance(s, new DeploymentProgress(DeploymentStates.Provisioning, 0, T0, NewFleetWarm: false), T0.AddSeconds(600));
+        Assert.Equal((DeploymentStates.RolledBack, 0), (timedOut.State, timedOut.NewShare));
+        Assert.Contains("maximum execution timeout of 600 s", timedOut.Note);
+        // Baking ends before the deadline as planned; a late engine still rolls back at the deadline.
+        Assert.Equal(DeploymentStates.RolledBack, DeploymentSchedule.Advance(s, new DeploymentProgress(DeploymentStates.Baking, 100, T0), T0.AddSeconds(700)).State);
+    }
+
+    [Theory]
+    [InlineData("canary", 10, 300, null, null, 200, 599, "between 600 and 14400")]
+    [InlineData("canary", 10, 300, null, null, 200, 14401, "between 600 and 14400")]
+    [InlineData("canary", 10, 3600, null, null, 0, 3600, "must exceed the 3600 s")]
+    [InlineData("linear", null, null, 10, 600, 300, 5700, "must exceed the 5700 s")]
+    public void MaxExecutionTimeout_IsWithinSageMakersLimits_AndExceedsThePlannedWaits(string type, int? canary, int? wait, int? step, int? interval, int baking,
+        int max, string mentions) =>
+        Assert.Contains(DeploymentSchedule.Validate(new DeploymentStrategy(type, canary, wait, step, interval, baking, MaxExecutionSeconds: max)),
+            p => p.Contains("deployment.max_execution_seconds") && p.Contains(mentions));
+
+    [Fact]
+    public void PlannedSeconds_CountsEveryWait() =>
+        Assert.Equal([60, 400, 9 * 20 + 5, 400], new[]
+        {
+            new DeploymentStrategy("blue_green", BakingSeconds: 60),
+            new DeploymentStrategy("canary", CanaryPercent: 5, WaitSeconds: 300, BakingSeconds: 100),
+            new DeploymentStrategy("linear", StepPercent: 10, IntervalSeconds: 20, BakingSeconds: 5),
+            new DeploymentStrategy("shadow", WaitSeconds: 300, BakingSeconds: 100, ShadowPercent: 10),
+        }.Select(DeploymentSchedule.PlannedSeconds));
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(101)]
+    public void Shadow_PercentOutsideOneToHundred_IsNamed(int percent) =>
+        Assert.Contains(DeploymentSchedule.Validate(new DeploymentStrategy("shadow", WaitSeconds: 10, ShadowPercent: percent)),
+            p => p.Contains("deployment.shadow_percent"));
+
+    [Fact]
+    public void ShadowPercent_OnAnotherStrategy_IsNamed() =>
+        Assert.Contains(DeploymentSchedule.Validate(new DeploymentStrategy("canary", CanaryPercent: 10, WaitSeconds: 10, ShadowPercent: 10)),
+            p => p.Contains("shadow_percent applies to the shadow strategy only"));
+
+    [Fact]
+    public void Alarms_OutOfRange_AreNamedField_ByField()
+    {
+        var problems = DeploymentSchedule.Validate(new DeploymentStrategy("all_at_once",
+            Alarms: new DeploymentAlarms(MaxErrorRate: 1.5, MaxP99Ms: 0, WindowSeconds: 301, MinRequests: 0)));
+        Assert.Equal(4, problems.Count);
+        Assert.All(["max_error_rate", "max_p99_ms", "window_seconds", "min_requests"], f => Assert.Contains(problems, p => p.Contains($"deployment.alarms.{f}")));
+        Assert.Empty(DeploymentSchedule.Validate(new DeploymentStrategy("all_at_once", Alarms: new DeploymentAlarms(MaxP99Ms: 25, WindowSeconds: 5))));
+    }
+
+    [Fact]
+    public void ShadowVariants_NeedNamesOfTheirOwn()
+    {
+        var current = new[] { new Variant("primary", "m", "1", null, 1) };
+        var problems = DeploymentSchedule.ValidateAgainst(new DeploymentStrategy("shadow", WaitSeconds: 10, ShadowPercent: 50), current,
+            [new VariantRequest("shadow", "m", "2", null, 1), new VariantRequest("primary", "m", "2", null, 1)]);
+        Assert.Equal(["variants[1].name 'primary' is a variant of the current configuration; a shadow variant needs a name of its own (its capture goes under it)."], problems);
+        Assert.Empty(DeploymentSchedule.ValidateAgainst(new DeploymentStrategy("blue_green"), current, [new VariantRequest("primary", "m", "2", null, 1)]));
+    }
+
+    [Fact]
+    public void EffectiveAlarms_FillUnsetFieldsWithTheDefaults()
+    {
+        Assert.Equal(DeploymentAlarms.Defaults, new DeploymentStrategy("all_at_once").EffectiveAlarms);
+        Assert.Equal(new DeploymentAlarms(0.05, 12.5, 30, 20), new DeploymentStrategy("all_at_once", Alarms: new DeploymentAlarms(MaxP99Ms: 12.5)).EffectiveAlarms);
     }
 }

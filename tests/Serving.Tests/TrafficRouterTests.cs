@@ -1,3 +1,4 @@
+using Mlops.Serving.Features.Deployments;
 using Mlops.Serving.Features.Endpoints;
 using Mlops.Serving.Features.Routing;
 using Mlops.ServiceDefaults.Errors;
@@ -95,5 +96,39 @@ public sealed class TrafficRouterTests
     {
         var shares = TrafficRouter.Shares(Route([V("a", 3), V("b", 1)], [V("c", 1, 2)], share: 20));
         Assert.Equal([("a", 60.0), ("b", 20.0), ("c", 20.0)], shares.Select(s => (s.Variant, s.Percent)).ToArray());
+    }
+
+    private static EndpointRoute Shadowing(int percent) =>
+        new("ep", 1, [V("primary", 1)], [V("shadow", 1, config: 2, version: "2")], 0, DataCaptureConfig.Off, "dep-1", DeploymentStates.Shadowing,
+            new DeploymentStrategy("shadow", WaitSeconds: 60, ShadowPercent: percent));
+
+    [Fact]
+    public void ShadowVariants_AnswerNoRequest_AndCannotBeTargeted()
+    {
+        var route = Shadowing(100);
+        Assert.Equal(new Dictionary<string, int> { ["1/primary"] = 10_000 }, Count(route, 10_000));
+        Assert.All(Enumerable.Range(0, 200), i => Assert.Equal("primary", TrafficRouter.Pick(route, null, $"key-{i}", Random.Shared).Spec.Name));
+        var e = Assert.Throws<ProblemException>(() => TrafficRouter.Pick(route, "shadow", null, Random.Shared));
+        Assert.Equal(404, e.Status);
+        Assert.Equal("shadow", TrafficRouter.PickShadow(route, Random.Shared)!.Spec.Name);
+        Assert.Equal(100, route.ShadowPercent);
+    }
+
+    [Fact]
+    public void Shares_ShowShadowVariantsWithNoShare_AndTheirMirroredPercent()
+    {
+        var shares = TrafficRouter.Shares(Shadowing(30));
+        Assert.Equal([("primary", 100.0, (double?)null), ("shadow", 0.0, 30.0)], shares.Select(s => (s.Variant, s.Percent, s.MirroredPercent)).ToArray());
+    }
+
+    [Fact]
+    public void ProvisioningFleet_IsNotRoutedNorMirrored_UntilItHasAShare()
+    {
+        var route = new EndpointRoute("ep", 1, [V("a", 1)], [V("a", 1, config: 2, version: "2")], 0, DataCaptureConfig.Off, "dep-1",
+            DeploymentStates.Provisioning, new DeploymentStrategy("blue_green"));
+        Assert.Equal(new Dictionary<string, int> { ["1/a"] = 5_000 }, Count(route, 5_000));
+        Assert.Equal(1, TrafficRouter.Pick(route, "a", null, Random.Shared).ConfigVersion);
+        Assert.Equal(0, route.ShadowPercent);
+        Assert.Null(TrafficRouter.PickShadow(route, Random.Shared));
     }
 }

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Mlops.Serving.Features.Endpoints;
+using Mlops.Serving.Features.Inference;
 using Mlops.Serving.Features.Routing;
 using Npgsql;
 
@@ -14,6 +15,8 @@ public static class DeploymentEndpoints
         deployments.MapGet("/", List).ProducesProblem(StatusCodes.Status404NotFound);
         deployments.MapGet("/{id}", Get).ProducesProblem(StatusCodes.Status404NotFound);
         deployments.MapPost("/{id}/rollback", RollBack).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
+        // This replica's shadow traffic: mirrored requests scored, failed, dropped, queued.
+        api.MapGet("/shadow", (ShadowMirror mirror) => TypedResults.Ok(mirror.Status)).WithTags("Deployments");
         return deployments;
     }
 

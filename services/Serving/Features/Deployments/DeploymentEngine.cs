@@ -1,6 +1,9 @@
 using Microsoft.Extensions.Options;
+using Mlops.Contracts;
 using Mlops.ExperimentTracker.Client;
 using Mlops.Serving.Features.Endpoints;
+using Mlops.Serving.Features.Routing;
+using Mlops.ServiceDefaults.Messaging;
 using Npgsql;
 
 namespace Mlops.Serving.Features.Deployments;
@@ -11,8 +14,8 @@ namespace Mlops.Serving.Features.Deployments;
 /// another one, carries on from the stored step. On success the promoted alias moves in the registry before the
 /// step commits (a failure there leaves the step due, to be retried); the replaced configuration's models are retired.
 /// </summary>
-public sealed class DeploymentEngine(NpgsqlDataSource db, TrackingClient tracker, IOptions<ServingOptions> options, TimeProvider clock,
-    ILogger<DeploymentEngine> logger) : BackgroundService
+public sealed class DeploymentEngine(NpgsqlDataSource db, TrackingClient tracker, RoutingTable routes, IOptions<ServingOptions> options,
+    TimeProvider clock, ILogger<DeploymentEngine> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -33,21 +36,37 @@ public sealed class DeploymentEngine(NpgsqlDataSource db, TrackingClient tracker
         }
     }
 
-    /// <summary>Advances the due deployments; answers how many.</summary>
+    /// <summary>Advances the due deployments (a blue/green one still waiting for its fleet is only postponed); answers how many were due.</summary>
     public async Task<int> TickAsync(CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         var due = await EndpointStore.LockDueAsync(transaction, 1, ct);
+        var stepped = new List<string>();
         foreach (var deployment in due)
         {
             var now = clock.GetUtcNow();
-            var step = DeploymentSchedule.Advance(deployment.Strategy, deployment.State, deployment.NewShare, now);
+            var progress = new DeploymentProgress(deployment.State, deployment.NewShare, deployment.StartedAt);
+            if (deployment.State == DeploymentStates.Provisioning)
+            {
+                var (cold, live) = await ReplicaRegistry.CountColdAsync(transaction, deployment.Endpoint, deployment.ToVersion, ct);
+                progress = progress with { NewFleetWarm = live > 0 && cold == 0, ColdReplicas = live == 0 ? 1 : cold };
+            }
+            var step = DeploymentSchedule.Advance(deployment.Strategy, progress, now);
+            if (!step.Recorded)
+            {
+                await EndpointStore.PostponeDeploymentAsync(transaction, deployment.DeploymentId, step.NextAt!.Value, ct);
+                continue;
+            }
             await ApplyAsync(transaction, deployment, step, now, ct);
+            stepped.Add(deployment.Endpoint);
             logger.LogInformation("Deployment {Deployment} of {Endpoint}: {State}, {Share} % on configuration {Version}", deployment.DeploymentId,
                 deployment.Endpoint, step.State, step.NewShare, deployment.ToVersion);
         }
         await transaction.CommitAsync(ct);
+        // This replica serves the new split at once; the others at their next refresh.
+        foreach (var endpoint in stepped)
+            await routes.LoadAsync(endpoint, ct);
         return due.Count;
     }
 
@@ -85,6 +104,7 @@ public sealed class DeploymentEngine(NpgsqlDataSource db, TrackingClient tracker
                 await EndpointStore.TouchEndpointAsync(transaction, d.Endpoint, d.ToVersion, ct);
                 if (d.FromVersion is { } from && await EndpointStore.LoadConfigAsync(transaction, d.Endpoint, from, ct) is { } previous)
                     await EndpointChanges.PublishRetiredAsync(transaction, previous, now, ct);
+                await transaction.EnqueueAsync(new DeploymentSucceeded(d.DeploymentId, d.Endpoint, d.Strategy.Type, d.ToVersion, d.Strategy.PromoteAlias, now), ct);
                 break;
             }
             case DeploymentStates.RolledBack:
@@ -92,6 +112,7 @@ public sealed class DeploymentEngine(NpgsqlDataSource db, TrackingClient tracker
                 await EndpointStore.TouchEndpointAsync(transaction, d.Endpoint, null, ct);
                 if (await EndpointStore.LoadConfigAsync(transaction, d.Endpoint, d.ToVersion, ct) is { } rejected)
                     await EndpointChanges.PublishRetiredAsync(transaction, rejected, now, ct);
+                await transaction.EnqueueAsync(new DeploymentRolledBack(d.DeploymentId, d.Endpoint, d.Strategy.Type, d.FromVersion, d.ToVersion, step.Note, now), ct);
                 break;
             }
             default:

@@ -2,15 +2,23 @@ using Mlops.Serving.Features.Endpoints;
 
 namespace Mlops.Serving.Features.Deployments;
 
-/// <summary>The states of a deployment. In progress: shifting, baking. Final: succeeded, rolled_back.</summary>
+/// <summary>
+/// The states of a deployment. In progress: provisioning (blue/green: the new fleet loading on every replica, no traffic),
+/// shadowing (a share of requests mirrored, no answers), shifting, baking. Final: succeeded, rolled_back.
+/// </summary>
 public static class DeploymentStates
 {
+    public const string Provisioning = "provisioning";
+    public const string Shadowing = "shadowing";
     public const string Shifting = "shifting";
     public const string Baking = "baking";
     public const string Succeeded = "succeeded";
     public const string RolledBack = "rolled_back";
 
-    public static bool InProgress(string state) => state is Shifting or Baking;
+    /// <summary>The SQL condition for a deployment in progress (the partial indexes of migration 0002 use the same list).</summary>
+    public const string InProgressSql = "state IN ('provisioning', 'shadowing', 'shifting', 'baking')";
+
+    public static bool InProgress(string state) => state is Provisioning or Shadowing or Shifting or Baking;
 }
 
 /// <summary>One step a deployment took: when, into which state, the new configuration's share of traffic after it, and why.</summary>

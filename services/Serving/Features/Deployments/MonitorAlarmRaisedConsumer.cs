@@ -1,6 +1,7 @@
 using MassTransit;
 using Mlops.Contracts;
 using Mlops.ServiceDefaults.Messaging;
+using Mlops.Serving.Features.Routing;
 using Npgsql;
 
 namespace Mlops.Serving.Features.Deployments;
@@ -9,16 +10,18 @@ namespace Mlops.Serving.Features.Deployments;
 /// Auto-rollback: a monitor alarm for an endpoint whose deployment is still in progress (shifting or baking) rolls it back.
 /// Once per message (inbox); a second alarm finds the deployment already rolled back and changes nothing.
 /// </summary>
-public sealed class MonitorAlarmRaisedConsumer(NpgsqlDataSource db, DeploymentEngine engine) : IConsumer<MonitorAlarmRaised>
+public sealed class MonitorAlarmRaisedConsumer(NpgsqlDataSource db, DeploymentEngine engine, RoutingTable routes) : IConsumer<MonitorAlarmRaised>
 {
-    public Task Consume(ConsumeContext<MonitorAlarmRaised> context)
+    public async Task Consume(ConsumeContext<MonitorAlarmRaised> context)
     {
         var alarm = context.Message;
         if (alarm.Endpoint is null)
-            return Task.CompletedTask;
-        return db.ExecuteOnceAsync(context, nameof(MonitorAlarmRaisedConsumer), transaction =>
+            return;
+        await db.ExecuteOnceAsync(context, nameof(MonitorAlarmRaisedConsumer), transaction =>
             engine.RollBackAsync(transaction, alarm.Endpoint, null,
                 $"alarm {alarm.AlarmName} ({alarm.Check} {alarm.Metric} = {alarm.Value} against {alarm.Threshold}): {alarm.Reason}", context.CancellationToken));
+        // This replica serves the restored split at once; the others at their next refresh.
+        await routes.LoadAsync(alarm.Endpoint, context.CancellationToken);
     }
 }
 

@@ -55,6 +55,7 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
         var existing = await EndpointStore.LoadAsync(db, name, ct) ?? throw ProblemException.NotFound($"Endpoint '{name}' does not exist.");
         if (existing.Active is { } running)
             throw ProblemException.Conflict($"Endpoint '{name}' has deployment {running.DeploymentId} in progress ({running.State}); wait for it or roll it back.");
+        EndpointValidation.ThrowIfAny(DeploymentSchedule.ValidateAgainst(strategy, existing.Current.Variants, request.Variants!));
         var variants = await ResolveAsync(request.Variants!, ct);
 
         var now = clock.GetUtcNow();

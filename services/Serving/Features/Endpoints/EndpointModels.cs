@@ -13,19 +13,47 @@ public sealed record DataCaptureConfig(bool Enabled, int SamplingPercentage)
 }
 
 /// <summary>
-/// How a new configuration takes over traffic, after SageMaker's deployment guardrails (BlueGreenUpdatePolicy):
-/// <c>all_at_once</c>, <c>canary</c> (<see cref="CanaryPercent"/> for <see cref="WaitSeconds"/>, then the rest) or
-/// <c>linear</c> (<see cref="StepPercent"/> every <see cref="IntervalSeconds"/>), then <see cref="BakingSeconds"/> of baking
-/// during which an alarm rolls back. <see cref="PromoteAlias"/>: on success, this registry alias moves to the new versions.
+/// How a new configuration takes over traffic, after SageMaker's deployment guardrails (BlueGreenUpdatePolicy and shadow
+/// variants): <c>all_at_once</c>, <c>canary</c> (<see cref="CanaryPercent"/> for <see cref="WaitSeconds"/>, then the rest),
+/// <c>linear</c> (<see cref="StepPercent"/> every <see cref="IntervalSeconds"/>), <c>blue_green</c> (the new fleet loaded
+/// on every replica before all traffic switches at once) or <c>shadow</c> (<see cref="ShadowPercent"/> of the requests
+/// mirrored to the new configuration for <see cref="WaitSeconds"/>, its answers captured and never returned, then all
+/// traffic switches); then <see cref="BakingSeconds"/> of baking. Throughout, an alarm (<see cref="Alarms"/>, or the
+/// Monitor's) rolls back, as does passing <see cref="MaxExecutionSeconds"/>. <see cref="PromoteAlias"/>: on success, this
+/// registry alias moves to the new versions.
 /// </summary>
 public sealed record DeploymentStrategy(string Type, int? CanaryPercent = null, int? WaitSeconds = null, int? StepPercent = null,
-    int? IntervalSeconds = null, int BakingSeconds = 0, string? PromoteAlias = null)
+    int? IntervalSeconds = null, int BakingSeconds = 0, string? PromoteAlias = null, int? ShadowPercent = null, int? MaxExecutionSeconds = null,
+    DeploymentAlarms? Alarms = null)
 {
     public const string AllAtOnce = "all_at_once";
     public const string Canary = "canary";
     public const string Linear = "linear";
-    public static readonly string[] Types = [AllAtOnce, Canary, Linear];
+    public const string BlueGreen = "blue_green";
+    public const string Shadow = "shadow";
+    public static readonly string[] Types = [AllAtOnce, Canary, Linear, BlueGreen, Shadow];
     public static DeploymentStrategy Immediate { get; } = new(AllAtOnce);
+
+    /// <summary>The built-in alarms in force: the ones given, each unset field at its default.</summary>
+    public DeploymentAlarms EffectiveAlarms => DeploymentAlarms.Defaults.With(Alarms);
+}
+
+/// <summary>
+/// Built-in alarms on the new configuration's variants, from Serving's own measurements over the last
+/// <see cref="WindowSeconds"/> on each replica, evaluated once at least <see cref="MinRequests"/> requests reached a variant:
+/// the share of failed requests (the rows did not fit the variant's schema, or scoring failed) above
+/// <see cref="MaxErrorRate"/>, or the 99th percentile of its latency (binding and scoring) above <see cref="MaxP99Ms"/>.
+/// </summary>
+public sealed record DeploymentAlarms(double? MaxErrorRate = null, double? MaxP99Ms = null, int? WindowSeconds = null, int? MinRequests = null)
+{
+    public const int MaxWindowSeconds = 300;
+
+    /// <summary>On unless turned off: more than 5 % errors over 30 s (from 20 requests); no latency alarm.</summary>
+    public static DeploymentAlarms Defaults { get; } = new(0.05, null, 30, 20);
+
+    public DeploymentAlarms With(DeploymentAlarms? given) => given is null
+        ? this
+        : new(given.MaxErrorRate ?? MaxErrorRate, given.MaxP99Ms ?? MaxP99Ms, given.WindowSeconds ?? WindowSeconds, given.MinRequests ?? MinRequests);
 }
 
 public sealed record CreateEndpointRequest(string? Name, IReadOnlyList<VariantRequest>? Variants, DataCaptureConfig? DataCapture);
@@ -39,8 +67,11 @@ public sealed record Variant(string Name, string ModelName, string ModelVersion,
 public sealed record EndpointConfig(string Endpoint, int Version, IReadOnlyList<Variant> Variants, DataCaptureConfig DataCapture,
     string DeploymentId, DateTimeOffset CreatedAt);
 
-/// <summary>What a variant receives right now: its share of all requests in percent, and which configuration it belongs to.</summary>
-public sealed record TrafficShare(string Variant, string ModelName, string ModelVersion, int ConfigVersion, double Percent);
+/// <summary>
+/// What a variant receives right now: its share of all requests in percent, which configuration it belongs to, and for a
+/// shadow variant the percent of requests mirrored to it (its <see cref="Percent"/> is 0: it answers nobody).
+/// </summary>
+public sealed record TrafficShare(string Variant, string ModelName, string ModelVersion, int ConfigVersion, double Percent, double? MirroredPercent = null);
 
 public sealed record EndpointResponse(string Name, int ConfigVersion, IReadOnlyList<Variant> Variants, DataCaptureConfig DataCapture,
     IReadOnlyList<TrafficShare> Traffic, Deployments.DeploymentResponse? ActiveDeployment, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt);

@@ -24,7 +24,7 @@ public static class EndpointStore
         var current = await LoadConfigAsync(db, name, endpoint.ConfigVersion, ct)
             ?? throw new InvalidDataException($"Endpoint '{name}' names configuration {endpoint.ConfigVersion}, which is missing.");
         var active = await db.ReadFirstOrDefaultAsync(
-            $"SELECT {DeploymentColumns} FROM deployments WHERE endpoint = @name AND state IN ('shifting', 'baking')", ReadDeployment, ct, ("name", name));
+            $"SELECT {DeploymentColumns} FROM deployments WHERE endpoint = @name AND {DeploymentStates.InProgressSql}", ReadDeployment, ct, ("name", name));
         var next = active is null ? null : await LoadConfigAsync(db, name, active.ToVersion, ct);
         return new EndpointSnapshot(endpoint, current, active, next);
     }
@@ -63,7 +63,7 @@ public static class EndpointStore
     {
         await using var command = transaction.Connection!.Command(
             $"""
-            SELECT {DeploymentColumns} FROM deployments WHERE state IN ('shifting', 'baking') AND next_at <= now()
+            SELECT {DeploymentColumns} FROM deployments WHERE {DeploymentStates.InProgressSql} AND next_at <= now()
             ORDER BY next_at LIMIT @limit FOR UPDATE SKIP LOCKED
             """, transaction, ("limit", limit));
         var rows = new List<DeploymentResponse>();
@@ -77,7 +77,7 @@ public static class EndpointStore
     public static async Task<DeploymentResponse?> LockActiveAsync(NpgsqlTransaction transaction, string endpoint, CancellationToken ct)
     {
         await using var command = transaction.Connection!.Command(
-            $"SELECT {DeploymentColumns} FROM deployments WHERE endpoint = @name AND state IN ('shifting', 'baking') FOR UPDATE",
+            $"SELECT {DeploymentColumns} FROM deployments WHERE endpoint = @name AND {DeploymentStates.InProgressSql} FOR UPDATE",
             transaction, ("name", endpoint));
         await using var reader = await command.ExecuteReaderAsync(ct);
         return await reader.ReadAsync(ct) ? ReadDeployment(reader) : null;
@@ -120,6 +120,10 @@ public static class EndpointStore
             """, ct, ("id", id), ("state", step.State), ("share", step.NewShare), ("next", step.NextAt), ("now", now),
             ("final", !DeploymentStates.InProgress(step.State)), ("note", step.Note),
             ("event", Jsonb(new[] { new DeploymentEvent(now, step.State, step.NewShare, step.Note) })));
+
+    /// <summary>Moves a deployment's next step later without recording a step (a blue/green fleet still loading).</summary>
+    public static Task PostponeDeploymentAsync(NpgsqlTransaction transaction, string id, DateTimeOffset next, CancellationToken ct) =>
+        transaction.ExecuteAsync("UPDATE deployments SET next_at = @next WHERE deployment_id = @id", ct, ("id", id), ("next", next));
 
     /// <summary>Bumps the endpoint's revision (every replica reloads it) and optionally moves it to another configuration.</summary>
     public static Task TouchEndpointAsync(NpgsqlTransaction transaction, string name, int? configVersion, CancellationToken ct) =>

@@ -8,8 +8,8 @@ namespace Mlops.Serving.Features.Inference;
 /// </summary>
 public sealed record InputFrame(IReadOnlyList<string> Columns, IReadOnlyList<object?[]> Rows, string Format);
 
-/// <summary>Invocation options that travel with the rows: per-row inference ids, a target variant, a sticky key.</summary>
-public sealed record InvocationOptions(IReadOnlyList<string>? InferenceIds, string? RequestId, string? TargetVariant, string? StickyKey);
+/// <summary>Invocation options that travel with the rows: per-row inference ids, a target variant, a sticky key, whether to explain.</summary>
+public sealed record InvocationOptions(IReadOnlyList<string>? InferenceIds, string? RequestId, string? TargetVariant, string? StickyKey, bool Explain = false);
 
 /// <summary>Reads MLflow's scoring formats (pyfunc serving: dataframe_split, dataframe_records, instances, inputs) and CSV.</summary>
 public static class MlflowRequest

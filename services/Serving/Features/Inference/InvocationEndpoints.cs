@@ -8,7 +8,8 @@ public sealed record MlflowPredictions(IReadOnlyList<ScoredRow> Predictions);
 
 /// <summary>
 /// MLflow's scoring protocol at <c>POST /endpoints/{name}/invocations</c>: JSON (dataframe_split, dataframe_records,
-/// instances, inputs) or CSV. Headers: <c>X-Target-Variant</c>, <c>X-Sticky-Key</c>, <c>X-Inference-Id</c> (request id);
+/// instances, inputs) or CSV; <c>?explain=true</c> adds each row's feature contributions. Headers: <c>X-Target-Variant</c>,
+/// <c>X-Sticky-Key</c>, <c>X-Inference-Id</c> (request id);
 /// the answer names the variant in <c>X-Invoked-Variant</c> too.
 /// </summary>
 public static class InvocationEndpoints
@@ -57,7 +58,14 @@ public static class InvocationEndpoints
         var requestId = Header(request, InferenceIdHeader);
         if (requestId is not null && !InferenceIds.IsValid(requestId))
             throw ProblemException.BadRequest($"{InferenceIdHeader} must be 1 to {InferenceIds.MaxLength} printable characters.");
-        var result = invoker.Invoke(route, frame, new InvocationOptions(ids, requestId, Header(request, TargetVariantHeader), Header(request, StickyKeyHeader)));
+        var explain = request.Query["explain"] is { Count: > 0 } e ? e[0] switch
+        {
+            "true" or "1" => true,
+            "false" or "0" or "" => false,
+            var other => throw ProblemException.BadRequest($"explain must be true or false, got '{other}'."),
+        } : false;
+        var result = invoker.Invoke(route, frame,
+            new InvocationOptions(ids, requestId, Header(request, TargetVariantHeader), Header(request, StickyKeyHeader), explain));
         http.Response.Headers[InvokedVariantHeader] = result.Variant.Spec.Name;
         return TypedResults.Ok(new MlflowPredictions(result.Rows));
     }

@@ -7,16 +7,18 @@ using Mlops.Trainer.Model.Tabular;
 namespace Mlops.Serving.Features.Inference;
 
 /// <summary>One scored row: its inference id, the variant (and model version) that served it, and the prediction.</summary>
+/// <see cref="Explanation"/> (explain=true): each input column's contribution to the score.
 public sealed record ScoredRow(string InferenceId, string Variant, string ModelName, string ModelVersion, object? PredictedLabel, float Score,
-    float? Probability, IReadOnlyDictionary<string, float>? ClassProbabilities);
+    float? Probability, IReadOnlyDictionary<string, float>? ClassProbabilities, IReadOnlyDictionary<string, float>? Explanation = null);
 
 public sealed record InvocationResult(LiveVariant Variant, IReadOnlyList<ScoredRow> Rows);
 
 /// <summary>
 /// The one scoring path both protocols share: route the request to a variant, bind its rows to that variant's model
-/// schema, score them as one batch, and hand them to data capture (which samples and writes them off the request path).
+/// schema, score them as one batch, and hand them to data capture (which samples and writes them off the request path)
+/// and, while a shadow deployment runs, to the shadow mirror (which scores them off the request path too).
 /// </summary>
-public sealed class Invoker(RoutingTable routes, CaptureWriter capture, IOptions<ServingOptions> options, TimeProvider clock)
+public sealed class Invoker(RoutingTable routes, CaptureWriter capture, ShadowMirror shadow, IOptions<ServingOptions> options, TimeProvider clock)
 {
     public EndpointRoute Route(string endpoint) =>
         routes.Find(endpoint) ?? throw ProblemException.NotFound($"Endpoint '{endpoint}' does not exist.");
@@ -43,19 +45,29 @@ public sealed class Invoker(RoutingTable routes, CaptureWriter capture, IOptions
         activity?.SetTag("serving.model", $"{model.ModelName}/{model.ModelVersion}");
         activity?.SetTag("serving.rows", frame.Rows.Count);
 
-        var table = SchemaBinder.Bind(frame, model.Package.Manifest.InputSchema);
+        // Measured from binding on: rows that do not fit this variant's schema fail this variant (the built-in alarms count them).
         var started = Stopwatch.GetTimestamp();
+        DataTable table;
         IReadOnlyList<Mlops.Trainer.Model.Prediction> predictions;
+        IReadOnlyList<IReadOnlyDictionary<string, float>>? explanations = null;
+        // A model that cannot explain is the caller's 400 before anything is scored, not a failure of the variant.
+        var explainer = invocation.Explain ? Explainers.For(model.Package, model.ModelName, model.ModelVersion) : null;
         try
         {
+            table = SchemaBinder.Bind(frame, model.Package.Manifest.InputSchema);
             predictions = model.Package.Score(table);
+            explanations = explainer?.Explain(table);
         }
-        catch (Exception)
+        catch (Exception e)
         {
+            variant.Window?.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, failed: true);
+            tags.Add("kind", e is ProblemException ? "schema" : "model");
             ServingMetrics.Errors.Add(1, tags);
             throw;
         }
-        ServingMetrics.Latency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, tags);
+        var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        variant.Window?.Record(elapsed, failed: false);
+        ServingMetrics.Latency.Record(elapsed, tags);
         ServingMetrics.Requests.Add(1, tags);
         ServingMetrics.Rows.Add(table.RowCount, tags);
 
@@ -64,9 +76,13 @@ public sealed class Invoker(RoutingTable routes, CaptureWriter capture, IOptions
         for (var i = 0; i < rows.Length; i++)
         {
             var p = predictions[i];
-            rows[i] = new ScoredRow(ids[i], variant.Spec.Name, model.ModelName, model.ModelVersion, p.PredictedLabel, p.Score, p.Probability, p.ClassScores);
+            rows[i] = new ScoredRow(ids[i], variant.Spec.Name, model.ModelName, model.ModelVersion, p.PredictedLabel, p.Score, p.Probability, p.ClassScores,
+                explanations?[i]);
         }
-        capture.Offer(route, variant.Spec.Name, table, rows, clock.GetUtcNow());
+        var now = clock.GetUtcNow();
+        capture.Offer(route, variant.Spec.Name, table, rows, now);
+        if (route.ShadowPercent > 0)
+            shadow.Offer(route, frame, ids, now);
         return new InvocationResult(variant, rows);
     }
 }

@@ -9,7 +9,7 @@ public sealed record TensorMetadata(string Name, string Datatype, IReadOnlyList<
 public sealed record ModelMetadata(string Name, IReadOnlyList<string> Versions, string Platform, IReadOnlyList<TensorMetadata> Inputs,
     IReadOnlyList<TensorMetadata> Outputs);
 public sealed record InferInput(string? Name, IReadOnlyList<long>? Shape, string? Datatype, JsonElement Data);
-public sealed record InferParameters(string? TargetVariant, string? StickyKey, IReadOnlyList<string>? InferenceIds);
+public sealed record InferParameters(string? TargetVariant, string? StickyKey, IReadOnlyList<string>? InferenceIds, bool? Explain = null);
 public sealed record InferRequest(string? Id, IReadOnlyList<InferInput>? Inputs, InferParameters? Parameters);
 public sealed record InferOutput(string Name, string Datatype, IReadOnlyList<long> Shape, IReadOnlyList<object?> Data);
 public sealed record InferResponse(string ModelName, string ModelVersion, string? Id, IReadOnlyDictionary<string, string> Parameters,
@@ -53,7 +53,8 @@ public static class OpenInferenceEndpoints
         var parameters = request.Parameters;
         if (request.Id is { } id && !InferenceIds.IsValid(id))
             throw ProblemException.BadRequest($"id must be 1 to {InferenceIds.MaxLength} printable characters.");
-        var result = invoker.Invoke(route, frame, new InvocationOptions(parameters?.InferenceIds, request.Id, parameters?.TargetVariant, parameters?.StickyKey));
+        var result = invoker.Invoke(route, frame,
+            new InvocationOptions(parameters?.InferenceIds, request.Id, parameters?.TargetVariant, parameters?.StickyKey, parameters?.Explain ?? false));
         http.Response.Headers[InvocationEndpoints.InvokedVariantHeader] = result.Variant.Spec.Name;
         var rows = result.Rows;
         long n = rows.Count;
@@ -68,6 +69,8 @@ public static class OpenInferenceEndpoints
             outputs.Add(new InferOutput("probability", "FP32", [n], [.. rows.Select(r => (object?)r.Probability)]));
         outputs.Add(new InferOutput("inference_id", "BYTES", [n], [.. rows.Select(r => (object?)r.InferenceId)]));
         outputs.Add(new InferOutput("variant", "BYTES", [n], [.. rows.Select(r => (object?)r.Variant)]));
+        if (parameters?.Explain == true)
+            outputs.Add(new InferOutput("explanation", "BYTES", [n], [.. rows.Select(r => (object?)ServingJson.Serialize(r.Explanation))]));
         return TypedResults.Ok(new InferResponse(name, result.Variant.Spec.ModelVersion, request.Id,
             new Dictionary<string, string> { ["variant"] = result.Variant.Spec.Name, ["model_name"] = result.Variant.Spec.ModelName }, outputs));
     }

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using Mlops.Serving.Features.Alarms;
+using Mlops.Serving.Features.Deployments;
 using Mlops.Serving.Features.Endpoints;
 using Mlops.Serving.Features.Models;
 using Npgsql;
@@ -13,13 +15,16 @@ namespace Mlops.Serving.Features.Routing;
 /// names is loaded and warmed up, so a swap never fails a request (requests in flight keep the route they started with).
 /// Every replica does the same, which is how they share configuration and deployment state.
 /// </summary>
-public sealed class RoutingTable(NpgsqlDataSource db, ModelCache models, IOptions<ServingOptions> options, ILogger<RoutingTable> logger)
-    : BackgroundService, IHealthCheck
+public sealed class RoutingTable(NpgsqlDataSource db, ModelCache models, BuiltInAlarms alarms, ReplicaRegistry replicas, IOptions<ServingOptions> options,
+    TimeProvider clock, ILogger<RoutingTable> logger) : BackgroundService, IHealthCheck
 {
     private readonly ConcurrentDictionary<string, EndpointRoute> _routes = new(StringComparer.Ordinal);
     private volatile bool _synced;
 
     public EndpointRoute? Find(string name) => _routes.GetValueOrDefault(name);
+
+    /// <summary>Every route this replica serves now.</summary>
+    public ICollection<EndpointRoute> Routes => _routes.Values;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -30,6 +35,7 @@ public sealed class RoutingTable(NpgsqlDataSource db, ModelCache models, IOption
             {
                 await RefreshAsync(stoppingToken);
                 _synced = true;
+                await replicas.ReportAsync(Warm(), clock.GetUtcNow(), stoppingToken);
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
@@ -43,7 +49,12 @@ public sealed class RoutingTable(NpgsqlDataSource db, ModelCache models, IOption
             {
             }
         }
+        await replicas.LeaveAsync();
     }
+
+    /// <summary>The configurations whose every model this replica has loaded, per endpoint (what blue/green waits for).</summary>
+    public Dictionary<string, int[]> Warm() => _routes.Values.ToDictionary(r => r.Name, r => r.All.Where(v => v.Model is not null)
+        .GroupBy(v => v.ConfigVersion).Select(g => g.Key).ToArray(), StringComparer.Ordinal);
 
     /// <summary>Reloads every endpoint whose revision changed and drops deleted ones.</summary>
     public async Task RefreshAsync(CancellationToken ct)
@@ -65,6 +76,7 @@ public sealed class RoutingTable(NpgsqlDataSource db, ModelCache models, IOption
         var live = revisions.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var name in _routes.Keys.Where(n => !live.Contains(n)))
             _routes.TryRemove(name, out _);
+        alarms.Retain((endpoint, config) => _routes.TryGetValue(endpoint, out var route) && route.All.Any(v => v.ConfigVersion == config));
     }
 
     /// <summary>Loads one endpoint now (the write path calls it so the replica that made a change serves it at once).</summary>
@@ -76,20 +88,27 @@ public sealed class RoutingTable(NpgsqlDataSource db, ModelCache models, IOption
             _routes.TryRemove(name, out _);
             return null;
         }
-        var current = await LiveAsync(snapshot.Current, ct);
-        var next = snapshot.Next is { } n && snapshot.Active is { NewShare: > 0 } ? await LiveAsync(n, ct) : null;
+        var current = await LiveAsync(snapshot.Current, measured: false, ct);
+        // The new configuration is loaded once it takes traffic, and before: blue/green loads it everywhere before the
+        // switch (that is what it waits for), shadow variants take mirrored requests.
+        var next = snapshot.Next is { } n && snapshot.Active is { } active
+            && (active.NewShare > 0 || active.State is DeploymentStates.Provisioning or DeploymentStates.Shadowing)
+            ? await LiveAsync(n, measured: true, ct)
+            : null;
         var route = new EndpointRoute(name, snapshot.Endpoint.Revision, current, next, snapshot.Active?.NewShare ?? 0,
-            (snapshot.Next ?? snapshot.Current).DataCapture, snapshot.Active?.DeploymentId);
+            (snapshot.Next ?? snapshot.Current).DataCapture, snapshot.Active?.DeploymentId, snapshot.Active?.State, snapshot.Active?.Strategy);
         // Never go back to an older revision that a slower concurrent load produced.
         _routes.AddOrUpdate(name, route, (_, existing) => existing.Revision > route.Revision ? existing : route);
         return route;
     }
 
-    private async Task<List<LiveVariant>> LiveAsync(EndpointConfig config, CancellationToken ct)
+    // The new configuration's variants are measured for the built-in alarms; the current one's are not watched.
+    private async Task<List<LiveVariant>> LiveAsync(EndpointConfig config, bool measured, CancellationToken ct)
     {
         var live = new List<LiveVariant>();
         foreach (var v in config.Variants)
-            live.Add(new LiveVariant(v, config.Version, await models.GetAsync(v.ModelName, v.ModelVersion, ct)));
+            live.Add(new LiveVariant(v, config.Version, await models.GetAsync(v.ModelName, v.ModelVersion, ct),
+                measured ? alarms.For(config.Endpoint, config.Version, v.Name) : null));
         return live;
     }
 

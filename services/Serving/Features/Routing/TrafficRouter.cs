@@ -1,22 +1,30 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
+using Mlops.Serving.Features.Alarms;
+using Mlops.Serving.Features.Deployments;
 using Mlops.Serving.Features.Endpoints;
 using Mlops.Serving.Features.Models;
 
 namespace Mlops.Serving.Features.Routing;
 
-/// <summary>A variant as a replica serves it: its configuration and, once loaded, its model.</summary>
-public sealed record LiveVariant(Variant Spec, int ConfigVersion, LoadedModel? Model);
+/// <summary>A variant as a replica serves it: its configuration, once loaded its model, and (new configurations) the window the built-in alarms read.</summary>
+public sealed record LiveVariant(Variant Spec, int ConfigVersion, LoadedModel? Model, VariantWindow? Window = null);
 
 /// <summary>
 /// An endpoint as a replica routes it: the current configuration's variants and, while a deployment runs, the new
-/// configuration's variants taking <see cref="NewShare"/> percent of the requests.
+/// configuration's variants taking <see cref="NewShare"/> percent of the requests, or (shadowing) answering none while
+/// <see cref="ShadowPercent"/> percent of the requests are mirrored to them.
 /// </summary>
 public sealed record EndpointRoute(string Name, long Revision, IReadOnlyList<LiveVariant> Current, IReadOnlyList<LiveVariant>? Next, int NewShare,
-    DataCaptureConfig DataCapture, string? DeploymentId)
+    DataCaptureConfig DataCapture, string? DeploymentId, string? DeploymentState = null, DeploymentStrategy? Strategy = null)
 {
     public IEnumerable<LiveVariant> All => Next is null ? Current : Current.Concat(Next);
+
+    /// <summary>The variants that answer requests: the new configuration's only once it has a share.</summary>
+    public IEnumerable<LiveVariant> Answering => Next is null || NewShare <= 0 ? Current : Current.Concat(Next);
+
+    public int ShadowPercent => DeploymentState == DeploymentStates.Shadowing && Next is { Count: > 0 } ? Strategy?.ShadowPercent ?? 0 : 0;
 }
 
 /// <summary>
@@ -31,25 +39,29 @@ public static class TrafficRouter
     {
         if (targetVariant is not null)
             return FindTarget(route, targetVariant)
-                ?? throw ProblemException.NotFound($"Endpoint '{route.Name}' has no variant '{targetVariant}'. Variants: {string.Join(", ", route.All.Select(v => v.Spec.Name).Distinct())}.");
+                ?? throw ProblemException.NotFound($"Endpoint '{route.Name}' has no variant '{targetVariant}'. Variants: {string.Join(", ", route.Answering.Select(v => v.Spec.Name).Distinct())}.");
 
         var fleetDraw = stickyKey is null ? random.NextDouble() : Unit(stickyKey, "fleet");
-        var fleet = route.Next is { Count: > 0 } next && fleetDraw * 100 < route.NewShare ? next : route.Current;
+        var fleet = route.Next is { Count: > 0 } next && route.NewShare > 0 && fleetDraw * 100 < route.NewShare ? next : route.Current;
         var variantDraw = stickyKey is null ? random.NextDouble() : Unit(stickyKey, "variant");
         return ByWeight(fleet, variantDraw);
     }
 
-    /// <summary>Each variant's share of all requests, in percent.</summary>
+    /// <summary>A shadow variant for a mirrored request, by weight among the new configuration's variants.</summary>
+    public static LiveVariant? PickShadow(EndpointRoute route, Random random) =>
+        route.ShadowPercent > 0 && route.Next is { Count: > 0 } next ? ByWeight(next, random.NextDouble()) : null;
+
+    /// <summary>Each variant's share of all requests, in percent (shadow variants: 0, with the percent mirrored to them).</summary>
     public static IReadOnlyList<TrafficShare> Shares(EndpointRoute route)
     {
         var newShare = route.Next is { Count: > 0 } ? route.NewShare : 0;
-        return [.. Fleet(route.Current, 100 - newShare), .. route.Next is null ? [] : Fleet(route.Next, newShare)];
+        return [.. Fleet(route.Current, 100 - newShare, null), .. route.Next is null ? [] : Fleet(route.Next, newShare, route.ShadowPercent > 0 ? route.ShadowPercent : null)];
 
-        static IEnumerable<TrafficShare> Fleet(IReadOnlyList<LiveVariant> fleet, double percent)
+        static IEnumerable<TrafficShare> Fleet(IReadOnlyList<LiveVariant> fleet, double percent, double? mirrored)
         {
             var total = fleet.Sum(v => v.Spec.Weight);
             return fleet.Select(v => new TrafficShare(v.Spec.Name, v.Spec.ModelName, v.Spec.ModelVersion, v.ConfigVersion,
-                Math.Round(percent * v.Spec.Weight / total, 4)));
+                Math.Round(percent * v.Spec.Weight / total, 4), mirrored is { } m ? Math.Round(m * v.Spec.Weight / total, 4) : null));
         }
     }
 
@@ -75,11 +87,12 @@ public static class TrafficRouter
         return fleet[^1];
     }
 
-    // A name both configurations use resolves to the one carrying the larger share of traffic.
+    // A name both configurations use resolves to the one carrying the larger share of traffic. A configuration without a
+    // share (blue/green still provisioning, shadow variants) cannot be targeted: it answers nobody.
     private static LiveVariant? FindTarget(EndpointRoute route, string name)
     {
         var current = route.Current.FirstOrDefault(v => v.Spec.Name == name);
-        var next = route.Next?.FirstOrDefault(v => v.Spec.Name == name);
+        var next = route.NewShare > 0 ? route.Next?.FirstOrDefault(v => v.Spec.Name == name) : null;
         return (current, next) switch
         {
             ({ } c, { } n) => route.NewShare >= 50 ? n : c,
