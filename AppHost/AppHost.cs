@@ -14,11 +14,17 @@ var infrastructure = builder.AddMlopsInfrastructure();
 var training = builder.AddTrainingJobs(infrastructure);
 
 // Services: each gets its own database, the bus, S3 and both keys, and starts once they are ready.
-builder.AddProject<Projects.FeatureStore>(ResourceNames.FeatureStore).WithPlatform(infrastructure, keys, ResourceNames.FeatureStoreDb);
+var featureStore = builder.AddProject<Projects.FeatureStore>(ResourceNames.FeatureStore).WithPlatform(infrastructure, keys, ResourceNames.FeatureStoreDb);
 var tracker = builder.AddProject<Projects.ExperimentTracker>(ResourceNames.ExperimentTracker).WithPlatform(infrastructure, keys, ResourceNames.ExperimentTrackerDb);
-builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPlatform(infrastructure, keys, ResourceNames.PipelineRunnerDb).WithTrainingJobs(training);
-builder.AddProject<Projects.Monitor>(ResourceNames.Monitor).WithPlatform(infrastructure, keys, ResourceNames.MonitorDb);
-builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPlatform(infrastructure, keys, ResourceNames.ServingDb).WithReference(tracker).WaitFor(tracker);
+var monitor = builder.AddProject<Projects.Monitor>(ResourceNames.Monitor).WithPlatform(infrastructure, keys, ResourceNames.MonitorDb);
+var serving = builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPlatform(infrastructure, keys, ResourceNames.ServingDb).WithReference(tracker).WaitFor(tracker);
+// Pipeline steps call the other services' APIs (training sets, runs and the registry, deployments, quality checks) and SageMaker.
+builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPlatform(infrastructure, keys, ResourceNames.PipelineRunnerDb)
+    .WithTrainingJobs(training)
+    .WithReference(featureStore).WaitFor(featureStore)
+    .WithReference(tracker).WaitFor(tracker)
+    .WithReference(serving).WaitFor(serving)
+    .WithReference(monitor).WaitFor(monitor);
 
 // The Trainer is not a resource: it is the program a training job runs (SageMaker's container contract), started by the
 // training service for the platform's trainer image; the sample still runs it in-process.

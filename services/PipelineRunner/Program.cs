@@ -2,6 +2,8 @@ using System.Text.Json;
 using Mlops;
 using Mlops.PipelineRunner.Features.Executions;
 using Mlops.PipelineRunner.Features.Pipelines;
+using Mlops.PipelineRunner.Features.Steps;
+using Mlops.SageMaker;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
@@ -17,6 +19,14 @@ builder.Services.AddSingleton<ExecutionStore>();
 builder.Services.AddSingleton<IStepHandler, NoopHandler>();
 builder.Services.AddSingleton<IStepHandler, FailHandler>();
 builder.Services.AddSingleton<IStepHandler, EvaluateHandler>();
+// Step types that call the other services, through their HTTP APIs (typed clients with the platform API key).
+builder.Services.AddSageMakerClient();
+builder.Services.AddStepServiceClients(builder.Configuration);
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<IStepHandler, TrainingSetHandler>();
+builder.Services.AddSingleton<IStepHandler, TrainHandler>();
+builder.Services.AddSingleton<IStepHandler, RegisterModelHandler>();
+builder.Services.AddSingleton<IStepHandler, ApprovalHandler>();
 builder.Services.AddSingleton<ExecutionEngine>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<ExecutionEngine>());
 
@@ -25,5 +35,5 @@ app.MapMlopsPlatformEndpoints();
 
 var api = app.MapGroup("/api");
 api.MapPipelineEndpoints();
-api.MapExecutionEndpoints();
+api.MapExecutionEndpoints().MapApprovalEndpoints().MapStepLogEndpoints();
 app.Run();

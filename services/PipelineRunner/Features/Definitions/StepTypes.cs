@@ -31,28 +31,29 @@ public static class StepTypes
             {
                 ["train"] = Req(ValueType.String), ["validation"] = Req(ValueType.String), ["algorithm"] = Req(ValueType.String),
                 ["hyperparameters"] = Opt(ValueType.Map), ["experiment"] = Opt(ValueType.String), ["snapshot_id"] = Opt(ValueType.String),
-                ["max_runtime_seconds"] = Opt(ValueType.Number),
+                ["validation_snapshot_id"] = Opt(ValueType.String), ["max_runtime_seconds"] = Opt(ValueType.Number),
             },
             new Dictionary<string, ValueType>
             {
                 ["job_name"] = ValueType.String, ["model_uri"] = ValueType.String, ["run_id"] = ValueType.String, ["metrics"] = ValueType.Map,
+                ["experiment_id"] = ValueType.String, ["training_seconds"] = ValueType.Number,
             }),
         new("evaluate", true, new Dictionary<string, (ValueType, bool)>
             {
-                ["metrics"] = Req(ValueType.Map), ["gates"] = Req(ValueType.List),
+                ["metrics"] = Req(ValueType.Map), ["gates"] = Req(ValueType.List), ["fail_if_not_passed"] = Opt(ValueType.Bool),
             },
-            new Dictionary<string, ValueType> { ["passed"] = ValueType.Bool, ["reasons"] = ValueType.List }),
+            new Dictionary<string, ValueType> { ["passed"] = ValueType.Bool, ["reasons"] = ValueType.List, ["notes"] = ValueType.List, ["baselines"] = ValueType.List }),
         new("register_model", true, new Dictionary<string, (ValueType, bool)>
             {
                 ["model_name"] = Req(ValueType.String), ["run_id"] = Req(ValueType.String), ["model_uri"] = Req(ValueType.String),
-                ["alias"] = Opt(ValueType.String), ["tags"] = Opt(ValueType.Map),
+                ["alias"] = Opt(ValueType.String), ["tags"] = Opt(ValueType.Map), ["description"] = Opt(ValueType.String),
             },
-            new Dictionary<string, ValueType> { ["model_name"] = ValueType.String, ["version"] = ValueType.String }),
+            new Dictionary<string, ValueType> { ["model_name"] = ValueType.String, ["version"] = ValueType.String, ["source"] = ValueType.String }),
         new("approval", true, new Dictionary<string, (ValueType, bool)>
             {
                 ["message"] = Opt(ValueType.String), ["timeout_seconds"] = Opt(ValueType.Number),
             },
-            new Dictionary<string, ValueType> { ["approved_by"] = ValueType.String, ["comment"] = ValueType.String }),
+            new Dictionary<string, ValueType> { ["approved_by"] = ValueType.String, ["comment"] = ValueType.String, ["approved_at"] = ValueType.String }),
         new("transform", true, new Dictionary<string, (ValueType, bool)>
             {
                 ["sql"] = Req(ValueType.String), ["tables"] = Opt(ValueType.Map), ["output_key"] = Req(ValueType.String),
