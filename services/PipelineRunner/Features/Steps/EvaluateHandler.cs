@@ -110,6 +110,6 @@ public sealed class EvaluateHandler(IServiceProvider services) : IStepHandler
         if (string.IsNullOrEmpty(version.RunId))
             return new Baseline(version.Version, null, null);
         var run = await tracker.GetRunAsync(version.RunId, ct);
-        return new Baseline(version.Version, version.RunId, run.MetricValue(gate.Metric));
+        return new Baseline(version.Version, version.RunId, run.MetricValue(TrainHandler.TrackerKey(gate.Metric)) ?? run.MetricValue(gate.Metric));
     }
 }

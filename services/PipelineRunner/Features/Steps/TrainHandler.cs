@@ -48,8 +48,8 @@ public sealed class TrainHandler(IServiceProvider services, ILogger<TrainHandler
             foreach (var m in job.FinalMetricDataList ?? [])
                 metrics[m.MetricName] = m.Value;
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            await tracker.LogBatchAsync(run.Info.RunId,
-                (job.FinalMetricDataList ?? []).Select(m => new Metric(m.MetricName, m.Value, now, 0)), ct: ct);
+            await tracker.LogBatchAsync(run.Info.RunId, (job.FinalMetricDataList ?? []).Where(m => double.IsFinite(m.Value))
+                .Select(m => new Metric(TrackerKey(m.MetricName), m.Value, now, 0)), ct: ct);
             await LogSnapshotAsync(tracker, run.Info.RunId, inputs["snapshot_id"], "training", ct);
             await LogSnapshotAsync(tracker, run.Info.RunId, inputs["validation_snapshot_id"], "validation", ct);
             var modelUri = job.ModelArtifacts?.S3ModelArtifacts
@@ -204,6 +204,12 @@ public sealed class TrainHandler(IServiceProvider services, ILogger<TrainHandler
         var groups = (manifest["group_versions"] as JsonObject ?? []).Select(g => (g.Key, (int)Expressions.AsNumber(g.Value!))).ToList();
         await tracker.LogFeatureStoreSnapshotAsync(runId, id, manifest["content_hash"]!.ToString(), groups, datasetContext, ct);
     }
+
+    /// <summary>
+    /// A SageMaker metric name as a tracker key: "validation:auc" → "validation/auc" (MLflow keys allow '/', not ':'; the
+    /// sample scenario logs the same way). Step outputs keep SageMaker's names.
+    /// </summary>
+    public static string TrackerKey(string metric) => metric.Replace(':', '/');
 
     /// <summary>SageMaker's failure reasons as the kinds a retry policy names.</summary>
     public static string FailureKind(DescribeTrainingJobResponse job)
