@@ -3,11 +3,10 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
-using Aspire.Hosting.ApplicationModel;
-using Aspire.Hosting.Testing;
-using Microsoft.Extensions.DependencyInjection;
 using Mlops.ExperimentTracker.Client;
 using Mlops.SageMaker;
+
+using static Mlops.Tests.PipelineApi;
 
 namespace Mlops.Tests;
 
@@ -173,15 +172,7 @@ public sealed class PipelineStepsTests(PlatformFixture platform)
             return jobs.TrainingJobSummaries.Count > 0 ? jobs : null;
         }, Finish, "the train step's training job to exist");
 
-        var commands = platform.App.Services.GetRequiredService<ResourceCommandService>();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        var stop = await commands.ExecuteCommandAsync(ResourceNames.PipelineRunner, KnownResourceCommands.StopCommand, timeout.Token);
-        Assert.True(stop.Success, stop.Message);
-        await platform.App.ResourceNotifications.WaitForResourceAsync(ResourceNames.PipelineRunner,
-            e => e.Snapshot.State?.Text is "Exited" or "Finished" or "Stopped", timeout.Token);
-        var start = await commands.ExecuteCommandAsync(ResourceNames.PipelineRunner, KnownResourceCommands.StartCommand, timeout.Token);
-        Assert.True(start.Success, start.Message);
-        await platform.App.ResourceNotifications.WaitForResourceHealthyAsync(ResourceNames.PipelineRunner, timeout.Token);
+        await PipelineApi.RestartAsync(platform, ResourceNames.PipelineRunner);
 
         using var after = Runner();
         var done = await WaitForAsync(after, id, "succeeded");
@@ -258,7 +249,7 @@ public sealed class PipelineStepsTests(PlatformFixture platform)
         using var store = platform.CreateClient(ResourceNames.FeatureStore);
         var group = $"flights_{Guid.NewGuid():N}"[..20];
         Assert.Equal(HttpStatusCode.Created, (await store.PostAsJsonAsync("/api/feature-groups", FeatureStoreTests.FlightsGroup(group))).StatusCode);
-        var records = JsonNode.Parse(await File.ReadAllTextAsync(Repo("eng", "node", "node_modules", "vega-datasets", "data", "flights-2k.json")))!.AsArray();
+        var records = JsonNode.Parse(await File.ReadAllTextAsync(TrainingJobFlightsTests.Repo("eng", "node", "node_modules", "vega-datasets", "data", "flights-2k.json")))!.AsArray();
         var ingested = await store.PostAsJsonAsync($"/api/feature-groups/{group}/records", new JsonObject { ["records"] = records.DeepClone() });
         Assert.True(ingested.IsSuccessStatusCode, await ingested.Content.ReadAsStringAsync());
         JsonArray Rows(IEnumerable<JsonNode?> flights) => new([.. flights.Select(f => (JsonNode)new JsonObject
@@ -275,66 +266,5 @@ public sealed class PipelineStepsTests(PlatformFixture platform)
             ["model"] = $"flights-{Guid.NewGuid():N}"[..20],
             ["experiment"] = $"pipeline-steps-{Guid.NewGuid():N}",
         });
-    }
-
-    private static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..24];
-
-    private static async Task UpsertAsync(HttpClient client, string name, string yaml)
-    {
-        using var response = await client.PutAsync($"/api/pipelines/{name}", new StringContent(yaml, Encoding.UTF8, "application/yaml"));
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == HttpStatusCode.Created, $"{response.StatusCode}: {body}");
-    }
-
-    private static async Task<Guid> StartAsync(HttpClient client, string name, JsonObject parameters)
-    {
-        using var response = await client.PostAsJsonAsync($"/api/pipelines/{name}/executions", new JsonObject { ["parameters"] = parameters.DeepClone() });
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == HttpStatusCode.Created, $"{response.StatusCode}: {text}");
-        return JsonNode.Parse(text)!["id"]!.GetValue<Guid>();
-    }
-
-    private static async Task<JsonObject> GetAsync(HttpClient client, Guid id) =>
-        JsonNode.Parse(await client.GetStringAsync($"/api/executions/{id}"))!.AsObject();
-
-    private static Task<JsonObject> WaitForAsync(HttpClient client, Guid id, string status, TimeSpan? timeout = null)
-    {
-        JsonObject? last = null;
-        return Poll.UntilAsync(async () =>
-        {
-            try
-            {
-                last = await GetAsync(client, id);
-            }
-            catch (HttpRequestException)
-            {
-                return null; // the runner is restarting
-            }
-            var now = last["status"]!.GetValue<string>();
-            if (now != status && now is "succeeded" or "failed" or "stopped")
-                throw new Xunit.Sdk.XunitException($"execution {id} ended {now}, not {status}: {Summary(last)}");
-            return now == status ? last : null;
-        }, timeout ?? Finish, () => $"execution {id} to be {status}; last: {(last is null ? "none" : Summary(last))}");
-    }
-
-    /// <summary>Status, error and each step's status and error: what a failure message needs (the parameters are long).</summary>
-    private static string Summary(JsonObject execution) =>
-        $"{execution["status"]} ({execution["error"]}); " + string.Join("; ", execution["steps"]!.AsArray()
-            .Select(s => $"{s!["step"]}{(s["item"] is null ? "" : $"[{s["item"]}]")}: {s["status"]} (claims {s["claims"]}){(s["error"] is null ? "" : $" {s["error"]}")}"));
-
-    private static JsonObject Step(JsonObject execution, string step) =>
-        execution["steps"]!.AsArray().Select(s => s!.AsObject()).Single(s => s["step"]!.GetValue<string>() == step && s["item"] is null);
-
-    private static string Status(JsonObject execution, string step) =>
-        execution["steps"]!.AsArray().Any(s => s!["step"]!.GetValue<string>() == step && s["item"] is null)
-            ? Step(execution, step)["status"]!.GetValue<string>()
-            : "absent";
-
-    private static string Repo(params string[] path)
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Mlops.Aspire.sln")))
-            dir = dir.Parent;
-        return Path.Combine([dir!.FullName, .. path]);
     }
 }

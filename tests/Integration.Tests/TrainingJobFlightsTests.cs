@@ -193,7 +193,7 @@ public sealed class TrainingJobFlightsTests(PlatformFixture platform)
         Assert.True(process.ExitCode == 0, $"the trainer exited with {process.ExitCode}: {await stderr}\n{await stdout}");
     }
 
-    private static string Repo(params string[] path)
+    internal static string Repo(params string[] path)
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Mlops.Aspire.sln")))
