@@ -27,6 +27,8 @@ builder.Services.AddSingleton<IStepHandler, TrainingSetHandler>();
 builder.Services.AddSingleton<IStepHandler, TrainHandler>();
 builder.Services.AddSingleton<IStepHandler, RegisterModelHandler>();
 builder.Services.AddSingleton<IStepHandler, ApprovalHandler>();
+builder.Services.AddSingleton<IStepHandler, DeployHandler>();
+builder.Services.AddSingleton<IStepHandler, QualityCheckHandler>();
 builder.Services.AddSingleton<ExecutionEngine>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<ExecutionEngine>());
 

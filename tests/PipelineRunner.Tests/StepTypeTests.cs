@@ -34,6 +34,19 @@ public sealed class StepTypeTests
     [InlineData("{type: approval, inputs: {timeout_seconds: 1.5}}", "$.steps.s.inputs.timeout_seconds", "whole number")]
     [InlineData("{type: evaluate, inputs: {metrics: {}, gates: [{metric: auc, better_than: {model: m}}]}}", "$.steps.s.inputs.gates[0].better_than.alias", "alias")]
     [InlineData("{type: evaluate, inputs: {metrics: {}, gates: [{metric: auc, op: '>', threshold: 1}], fail_if_not_passed: yes please}}", "$.steps.s.inputs.fail_if_not_passed", "bool")]
+    [InlineData("{type: deploy, inputs: {endpoint: 'bad name', model_name: m, alias: champion}}", "$.steps.s.inputs.endpoint", "endpoint name")]
+    [InlineData("{type: deploy, inputs: {endpoint: e, model_name: m}}", "$.steps.s.inputs.model_version", "exactly one")]
+    [InlineData("{type: deploy, inputs: {endpoint: e, model_name: m, model_version: '1', alias: champion}}", "$.steps.s.inputs.alias", "exactly one")]
+    [InlineData("{type: deploy, inputs: {endpoint: e, model_name: m, alias: champion, strategy: {type: big_bang}}}", "$.steps.s.inputs.strategy.type", "all_at_once")]
+    [InlineData("{type: deploy, inputs: {endpoint: e, model_name: m, alias: champion, strategy: {speed: 3}}}", "$.steps.s.inputs.strategy.speed", "Unknown strategy key")]
+    [InlineData("{type: deploy, inputs: {endpoint: e, model_name: m, alias: champion, sampling_percentage: 150}}", "$.steps.s.inputs.sampling_percentage", "from 0 to 100")]
+    [InlineData("{type: deploy, inputs: {endpoint: e, model_name: m, alias: champion, variant: 'a_b'}}", "$.steps.s.inputs.variant", "variant name")]
+    [InlineData("{type: quality_check, inputs: {baseline: b}}", "$.steps.s.inputs.dataset_uri", "exactly one")]
+    [InlineData("{type: quality_check, inputs: {baseline: b, dataset_uri: 's3://b/k', endpoint: e}}", "$.steps.s.inputs.endpoint", "exactly one")]
+    [InlineData("{type: quality_check, inputs: {baseline: b, dataset_uri: 'file:///tmp/x'}}", "$.steps.s.inputs.dataset_uri", "s3://bucket/key")]
+    [InlineData("{type: quality_check, inputs: {baseline: b, dataset_uri: 's3://b/k', format: xlsx}}", "$.steps.s.inputs.format", "parquet, csv")]
+    [InlineData("{type: quality_check, inputs: {baseline: b, dataset_uri: 's3://b/k', window_seconds: 60}}", "$.steps.s.inputs.window_seconds", "give 'endpoint'")]
+    [InlineData("{type: quality_check, inputs: {baseline: b, endpoint: e, fail_on_violations: 1}}", "$.steps.s.inputs.fail_on_violations", "bool")]
     public void InvalidInputs_AreNamedWithTheirPath(string step, string path, string message)
     {
         var problems = Problems($"steps: {{s: {step}}}");
@@ -183,6 +196,36 @@ public sealed class StepTypeTests
         Assert.Equal("abc", outputs["content_hash"]!.GetValue<string>());
         Assert.Equal(2, outputs["group_versions"]!["flights"]!.GetValue<int>());
         Assert.Equal("s3://a/s/data.parquet", outputs["data_uri"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void Deploy_OneVariantWithAllTraffic_AndAllAtOnceByDefault()
+    {
+        var variant = DeployHandler.Variant(new JsonObject { ["model_name"] = "flights", ["model_version"] = "3" });
+        Assert.Equal("primary", variant["name"]!.GetValue<string>());
+        Assert.Equal("3", variant["model_version"]!.GetValue<string>());
+        Assert.Null(variant["alias"]);
+        var byAlias = DeployHandler.Variant(new JsonObject { ["model_name"] = "flights", ["alias"] = "champion", ["variant"] = "blue" });
+        Assert.Equal("champion", byAlias["alias"]!.GetValue<string>());
+        Assert.Null(byAlias["model_version"]);
+        Assert.Equal("all_at_once", DeployHandler.Strategy(new JsonObject())["type"]!.GetValue<string>());
+        var canary = DeployHandler.Strategy(new JsonObject { ["strategy"] = new JsonObject { ["type"] = "canary", ["canary_percent"] = 10 } });
+        Assert.Equal("canary", canary["type"]!.GetValue<string>());
+        Assert.Equal(10, canary["canary_percent"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public void QualityCheck_ReadsADataset_OrTheEndpointsCaptureOverTheWindowBeforeNow()
+    {
+        var now = DateTimeOffset.Parse("2026-12-01T12:00:00Z");
+        var dataset = QualityCheckHandler.Request(new JsonObject { ["baseline"] = "b", ["baseline_version"] = 2, ["dataset_uri"] = "s3://a/k.parquet" }, now);
+        Assert.Equal("s3://a/k.parquet", dataset["dataset"]!["uri"]!.GetValue<string>());
+        Assert.Equal(2, dataset["baseline"]!["version"]!.GetValue<int>());
+        Assert.Null(dataset["capture"]);
+        var capture = QualityCheckHandler.Request(new JsonObject { ["baseline"] = "b", ["endpoint"] = "e", ["window_seconds"] = 600 }, now);
+        Assert.Equal("e", capture["capture"]!["endpoint"]!.GetValue<string>());
+        Assert.Equal(now.AddMinutes(-10), DateTimeOffset.Parse(capture["capture"]!["start"]!.GetValue<string>()));
+        Assert.Equal(now, DateTimeOffset.Parse(capture["capture"]!["end"]!.GetValue<string>()));
     }
 
     [Fact]

@@ -35,7 +35,7 @@ public static class StepTypes
             },
             new Dictionary<string, ValueType>
             {
-                ["job_name"] = ValueType.String, ["model_uri"] = ValueType.String, ["run_id"] = ValueType.String, ["metrics"] = ValueType.Map,
+                ["job_name"] = ValueType.String, ["model_uri"] = ValueType.String, ["artifact_uri"] = ValueType.String, ["run_id"] = ValueType.String, ["metrics"] = ValueType.Map,
                 ["experiment_id"] = ValueType.String, ["training_seconds"] = ValueType.Number,
             }),
         new("evaluate", true, new Dictionary<string, (ValueType, bool)>
@@ -64,10 +64,28 @@ public static class StepTypes
                 ["feature_group"] = Req(ValueType.String), ["object_key"] = Req(ValueType.String), ["format"] = Opt(ValueType.String),
             },
             new Dictionary<string, ValueType> { ["job_id"] = ValueType.String, ["rows"] = ValueType.Number }),
-        new("deploy", false, new Dictionary<string, (ValueType, bool)>(), new Dictionary<string, ValueType>(),
-            "step type 'deploy' is not available yet: it deploys through the Serving service, which has not landed."),
-        new("quality_check", false, new Dictionary<string, (ValueType, bool)>(), new Dictionary<string, ValueType>(),
-            "step type 'quality_check' is not available yet: it runs through the Monitor service, which has not landed."),
+        new("deploy", true, new Dictionary<string, (ValueType, bool)>
+            {
+                ["endpoint"] = Req(ValueType.String), ["model_name"] = Req(ValueType.String), ["model_version"] = Opt(ValueType.String),
+                ["alias"] = Opt(ValueType.String), ["variant"] = Opt(ValueType.String), ["strategy"] = Opt(ValueType.Map),
+                ["sampling_percentage"] = Opt(ValueType.Number), ["timeout_seconds"] = Opt(ValueType.Number),
+            },
+            new Dictionary<string, ValueType>
+            {
+                ["endpoint"] = ValueType.String, ["config_version"] = ValueType.Number, ["model_version"] = ValueType.String,
+                ["deployment_id"] = ValueType.String, ["state"] = ValueType.String,
+            }),
+        new("quality_check", true, new Dictionary<string, (ValueType, bool)>
+            {
+                ["baseline"] = Req(ValueType.String), ["baseline_version"] = Opt(ValueType.Number), ["dataset_uri"] = Opt(ValueType.String),
+                ["format"] = Opt(ValueType.String), ["endpoint"] = Opt(ValueType.String), ["variant"] = Opt(ValueType.String),
+                ["window_seconds"] = Opt(ValueType.Number), ["drift"] = Opt(ValueType.Map), ["fail_on_violations"] = Opt(ValueType.Bool),
+            },
+            new Dictionary<string, ValueType>
+            {
+                ["run_id"] = ValueType.String, ["result"] = ValueType.String, ["passed"] = ValueType.Bool, ["violation_count"] = ValueType.Number,
+                ["violations"] = ValueType.List, ["item_count"] = ValueType.Number, ["dataset_drift"] = ValueType.Bool, ["report_uri"] = ValueType.String,
+            }),
         new("tune", false, new Dictionary<string, (ValueType, bool)>(), new Dictionary<string, ValueType>(),
             "step type 'tune' is not available yet: it needs the hyperparameter tuning library (services/Mlops.Tuning), which has not landed."),
     }.ToDictionary(t => t.Name);

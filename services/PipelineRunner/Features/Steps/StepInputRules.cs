@@ -96,6 +96,8 @@ public static partial class StepInputRules
                     if (strategy["type"] is { } t && !IsReference(t) && (Str(t) is not { } st || !DeploymentTypes.Contains(st)))
                         problems.Add(new($"{path}.inputs.strategy.type", $"'strategy.type' is one of {string.Join(", ", DeploymentTypes)}."));
                 }
+                if (check.Known("variant") is JsonValue vn && Str(vn) is { } variant && !EndpointName().IsMatch(variant))
+                    check.Problem("variant", $"'{variant}' is not a variant name (letters, digits and hyphens, at most 63).");
                 check.NumberIn("sampling_percentage", 0, 100);
                 check.IntegerIn("timeout_seconds", 1, 24 * 3600);
                 break;
@@ -107,6 +109,11 @@ public static partial class StepInputRules
                 if (hasDataset == hasEndpoint)
                     check.Problem(hasDataset ? "endpoint" : "dataset_uri", "A quality check reads exactly one of 'dataset_uri' (an S3 object) or 'endpoint' (its captured data).");
                 check.S3Uri("dataset_uri");
+                check.OneOf("format", ["parquet", "csv"]);
+                if (inputs.ContainsKey("variant") && !hasEndpoint)
+                    check.Problem("variant", "'variant' narrows an endpoint's captured data: give 'endpoint' too.");
+                if (inputs.ContainsKey("window_seconds") && !hasEndpoint)
+                    check.Problem("window_seconds", "'window_seconds' is the span of captured data read: give 'endpoint' too.");
                 check.IntegerIn("window_seconds", 1, 30 * 24 * 3600);
                 check.IntegerIn("baseline_version", 1, int.MaxValue);
                 break;

@@ -1,4 +1,6 @@
+using System.Formats.Tar;
 using System.Globalization;
+using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -7,6 +9,7 @@ using Mlops.ExperimentTracker.Client;
 using Mlops.PipelineRunner.Features.Definitions;
 using Mlops.PipelineRunner.Features.Executions;
 using Mlops.SageMaker;
+using Mlops.ServiceDefaults.Storage;
 
 namespace Mlops.PipelineRunner.Features.Steps;
 
@@ -55,11 +58,13 @@ public sealed class TrainHandler(IServiceProvider services, ILogger<TrainHandler
             var modelUri = job.ModelArtifacts?.S3ModelArtifacts
                 ?? throw new StepException(FailureKinds.JobInternalError, $"Training job {name} completed without model artifacts.");
             await tracker.SetTagAsync(run.Info.RunId, "mlops.model_uri", modelUri, ct);
+            var artifactUri = await PublishModelAsync(tracker, run, modelUri, ct);
             await tracker.FinishRunAsync(run.Info.RunId, "FINISHED", ct);
             return new StepSucceeded(new JsonObject
             {
                 ["job_name"] = name,
                 ["model_uri"] = modelUri,
+                ["artifact_uri"] = artifactUri,
                 ["run_id"] = run.Info.RunId,
                 ["experiment_id"] = run.Info.ExperimentId,
                 ["metrics"] = metrics,
@@ -193,6 +198,33 @@ public sealed class TrainHandler(IServiceProvider services, ILogger<TrainHandler
         var parameters = new Dictionary<string, string>(hyperParameters) { ["algorithm"] = algorithm };
         await tracker.LogBatchAsync(run.Info.RunId, parameters: parameters, ct: ct);
         return run;
+    }
+
+    /// <summary>
+    /// Copies the model package out of the job's model.tar.gz into the run's artifacts under <c>model/</c> (as MLflow's
+    /// log_model does), so a version registered from <c>artifact_uri</c> is servable through the tracker's artifact API.
+    /// </summary>
+    private async Task<string> PublishModelAsync(TrackingClient tracker, Run run, string modelUri, CancellationToken ct)
+    {
+        var location = new Uri(modelUri);
+        var store = services.GetRequiredService<ObjectStore>();
+        await using var archive = await store.GetAsync(location.Host, location.AbsolutePath.TrimStart('/'), ct);
+        await using var gzip = new GZipStream(archive, CompressionMode.Decompress);
+        await using var tar = new TarReader(gzip);
+        while (await tar.GetNextEntryAsync(copyData: false, ct) is { } entry)
+        {
+            if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile) || entry.DataStream is null)
+                continue;
+            var path = entry.Name.Replace('\\', '/').TrimStart('.', '/');
+            if (path.Length == 0 || path.Split('/').Any(p => p is "" or "." or ".."))
+                continue;
+            // Buffered: a retried upload must be able to send the body again.
+            var buffer = new MemoryStream();
+            await entry.DataStream.CopyToAsync(buffer, ct);
+            buffer.Position = 0;
+            await tracker.UploadArtifactAsync(run, $"model/{path}", buffer, ct);
+        }
+        return $"{run.Info.ArtifactUri.TrimEnd('/')}/model";
     }
 
     /// <summary>Logs a FeatureStore snapshot as the run's dataset input, with the feature-group versions it joined (lineage).</summary>
