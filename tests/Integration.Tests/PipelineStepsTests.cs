@@ -188,6 +188,88 @@ public sealed class PipelineStepsTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task FlightsPipeline_DeploysTheRegisteredVersion_AndItsQualityCheckPasses_WhileAMissingColumnFailsTheCheck()
+    {
+        var (group, parameters) = await FlightsDataAsync(trainRows: 400, validationRows: 200);
+        var endpoint = $"flights-{Guid.NewGuid():N}"[..24];
+        var baseline = $"flights-{Guid.NewGuid():N}"[..24];
+        parameters["endpoint"] = endpoint;
+        parameters["baseline"] = baseline;
+
+        // The baseline: the validation rows' training set as the Monitor profiles it (the same request gives the same bytes).
+        using var store = platform.CreateClient(ResourceNames.FeatureStore);
+        async Task<string> SnapshotAsync(JsonArray features)
+        {
+            var response = await store.PostAsJsonAsync("/api/training-sets", new JsonObject
+            {
+                ["features"] = features, ["entity_rows"] = parameters["validation_rows"]!.DeepClone(),
+            });
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.Created, body);
+            return JsonNode.Parse(body)!["data_uri"]!.GetValue<string>();
+        }
+        using var monitor = platform.CreateClient(ResourceNames.Monitor);
+        var created = await monitor.PostAsJsonAsync("/api/baselines", new JsonObject
+        {
+            ["name"] = baseline, ["dataset"] = new JsonObject { ["uri"] = await SnapshotAsync((JsonArray)parameters["features"]!.DeepClone()) },
+        });
+        Assert.True(created.StatusCode == HttpStatusCode.Created, await created.Content.ReadAsStringAsync());
+
+        using var client = Runner();
+        var name = Unique("deploy");
+        await UpsertAsync(client, name, FlightsPipeline
+            .Replace("model_uri: ${steps.train.outputs.model_uri}", "model_uri: ${steps.train.outputs.artifact_uri}")
+            .Replace("min_auc: {type: number, default: 0.3}", "min_auc: {type: number, default: 0.3}\n  endpoint: {type: string}\n  baseline: {type: string}")
+            + """
+
+              deploy:
+                type: deploy
+                depends_on: [register]
+                inputs: {endpoint: "${params.endpoint}", model_name: "${params.model}", alias: champion, strategy: {type: all_at_once}}
+              quality:
+                type: quality_check
+                inputs: {baseline: "${params.baseline}", dataset_uri: "${steps.validation_set.outputs.data_uri}"}
+            """);
+        var done = await WaitForAsync(client, await StartAsync(client, name, parameters), "succeeded");
+        var version = Step(done, "register")["outputs"]!["version"]!.GetValue<string>();
+        var deployed = Step(done, "deploy")["outputs"]!;
+        Assert.Equal(endpoint, deployed["endpoint"]!.GetValue<string>());
+        Assert.Equal(version, deployed["model_version"]!.GetValue<string>());
+        var quality = Step(done, "quality")["outputs"]!;
+        Assert.Equal("OK", quality["result"]!.GetValue<string>());
+        Assert.True(quality["passed"]!.GetValue<bool>());
+
+        // The endpoint serves the registered version.
+        using var serving = platform.CreateClient(ResourceNames.Serving);
+        var flight = parameters["validation_rows"]![0]!;
+        var invoked = await serving.PostAsJsonAsync($"/endpoints/{endpoint}/invocations", new JsonObject
+        {
+            ["dataframe_records"] = new JsonArray(new JsonObject
+            {
+                ["origin"] = flight["origin"]!.DeepClone(), ["event_timestamp"] = flight["event_timestamp"]!.DeepClone(),
+                [$"{group}__distance"] = 337, [$"{group}__destination"] = "LAX",
+            }),
+        });
+        var answer = await invoked.Content.ReadAsStringAsync();
+        Assert.True(invoked.StatusCode == HttpStatusCode.OK, answer);
+        Assert.Equal(version, JsonNode.Parse(answer)!["predictions"]![0]!["model_version"]!.GetValue<string>());
+
+        // Data without one of the baseline's columns: the check fails the execution, naming the violation.
+        var check = Unique("quality");
+        await UpsertAsync(client, check, """
+            parameters: {baseline: {type: string}, data: {type: string}}
+            steps:
+              quality: {type: quality_check, inputs: {baseline: "${params.baseline}", dataset_uri: "${params.data}"}}
+            """);
+        var failed = await WaitForAsync(client, await StartAsync(client, check, new JsonObject
+        {
+            ["baseline"] = baseline, ["data"] = await SnapshotAsync(new JsonArray($"{group}:distance")),
+        }), "failed");
+        Assert.Contains("missing_column_check", failed["error"]!.GetValue<string>());
+        Assert.Contains($"{group}__destination", failed["error"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Approval_WaitsForAPerson_ApproveGoesOn_RejectFails_AndDecidingWhatIsNotWaitingIs409()
     {
         using var client = Runner();
