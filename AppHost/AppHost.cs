@@ -16,11 +16,17 @@ var training = builder.AddTrainingJobs(infrastructure);
 // Services: each gets its own database, the bus, S3 and both keys, and starts once they are ready.
 var featureStore = builder.AddProject<Projects.FeatureStore>(ResourceNames.FeatureStore).WithPlatform(infrastructure, keys, ResourceNames.FeatureStoreDb);
 var tracker = builder.AddProject<Projects.ExperimentTracker>(ResourceNames.ExperimentTracker).WithPlatform(infrastructure, keys, ResourceNames.ExperimentTrackerDb);
-builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPlatform(infrastructure, keys, ResourceNames.PipelineRunnerDb).WithTrainingJobs(training);
 var serving = builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPlatform(infrastructure, keys, ResourceNames.ServingDb).WithReference(tracker).WaitFor(tracker);
 // The monitor reads feature-group statistics (baselines) and which model version each endpoint variant serves.
-builder.AddProject<Projects.Monitor>(ResourceNames.Monitor).WithPlatform(infrastructure, keys, ResourceNames.MonitorDb)
+var monitor = builder.AddProject<Projects.Monitor>(ResourceNames.Monitor).WithPlatform(infrastructure, keys, ResourceNames.MonitorDb)
     .WithReference(featureStore).WaitFor(featureStore).WithReference(serving).WaitFor(serving);
+// Pipeline steps call the other services' APIs (training sets, runs and the registry, deployments, quality checks) and SageMaker.
+builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPlatform(infrastructure, keys, ResourceNames.PipelineRunnerDb)
+    .WithTrainingJobs(training)
+    .WithReference(featureStore).WaitFor(featureStore)
+    .WithReference(tracker).WaitFor(tracker)
+    .WithReference(serving).WaitFor(serving)
+    .WithReference(monitor).WaitFor(monitor);
 
 // The Trainer is not a resource: it is the program a training job runs (SageMaker's container contract), started by the
 // training service for the platform's trainer image; the sample still runs it in-process.

@@ -240,6 +240,31 @@ public sealed class TrackingClient(HttpClient http)
         }, ct)).ModelVersion;
     }
 
+    /// <summary>
+    /// Creates a version of the model (the model is created if missing) from any <paramref name="source"/> URI — e.g. a
+    /// training job's <c>s3://…/model.tar.gz</c> — linked to the run it came from, with tags set in the same call.
+    /// </summary>
+    public async Task<ModelVersion> CreateModelVersionAsync(string name, string source, string? runId = null,
+        IReadOnlyDictionary<string, string>? tags = null, string? description = null, CancellationToken ct = default)
+    {
+        try
+        {
+            await CreateRegisteredModelAsync(name, null, ct);
+        }
+        catch (MlflowApiException e) when (e.ErrorCode == MlflowApiException.ResourceAlreadyExists)
+        {
+        }
+        return (await PostAsync<ModelVersionResponse>("model-versions/create", new
+        {
+            name, source, run_id = runId, tags = Tags(tags), description,
+        }, ct)).ModelVersion;
+    }
+
+    /// <summary>MLflow's <c>model-versions/search</c> (one page): e.g. <c>run_id = '…'</c>, <c>name = '…'</c>, <c>tags.`k` = 'v'</c>.</summary>
+    public async Task<IReadOnlyList<ModelVersion>> SearchModelVersionsAsync(string? filter, int maxResults = 1000, CancellationToken ct = default) =>
+        (await GetAsync<SearchModelVersionsResponse>(
+            $"model-versions/search?max_results={maxResults}{(filter is null ? "" : $"&filter={Escape(filter)}")}", ct)).ModelVersions ?? [];
+
     public async Task<ModelVersion> GetModelVersionAsync(string name, string version, CancellationToken ct = default) =>
         (await GetAsync<ModelVersionResponse>($"model-versions/get?name={Escape(name)}&version={Escape(version)}", ct)).ModelVersion;
 
@@ -377,5 +402,6 @@ public sealed class TrackingClient(HttpClient http)
     private sealed record ListArtifactsResponse(string? RootUri, List<ArtifactFile>? Files);
     private sealed record RegisteredModelResponse(RegisteredModel RegisteredModel);
     private sealed record ModelVersionResponse(ModelVersion ModelVersion);
+    private sealed record SearchModelVersionsResponse(List<ModelVersion>? ModelVersions, string? NextPageToken);
     private sealed record DownloadUriResponse(string ArtifactUri);
 }

@@ -2,7 +2,9 @@ using System.Text.Json;
 using Mlops;
 using Mlops.PipelineRunner.Features.Executions;
 using Mlops.PipelineRunner.Features.Pipelines;
+using Mlops.PipelineRunner.Features.Steps;
 using Mlops.PipelineRunner.Features.Triggers;
+using Mlops.SageMaker;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
@@ -23,6 +25,16 @@ builder.Services.AddSingleton<ExecutionStore>();
 builder.Services.AddSingleton<IStepHandler, NoopHandler>();
 builder.Services.AddSingleton<IStepHandler, FailHandler>();
 builder.Services.AddSingleton<IStepHandler, EvaluateHandler>();
+// Step types that call the other services, through their HTTP APIs (typed clients with the platform API key).
+builder.Services.AddSageMakerClient();
+builder.Services.AddStepServiceClients(builder.Configuration);
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<IStepHandler, TrainingSetHandler>();
+builder.Services.AddSingleton<IStepHandler, TrainHandler>();
+builder.Services.AddSingleton<IStepHandler, RegisterModelHandler>();
+builder.Services.AddSingleton<IStepHandler, ApprovalHandler>();
+builder.Services.AddSingleton<IStepHandler, DeployHandler>();
+builder.Services.AddSingleton<IStepHandler, QualityCheckHandler>();
 builder.Services.AddSingleton<ExecutionEngine>();
 builder.Services.AddOptions<TriggerOptions>().BindConfiguration(TriggerOptions.Section);
 builder.Services.AddSingleton<TriggerStore>();
@@ -35,6 +47,6 @@ app.MapMlopsPlatformEndpoints();
 
 var api = app.MapGroup("/api");
 api.MapPipelineEndpoints();
-api.MapExecutionEndpoints();
+api.MapExecutionEndpoints().MapApprovalEndpoints().MapStepLogEndpoints();
 api.MapTriggerEndpoints();
 app.Run();

@@ -71,7 +71,7 @@ public sealed class PipelineRunnerTests(PlatformFixture platform)
               c: {type: nonsense}
               d: {type: fail, inputs: {message: "${steps.nowhere.outputs.x}"}}
               e: {type: condition, inputs: {expression: "${params.n} > 'x'"}}
-              f: {type: deploy}
+              f: {type: tune}
             """;
         using var response = await client.PutAsync($"/api/pipelines/{name}", new StringContent(yaml, Encoding.UTF8, "application/yaml"));
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);

@@ -132,7 +132,7 @@ public sealed class DefinitionParserTests
         Assert.Contains(problems, p => p.Path == "$.steps.e.inputs.expression" && p.Message.Contains("compares numbers or strings"));
         Assert.Contains(problems, p => p.Path == "$.steps.f.when" && p.Message.Contains("'and' needs bools"));
         Assert.Contains(problems, p => p.Path == "$.steps.f.inputs.run_id" && p.Message.Contains("no output 'missing'"));
-        Assert.Contains(problems, p => p.Path == "$.steps.g.type" && p.Message.Contains("not available yet"));
+        Assert.Contains(problems, p => p.Path == "$.steps.g.inputs.endpoint" && p.Message.Contains("needs input 'endpoint'")); // deploy is runnable now
         Assert.Contains(problems, p => p.Path == "$.steps.h.type" && p.Message.Contains("Mlops.Tuning"));
         Assert.Contains("$.steps.i.retry.exception_type[0]", paths);
         Assert.Contains("$.steps.i.retry.max_attempts", paths);

@@ -63,6 +63,7 @@ public static class DefinitionValidator
                 CheckCondition(definition, step, expression, $"{path}.inputs.expression", names, isExit, problems);
             if (type.Name == "evaluate" && step.Inputs["gates"] is JsonArray gates)
                 EvaluateGates.Validate(gates, $"{path}.inputs.gates", problems);
+            Steps.StepInputRules.Validate(type.Name, step.Inputs, path, problems);
         }
 
         foreach (var (refPath, reference, error) in InputReferences(step.Inputs, $"{path}.inputs"))

@@ -31,28 +31,29 @@ public static class StepTypes
             {
                 ["train"] = Req(ValueType.String), ["validation"] = Req(ValueType.String), ["algorithm"] = Req(ValueType.String),
                 ["hyperparameters"] = Opt(ValueType.Map), ["experiment"] = Opt(ValueType.String), ["snapshot_id"] = Opt(ValueType.String),
-                ["max_runtime_seconds"] = Opt(ValueType.Number),
+                ["validation_snapshot_id"] = Opt(ValueType.String), ["max_runtime_seconds"] = Opt(ValueType.Number),
             },
             new Dictionary<string, ValueType>
             {
-                ["job_name"] = ValueType.String, ["model_uri"] = ValueType.String, ["run_id"] = ValueType.String, ["metrics"] = ValueType.Map,
+                ["job_name"] = ValueType.String, ["model_uri"] = ValueType.String, ["artifact_uri"] = ValueType.String, ["run_id"] = ValueType.String, ["metrics"] = ValueType.Map,
+                ["experiment_id"] = ValueType.String, ["training_seconds"] = ValueType.Number,
             }),
         new("evaluate", true, new Dictionary<string, (ValueType, bool)>
             {
-                ["metrics"] = Req(ValueType.Map), ["gates"] = Req(ValueType.List),
+                ["metrics"] = Req(ValueType.Map), ["gates"] = Req(ValueType.List), ["fail_if_not_passed"] = Opt(ValueType.Bool),
             },
-            new Dictionary<string, ValueType> { ["passed"] = ValueType.Bool, ["reasons"] = ValueType.List }),
+            new Dictionary<string, ValueType> { ["passed"] = ValueType.Bool, ["reasons"] = ValueType.List, ["notes"] = ValueType.List, ["baselines"] = ValueType.List }),
         new("register_model", true, new Dictionary<string, (ValueType, bool)>
             {
                 ["model_name"] = Req(ValueType.String), ["run_id"] = Req(ValueType.String), ["model_uri"] = Req(ValueType.String),
-                ["alias"] = Opt(ValueType.String), ["tags"] = Opt(ValueType.Map),
+                ["alias"] = Opt(ValueType.String), ["tags"] = Opt(ValueType.Map), ["description"] = Opt(ValueType.String),
             },
-            new Dictionary<string, ValueType> { ["model_name"] = ValueType.String, ["version"] = ValueType.String }),
+            new Dictionary<string, ValueType> { ["model_name"] = ValueType.String, ["version"] = ValueType.String, ["source"] = ValueType.String }),
         new("approval", true, new Dictionary<string, (ValueType, bool)>
             {
                 ["message"] = Opt(ValueType.String), ["timeout_seconds"] = Opt(ValueType.Number),
             },
-            new Dictionary<string, ValueType> { ["approved_by"] = ValueType.String, ["comment"] = ValueType.String }),
+            new Dictionary<string, ValueType> { ["approved_by"] = ValueType.String, ["comment"] = ValueType.String, ["approved_at"] = ValueType.String }),
         new("transform", true, new Dictionary<string, (ValueType, bool)>
             {
                 ["sql"] = Req(ValueType.String), ["tables"] = Opt(ValueType.Map), ["output_key"] = Req(ValueType.String),
@@ -63,10 +64,28 @@ public static class StepTypes
                 ["feature_group"] = Req(ValueType.String), ["object_key"] = Req(ValueType.String), ["format"] = Opt(ValueType.String),
             },
             new Dictionary<string, ValueType> { ["job_id"] = ValueType.String, ["rows"] = ValueType.Number }),
-        new("deploy", false, new Dictionary<string, (ValueType, bool)>(), new Dictionary<string, ValueType>(),
-            "step type 'deploy' is not available yet: it deploys through the Serving service, which has not landed."),
-        new("quality_check", false, new Dictionary<string, (ValueType, bool)>(), new Dictionary<string, ValueType>(),
-            "step type 'quality_check' is not available yet: it runs through the Monitor service, which has not landed."),
+        new("deploy", true, new Dictionary<string, (ValueType, bool)>
+            {
+                ["endpoint"] = Req(ValueType.String), ["model_name"] = Req(ValueType.String), ["model_version"] = Opt(ValueType.String),
+                ["alias"] = Opt(ValueType.String), ["variant"] = Opt(ValueType.String), ["strategy"] = Opt(ValueType.Map),
+                ["sampling_percentage"] = Opt(ValueType.Number), ["timeout_seconds"] = Opt(ValueType.Number),
+            },
+            new Dictionary<string, ValueType>
+            {
+                ["endpoint"] = ValueType.String, ["config_version"] = ValueType.Number, ["model_version"] = ValueType.String,
+                ["deployment_id"] = ValueType.String, ["state"] = ValueType.String,
+            }),
+        new("quality_check", true, new Dictionary<string, (ValueType, bool)>
+            {
+                ["baseline"] = Req(ValueType.String), ["baseline_version"] = Opt(ValueType.Number), ["dataset_uri"] = Opt(ValueType.String),
+                ["format"] = Opt(ValueType.String), ["endpoint"] = Opt(ValueType.String), ["variant"] = Opt(ValueType.String),
+                ["window_seconds"] = Opt(ValueType.Number), ["drift"] = Opt(ValueType.Map), ["fail_on_violations"] = Opt(ValueType.Bool),
+            },
+            new Dictionary<string, ValueType>
+            {
+                ["run_id"] = ValueType.String, ["result"] = ValueType.String, ["passed"] = ValueType.Bool, ["violation_count"] = ValueType.Number,
+                ["violations"] = ValueType.List, ["item_count"] = ValueType.Number, ["dataset_drift"] = ValueType.Bool, ["report_uri"] = ValueType.String,
+            }),
         new("tune", false, new Dictionary<string, (ValueType, bool)>(), new Dictionary<string, ValueType>(),
             "step type 'tune' is not available yet: it needs the hyperparameter tuning library (services/Mlops.Tuning), which has not landed."),
     }.ToDictionary(t => t.Name);

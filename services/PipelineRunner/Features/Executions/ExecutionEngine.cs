@@ -67,10 +67,12 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
         }
     }
 
-    private sealed record Claim(Guid ExecutionId, string Pipeline, int Version, string Step, int Item, int Attempt, JsonObject Inputs);
+    private sealed record Claim(Guid ExecutionId, string Pipeline, int Version, string Step, int Item, int Attempt, JsonObject Inputs,
+        DateTimeOffset StartedAt, string? ExternalId);
 
     private async Task<Claim?> ClaimAsync(CancellationToken ct)
     {
+        // A 'waiting' row (an approval) is claimed again only when its timeout (ready_at) has come.
         await using var cmd = db.Command(
             """
             UPDATE step_runs s SET status = 'running', lease_owner = @owner, lease_until = now() + @lease, claims = s.claims + 1,
@@ -78,14 +80,24 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
             FROM executions e
             WHERE e.id = s.execution_id AND (s.execution_id, s.step, s.item) = (
                 SELECT execution_id, step, item FROM step_runs
-                WHERE (status = 'ready' AND ready_at <= now()) OR (status = 'running' AND lease_until < now())
+                WHERE (status IN ('ready', 'waiting') AND ready_at <= now()) OR (status = 'running' AND lease_until < now())
                 ORDER BY ready_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-            RETURNING s.execution_id, e.pipeline, e.version, s.step, s.item, s.attempt, coalesce(s.inputs::text, '{}')
+            RETURNING s.execution_id, e.pipeline, e.version, s.step, s.item, s.attempt, coalesce(s.inputs::text, '{}'), s.started_at, s.external_id
             """, ("owner", _owner), ("lease", options.Value.Lease));
         await using var r = await cmd.ExecuteReaderAsync(ct);
         return await r.ReadAsync(ct)
-            ? new Claim(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetString(3), r.GetInt32(4), r.GetInt32(5), JsonNode.Parse(r.GetString(6))!.AsObject())
+            ? new Claim(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetString(3), r.GetInt32(4), r.GetInt32(5), JsonNode.Parse(r.GetString(6))!.AsObject(),
+                r.GetFieldValue<DateTimeOffset>(7), r.IsDBNull(8) ? null : r.GetString(8))
             : null;
+    }
+
+    /// <summary>Records the attempt's external resource (a training job's name) while this runner holds the lease.</summary>
+    private async Task RecordExternalIdAsync(Claim claim, string externalId, CancellationToken ct)
+    {
+        await using var cmd = db.Command(
+            "UPDATE step_runs SET external_id = @external WHERE execution_id = @id AND step = @step AND item = @item AND lease_owner = @owner",
+            ("external", externalId), ("id", claim.ExecutionId), ("step", claim.Step), ("item", claim.Item), ("owner", _owner));
+        await cmd.ExecuteNonQueryAsync(ct);
     }
 
     private async Task RunAsync(Claim claim, CancellationToken stopping)
@@ -106,24 +118,37 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
         var heartbeat = HeartbeatAsync(claim, cts);
         StepResult result;
         var stopped = false;
+        _handlers.TryGetValue(step.Type, out var handler);
+        var context = new StepContext(claim.ExecutionId, claim.Pipeline, claim.Step, claim.Item, claim.Attempt, step, claim.Inputs,
+            claim.StartedAt, claim.ExternalId, (id, ct) => RecordExternalIdAsync(claim, id, ct));
         try
         {
-            result = _handlers.TryGetValue(step.Type, out var handler)
-                ? await handler.RunAsync(new StepContext(claim.ExecutionId, claim.Pipeline, claim.Step, claim.Item, claim.Attempt, step, claim.Inputs), cts.Token)
+            result = handler is not null
+                ? await handler.RunAsync(context, cts.Token)
                 : new StepFailed(FailureKinds.StepFailed, $"No runner for step type '{step.Type}' in this build.");
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
-            return; // shutting down: the lease runs out and a runner takes the step again
+            return; // shutting down: the lease runs out and a runner takes the step again (and finds its work again)
         }
         catch (OperationCanceledException) when (_stopRequested.ContainsKey((claim.ExecutionId, claim.Step, claim.Item)))
         {
             stopped = true;
             result = new StepFailed(FailureKinds.StepFailed, "Stopped.");
+            await CancelQuietlyAsync(handler!, context, stopping);
         }
         catch (OperationCanceledException)
         {
             result = new StepFailed(FailureKinds.Timeout, $"Timed out after {step.TimeoutSeconds} s.");
+            await CancelQuietlyAsync(handler!, context, stopping);
+        }
+        catch (StepException e)
+        {
+            result = new StepFailed(e.Kind, e.Message);
+        }
+        catch (Mlops.ExperimentTracker.Client.MlflowApiException e)
+        {
+            result = new StepFailed((int)e.StatusCode >= 500 ? FailureKinds.ServiceFault : FailureKinds.StepFailed, $"ExperimentTracker: {e.Message}");
         }
         catch (HttpRequestException e)
         {
@@ -145,6 +170,21 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
     }
 
     private readonly ConcurrentDictionary<(Guid, string, int), bool> _stopRequested = new();
+
+    /// <summary>Stops what a stopped or timed-out step started elsewhere; a failure to do so is logged, not the step's outcome.</summary>
+    private async Task CancelQuietlyAsync(IStepHandler handler, StepContext context, CancellationToken ct)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            await handler.CancelAsync(context, timeout.Token);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            logger.LogWarning(e, "Could not cancel step {Step} of execution {Execution}", context.Step, context.ExecutionId);
+        }
+    }
 
     /// <summary>Renews the lease; notices a stop request and cancels the step.</summary>
     private async Task HeartbeatAsync(Claim claim, CancellationTokenSource cts)
@@ -175,6 +215,19 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
         if (view is null)
             return;
         int updated;
+        if (result is StepWaiting waiting)
+        {
+            // Holds no runner: the row is claimed again only when it times out (ready_at), or decided through the API.
+            await using var cmd = connection.Command(
+                """
+                UPDATE step_runs SET status = 'waiting', ready_at = @until, lease_owner = NULL, lease_until = NULL
+                WHERE execution_id = @id AND step = @step AND item = @item AND lease_owner = @owner AND status = 'running'
+                """, tx, ("id", claim.ExecutionId), ("step", claim.Step), ("item", claim.Item), ("owner", _owner));
+            cmd.Parameters.AddWithValue("until", NpgsqlDbType.TimestampTz, (object?)waiting.Until ?? DBNull.Value);
+            if (await cmd.ExecuteNonQueryAsync(ct) > 0)
+                await tx.CommitAsync(ct);
+            return;
+        }
         if (result is StepSucceeded ok)
         {
             await using var cmd = connection.Command(

@@ -35,9 +35,10 @@ public sealed class ExecutionStore(PipelineStore pipelines)
                 JsonNode.Parse(r.GetString(4))!.AsObject());
         }
         var definition = await pipelines.DefinitionAsync(tx, pipeline, version, ct);
-        var steps = await tx.Connection!.ReadAllAsync("SELECT step, item, status, outputs::text FROM step_runs WHERE execution_id = @id",
+        var steps = await tx.Connection!.ReadAllAsync("SELECT step, item, status, outputs::text, error FROM step_runs WHERE execution_id = @id",
             [new NpgsqlParameter("id", id)],
-            r => new StepView(r.GetString(0), r.GetInt32(1), r.GetString(2), r.IsDBNull(3) ? null : JsonNode.Parse(r.GetString(3))?.AsObject()),
+            r => new StepView(r.GetString(0), r.GetInt32(1), r.GetString(2), r.IsDBNull(3) ? null : JsonNode.Parse(r.GetString(3))?.AsObject(),
+                r.IsDBNull(4) ? null : r.GetString(4)),
             ct, tx);
         return new ExecutionView(id, pipeline, version, status, stop, definition, parameters, steps);
     }

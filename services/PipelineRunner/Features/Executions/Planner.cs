@@ -38,7 +38,7 @@ public static class ExecutionStatus
 }
 
 /// <summary>One step run as the planner sees it. <paramref name="Item"/> is -1 for a step (or a fan-out's parent), else the item index.</summary>
-public sealed record StepView(string Step, int Item, string Status, JsonObject? Outputs);
+public sealed record StepView(string Step, int Item, string Status, JsonObject? Outputs, string? Error = null);
 
 public sealed record ExecutionView(Guid Id, string Pipeline, int Version, string Status, bool StopRequested, PipelineDefinition Definition,
     JsonObject Parameters, IReadOnlyList<StepView> Steps);
@@ -237,8 +237,11 @@ public static class Planner
         return (all, view);
     }
 
+    // The step's own error is the execution's reason (a gate not met says which metric missed by how much).
     private static string? FirstError(ExecutionView view) =>
-        view.Steps.FirstOrDefault(s => s.Status == StepStatus.Failed) is { } f ? $"Step '{f.Step}'{(f.Item >= 0 ? $" item {f.Item}" : "")} failed." : null;
+        view.Steps.FirstOrDefault(s => s.Status == StepStatus.Failed) is { } f
+            ? $"Step '{f.Step}'{(f.Item >= 0 ? $" item {f.Item}" : "")} failed{(string.IsNullOrEmpty(f.Error) ? "." : $": {f.Error}")}"
+            : null;
 
     private static bool IsFanOutParent(PipelineDefinition def, StepView s) => s.Item < 0 && def.Step(s.Step)?.ForEach is not null;
 

@@ -4,17 +4,38 @@ using Mlops.PipelineRunner.Features.Definitions;
 namespace Mlops.PipelineRunner.Features.Executions;
 
 /// <summary>What a runner knows about the step run it claimed.</summary>
-public sealed record StepContext(Guid ExecutionId, string Pipeline, string Step, int Item, int Attempt, StepDefinition Definition, JsonObject Inputs);
+/// <param name="StartedAt">When the attempt first started (kept across re-claims after a lost lease).</param>
+/// <param name="ExternalId">What an earlier claim of this attempt recorded (e.g. the training job's name), or null.</param>
+/// <param name="RecordExternalId">Records the attempt's external resource, so logs and a later claim find it.</param>
+public sealed record StepContext(Guid ExecutionId, string Pipeline, string Step, int Item, int Attempt, StepDefinition Definition, JsonObject Inputs,
+    DateTimeOffset StartedAt = default, string? ExternalId = null, Func<string, CancellationToken, Task>? RecordExternalId = null)
+{
+    public Task RecordExternalIdAsync(string id, CancellationToken ct) => RecordExternalId?.Invoke(id, ct) ?? Task.CompletedTask;
+}
 
 public abstract record StepResult;
 public sealed record StepSucceeded(JsonObject Outputs) : StepResult;
 /// <param name="Kind">One of <see cref="FailureKinds"/>: what a retry policy matches.</param>
 public sealed record StepFailed(string Kind, string Message) : StepResult;
+/// <summary>A handler's failure with its kind (what a retry policy matches), thrown from deep inside a call.</summary>
+public class StepException(string kind, string message) : Exception(message)
+{
+    public string Kind { get; } = kind;
+}
+
+/// <summary>The step waits for someone outside (an approval): it holds no runner; <paramref name="Until"/> is when it times out.</summary>
+public sealed record StepWaiting(DateTimeOffset? Until) : StepResult;
 
 public interface IStepHandler
 {
     string Type { get; }
     Task<StepResult> RunAsync(StepContext context, CancellationToken ct);
+
+    /// <summary>
+    /// Called when a running step is stopped or times out (not when the runner shuts down: then the step is taken again
+    /// and must find its work again): stops whatever the step started elsewhere, e.g. a training job.
+    /// </summary>
+    Task CancelAsync(StepContext context, CancellationToken ct) => Task.CompletedTask;
 }
 
 /// <summary>Does nothing but answer its inputs as outputs (after <c>sleep_seconds</c>, if given): for wiring, tests and benchmarks.</summary>
@@ -42,32 +63,3 @@ public sealed class FailHandler : IStepHandler
         Task.FromResult<StepResult>(new StepFailed(FailureKinds.StepFailed, context.Inputs["message"]?.ToString() ?? "Failed."));
 }
 
-/// <summary>Threshold gates over a metrics map. A gate not met is not an error of the step: it answers passed=false with reasons.</summary>
-public sealed class EvaluateHandler : IStepHandler
-{
-    public string Type => "evaluate";
-
-    public Task<StepResult> RunAsync(StepContext context, CancellationToken ct)
-    {
-        var metrics = context.Inputs["metrics"] as JsonObject ?? [];
-        var reasons = new JsonArray();
-        var problems = new List<DefinitionProblem>();
-        foreach (var node in context.Inputs["gates"] as JsonArray ?? [])
-        {
-            if (EvaluateGates.Bind(node, "gates", problems) is not { } gate)
-                return Task.FromResult<StepResult>(new StepFailed(FailureKinds.StepFailed, $"Invalid gate: {problems[^1].Message}"));
-            if (gate.Model is not null)
-                return Task.FromResult<StepResult>(new StepFailed(FailureKinds.StepFailed,
-                    "better_than gates are not runnable in this build (the tracker lookup is not wired yet)."));
-            if (metrics[gate.Metric] is not JsonValue value || value.GetValueKind() != System.Text.Json.JsonValueKind.Number)
-            {
-                reasons.Add($"metric '{gate.Metric}' is missing");
-                continue;
-            }
-            var v = Expressions.AsNumber(value);
-            if (!EvaluateGates.Passes(gate, v))
-                reasons.Add($"{gate.Metric} = {v} is not {gate.Op} {gate.Threshold}");
-        }
-        return Task.FromResult<StepResult>(new StepSucceeded(new JsonObject { ["passed"] = reasons.Count == 0, ["reasons"] = reasons }));
-    }
-}

@@ -57,9 +57,6 @@ public static partial class PipelineEndpoints
                 var path = step.Name == "exit_handler" ? "$.exit_handler" : $"$.steps.{step.Name}";
                 if (StepTypes.All.TryGetValue(step.Type, out var t) && t.Available && !engine.CanRun(step.Type))
                     problems.Add(new($"{path}.type", $"Step type '{step.Type}' is defined but this build of the runner cannot run it yet."));
-                if (step.Type == "evaluate" && step.Inputs["gates"] is System.Text.Json.Nodes.JsonArray gates
-                    && gates.Any(g => g is System.Text.Json.Nodes.JsonObject o && o.ContainsKey("better_than")))
-                    problems.Add(new($"{path}.inputs.gates", "better_than gates are not runnable in this build yet (the tracker lookup is not wired)."));
             }
         }
         if (problems.Count > 0)

@@ -1,0 +1,83 @@
+using System.Text.Json.Nodes;
+using Mlops.PipelineRunner.Features.Definitions;
+using Mlops.PipelineRunner.Features.Executions;
+
+namespace Mlops.PipelineRunner.Features.Steps;
+
+/// <summary>
+/// <c>training_set</c>: a point-in-time-correct training set from the FeatureStore (<c>POST /api/training-sets</c>), an
+/// immutable content-hashed snapshot. Small inline requests answer at once; larger ones (or an <c>entity_source</c>) are
+/// a FeatureStore job, whose id is recorded so that a runner taking the step over follows the same job.
+/// </summary>
+public sealed class TrainingSetHandler(IServiceProvider services, ILogger<TrainingSetHandler> logger) : IStepHandler
+{
+    public static readonly TimeSpan JobPoll = TimeSpan.FromSeconds(1);
+    public string Type => "training_set";
+
+    public async Task<StepResult> RunAsync(StepContext context, CancellationToken ct)
+    {
+        StepInputRules.EnsureValid(Type, context.Inputs, context.Step);
+        var store = services.GetRequiredService<FeatureStoreApi>();
+        JsonObject manifest;
+        if (context.ExternalId is { } jobId)
+        {
+            logger.LogInformation("Step {Step} follows FeatureStore job {Job} started by an earlier claim", context.Step, jobId);
+            manifest = await WaitForJobAsync(store, jobId, context, ct);
+        }
+        else
+        {
+            var answer = await store.PostAsync("api/training-sets", Request(context.Inputs), ct);
+            if (answer["job_id"] is { } job && answer["snapshot_id"] is null)
+            {
+                await context.RecordExternalIdAsync(job.ToString(), ct);
+                manifest = await WaitForJobAsync(store, job.ToString(), context, ct);
+            }
+            else
+                manifest = answer;
+        }
+        return new StepSucceeded(Outputs(manifest));
+    }
+
+    /// <summary>The FeatureStore request: the step's inputs, with <c>entity_source</c> as the lake object it names.</summary>
+    public static JsonObject Request(JsonObject inputs)
+    {
+        var request = new JsonObject { ["features"] = inputs["features"]?.DeepClone() };
+        if (inputs["entity_rows"] is { } rows)
+            request["entity_rows"] = rows.DeepClone();
+        if (StepInputRules.Str(inputs["entity_source"]) is { } key)
+            request["entity_source"] = new JsonObject { ["object_key"] = key };
+        if (StepInputRules.Str(inputs["timestamp_column"]) is { } ts)
+            request["timestamp_column"] = ts;
+        return request;
+    }
+
+    /// <summary>The step's outputs from a snapshot manifest.</summary>
+    public static JsonObject Outputs(JsonObject manifest) => new()
+    {
+        ["snapshot_id"] = manifest["snapshot_id"]?.ToString(),
+        ["data_uri"] = manifest["data_uri"]?.DeepClone(),
+        ["manifest_uri"] = manifest["manifest_uri"]?.DeepClone(),
+        ["content_hash"] = manifest["content_hash"]?.DeepClone(),
+        ["row_count"] = manifest["row_count"]?.DeepClone(),
+        ["group_versions"] = manifest["group_versions"]?.DeepClone() ?? new JsonObject(),
+    };
+
+    private static async Task<JsonObject> WaitForJobAsync(FeatureStoreApi store, string jobId, StepContext context, CancellationToken ct)
+    {
+        while (true)
+        {
+            var job = await store.GetAsync($"api/jobs/{Uri.EscapeDataString(jobId)}", ct);
+            switch (job["status"]?.ToString())
+            {
+                case "succeeded":
+                    return job["result"] as JsonObject
+                        ?? throw new StepException(FailureKinds.ServiceFault, $"FeatureStore job {jobId} succeeded without a manifest.");
+                case "failed" or "cancelled":
+                    var error = job["error"];
+                    var kind = error?["status"]?.GetValue<int>() is >= 500 ? FailureKinds.ServiceFault : FailureKinds.StepFailed;
+                    throw new StepException(kind, $"FeatureStore job {jobId} {job["status"]}: {error?["detail"] ?? error?.ToJsonString() ?? "no error given"}");
+            }
+            await Task.Delay(JobPoll, ct);
+        }
+    }
+}
