@@ -22,13 +22,7 @@ var concurrent = Arg("--concurrent", 20);
 var data = Path.Combine(Path.GetTempPath(), $"ts-bench-{Guid.NewGuid():N}");
 Console.WriteLine($"# Training service benchmarks {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, load average {Mlops.Benchmarks.Machine.LoadAverage()}");
 
-var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(
-[
-    "--Infrastructure:Mode=LocalProcesses", $"--Infrastructure:DataDirectory={data}", "--Infrastructure:Durable=false",
-    $"--ASPNETCORE_URLS=http://127.0.0.1:{Mlops.Benchmarks.Machine.FreePort()}",
-    $"--ASPIRE_DASHBOARD_OTLP_HTTP_ENDPOINT_URL=http://127.0.0.1:{Mlops.Benchmarks.Machine.FreePort()}",
-    "--ASPIRE_ALLOW_UNSECURED_TRANSPORT=true", "--Sample:Enabled=false",
-]);
+var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(Mlops.Benchmarks.Machine.AppHostArguments(data));
 Mlops.Benchmarks.ServiceUnderTest.Isolate(builder, ResourceNames.TrainingService);
 builder.CreateResourceBuilder((ProjectResource)builder.Resources.Single(r => r.Name == ResourceNames.TrainingService))
     .WithEnvironment("TrainingService__Images__10__Name", "one-second")

@@ -91,6 +91,24 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
             : null;
     }
 
+    private async Task ReleaseLeaseAsync(Claim claim)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await using var cmd = db.Command(
+                """
+                UPDATE step_runs SET lease_until = now() - interval '1 millisecond'
+                WHERE execution_id = @id AND step = @step AND item = @item AND lease_owner = @owner AND status = 'running'
+                """, ("id", claim.ExecutionId), ("step", claim.Step), ("item", claim.Item), ("owner", _owner));
+            await cmd.ExecuteNonQueryAsync(timeout.Token);
+        }
+        catch (Exception e) when (e is NpgsqlException or OperationCanceledException or InvalidOperationException)
+        {
+            logger.LogWarning(e, "Could not give up the lease of {Step} of {Execution}; it is taken again when it runs out", claim.Step, claim.ExecutionId);
+        }
+    }
+
     /// <summary>Records the attempt's external resource (a training job's name) while this runner holds the lease.</summary>
     private async Task RecordExternalIdAsync(Claim claim, string externalId, CancellationToken ct)
     {
@@ -129,7 +147,10 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
-            return; // shutting down: the lease runs out and a runner takes the step again (and finds its work again)
+            // Shutting down: give the lease up now, so a runner (this one restarted, or another replica) takes the step
+            // again at once rather than after the lease, and finds its work again (a training job by its name).
+            await ReleaseLeaseAsync(claim);
+            return;
         }
         catch (OperationCanceledException) when (_stopRequested.ContainsKey((claim.ExecutionId, claim.Step, claim.Item)))
         {
