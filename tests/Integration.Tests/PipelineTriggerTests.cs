@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Mlops.Contracts;
 using Mlops.PipelineRunner.Client;
@@ -117,6 +118,46 @@ public sealed class PipelineTriggerTests(PlatformFixture platform)
         // The last event consumed wins; consumers may take a burst slightly out of order, so any of the three is right.
         Assert.Contains((int)done.Parameters["batch"]!, new[] { 1, 2, 3 });
         Assert.Equal("succeeded", done.Status);
+    }
+
+    [Fact]
+    public async Task ModelVersionCreated_FromTheTracker_StartsTheTriggeredPipeline_AndATypeMismatchIsRecordedNotRetried()
+    {
+        var runner = Client();
+        var pipeline = Unique("on-model");
+        var model = Unique("trig-model");
+        await runner.UpsertPipelineAsync(pipeline, Pipeline);
+        await runner.CreateTriggerAsync(pipeline, new("label", "model_version_created", new JsonObject { ["name"] = model },
+            new JsonObject { ["group"] = "${event.name} v${event.version}" }));
+        // The event's version is a string ("1"): mapped onto an integer parameter it cannot start the pipeline.
+        await runner.CreateTriggerAsync(pipeline, new("typed", "model_version_created", new JsonObject { ["name"] = model },
+            new JsonObject { ["batch"] = "${event.version}" }));
+
+        using var tracker = platform.CreateClient(ResourceNames.ExperimentTracker);
+        foreach (var (path, body) in new[]
+        {
+            ("/api/2.0/mlflow/registered-models/create", new JsonObject { ["name"] = model }),
+            ("/api/2.0/mlflow/model-versions/create", new JsonObject { ["name"] = model, ["source"] = "s3://mlops-artifacts/none/model.tar.gz" }),
+        })
+        {
+            using var response = await tracker.PostAsJsonAsync(path, body);
+            Assert.True(response.IsSuccessStatusCode, $"{path}: {await response.Content.ReadAsStringAsync()}");
+        }
+
+        var label = await Poll.UntilAsync(async () => await runner.GetTriggerAsync(pipeline, "label") is { Firings.Count: 1 } t ? t : null,
+            TimeSpan.FromSeconds(30), "the tracker's ModelVersionCreated to reach the trigger");
+        var firing = Assert.Single(label.Firings!);
+        Assert.Equal(($"{model}/1", "started"), (firing.EventKey, firing.Status));
+        var done = await runner.WaitForExecutionAsync(firing.ExecutionId!.Value, new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        Assert.Equal($"{model} v1", (string?)done.Parameters["group"]);
+
+        var typed = await Poll.UntilAsync(async () => await runner.GetTriggerAsync(pipeline, "typed") is { Firings.Count: 1 } t ? t : null,
+            TimeSpan.FromSeconds(30), "the second trigger's firing");
+        var failed = Assert.Single(typed.Firings!);
+        Assert.Equal("failed", failed.Status);
+        Assert.Null(failed.ExecutionId);
+        Assert.Contains("$.parameters.batch", failed.Error);
+        Assert.Single(await runner.ListExecutionsAsync(pipeline));
     }
 
     [Fact]
