@@ -22,6 +22,11 @@ using Mlops.Serving.Benchmarks;
 // Usage (from the repository root):
 //   dotnet run -c Release --project benchmarks/Serving.Benchmarks -- [--iterations 2000] [--warmup 200] [--seconds 10] [--clients 16]
 //     [--replicas 2] [--shifts 10]
+if (args is [BareScorer.ServeFlag, var packageDirectory, var bareAddress])
+{
+    await BareScorer.ServeAsync(packageDirectory, bareAddress);
+    return 0;
+}
 ServiceUnderTest.InlineClientSockets();
 var options = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--", StringComparison.Ordinal) && x.i + 1 < args.Length)
     .ToDictionary(x => x.a[2..], x => args[x.i + 1]);
@@ -103,12 +108,12 @@ var invocations = $"endpoints/{endpoint}/invocations";
 var oneRow = Enumerable.Range(0, 64).Select(i => Body(1, i)).ToArray();
 
 // The bare baseline: the champion's package, fetched from the registry as Serving fetches it, behind one minimal API
-// route in this process that parses dataframe_split, scores and writes the predictions (no auth, routing, capture, metrics).
+// route in a process of its own that parses dataframe_split, scores and writes the predictions (no auth, routing, capture, metrics).
 var tracker = new TrackingClient(Client(ServiceAddress.Direct(app, ResourceNames.ExperimentTracker).Address));
 var champion = await tracker.GetModelVersionByAliasAsync("flights-delay", "champion");
 await using var bare = await BareScorer.StartAsync(tracker, "flights-delay", champion.Version);
 var bareHttp = Client(bare.Address);
-Console.WriteLine($"bare minimal API: {bare.Address} (in this process, same package)");
+Console.WriteLine($"bare minimal API: {bare.Address} (its own process, server GC, default socket completions; same package)");
 
 Console.WriteLine($"load average before measuring: {Machine.LoadAverage()}");
 Console.WriteLine();

@@ -15,10 +15,7 @@ public sealed partial class ServingTests
     [Fact]
     public async Task Shadow_MirrorsRequestsToTheShadowVariant_CapturedUnderIt_AndItsAnswersAreNeverReturned()
     {
-        var champion = await ChampionAsync();
-        var tracker = new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker));
-        var challenger = await tracker.RegisterModelAsync(Model, await tracker.GetRunAsync(champion.RunId!));
-        var name = await CreateEndpointAsync(new { name = "primary", model_name = Model, model_version = champion.Version });
+        var (champion, challenger, tracker, name) = await EndpointOnTheChampionWithAChallengerAsync();
         using var client = platform.CreateClient(ResourceNames.Serving);
 
         // Guardrails: a shadow variant needs a name of its own, and a share to mirror; both refused with the field named, nothing changed.
@@ -80,10 +77,7 @@ public sealed partial class ServingTests
     [Fact]
     public async Task BlueGreen_SwitchesOnceTheFleetIsLoadedEverywhere_FailsNoRequest_AndRollsBackInstantlyWhileBaking()
     {
-        var champion = await ChampionAsync();
-        var tracker = new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker));
-        var challenger = await tracker.RegisterModelAsync(Model, await tracker.GetRunAsync(champion.RunId!));
-        var name = await CreateEndpointAsync(new { name = "primary", model_name = Model, model_version = champion.Version });
+        var (champion, challenger, tracker, name) = await EndpointOnTheChampionWithAChallengerAsync();
         var alias = $"it-{Guid.NewGuid():N}"[..16];
         using var client = platform.CreateClient(ResourceNames.Serving);
 

@@ -233,11 +233,7 @@ public sealed partial class ServingTests(PlatformFixture platform)
     [Fact]
     public async Task Canary_ShiftsTheCanaryShare_ThenPromotes_AndAnAlarmWhileBakingRollsBackOnce()
     {
-        var champion = await ChampionAsync();
-        var tracker = new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker));
-        // A second version of the same package: the registry has two versions to shift between.
-        var challenger = await tracker.RegisterModelAsync(Model, await tracker.GetRunAsync(champion.RunId!));
-        var name = await CreateEndpointAsync(new { name = "primary", model_name = Model, model_version = champion.Version });
+        var (champion, challenger, tracker, name) = await EndpointOnTheChampionWithAChallengerAsync();
         using var client = platform.CreateClient(ResourceNames.Serving);
         var alias = $"it-{Guid.NewGuid():N}"[..16];
 
@@ -295,10 +291,7 @@ public sealed partial class ServingTests(PlatformFixture platform)
     [Fact]
     public async Task Deployment_InterruptedByAServingRestart_ResumesFromItsStoredStep()
     {
-        var champion = await ChampionAsync();
-        var tracker = new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker));
-        var challenger = await tracker.RegisterModelAsync(Model, await tracker.GetRunAsync(champion.RunId!));
-        var name = await CreateEndpointAsync(new { name = "primary", model_name = Model, model_version = champion.Version });
+        var (champion, challenger, tracker, name) = await EndpointOnTheChampionWithAChallengerAsync();
         using (var client = platform.CreateClient(ResourceNames.Serving))
         {
             var linear = await UpdateAsync(client, name, challenger.Version, new { type = "linear", step_percent = 20, interval_seconds = 2, baking_seconds = 1 });
@@ -336,6 +329,18 @@ public sealed partial class ServingTests(PlatformFixture platform)
         await platform.App.ResourceNotifications.WaitForResourceAsync(ResourceNames.Sample,
             e => e.Snapshot.State?.Text is "Finished" or "Exited" or "FailedToStart", timeout.Token);
         return await new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker)).GetModelVersionByAliasAsync(Model, "champion");
+    }
+
+    /// <summary>
+    /// An endpoint whose variant "primary" serves the champion, and a second version of the same package (the challenger):
+    /// the registry has two versions to shift between.
+    /// </summary>
+    private async Task<(ModelVersion Champion, ModelVersion Challenger, TrackingClient Tracker, string Endpoint)> EndpointOnTheChampionWithAChallengerAsync()
+    {
+        var champion = await ChampionAsync();
+        var tracker = new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker));
+        var challenger = await tracker.RegisterModelAsync(Model, await tracker.GetRunAsync(champion.RunId!));
+        return (champion, challenger, tracker, await CreateEndpointAsync(new { name = "primary", model_name = Model, model_version = champion.Version }));
     }
 
     private async Task<string> CreateEndpointAsync(params object[] variants)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
@@ -36,25 +37,50 @@ public static class CaptureFormat
     /// <summary>One capture record (one line, no trailing newline).</summary>
     public static string CaptureRecord(DataTable inputs, int row, ScoredRow prediction, string eventId, DateTimeOffset at)
     {
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, Writer))
+        var output = new ArrayBufferWriter<byte>();
+        new RecordWriter().Write(output, inputs, row, prediction, eventId, at);
+        return Encoding.UTF8.GetString(output.WrittenSpan);
+    }
+
+    /// <summary>
+    /// Writes capture records straight into a buffer, reusing its JSON writers and scratch space across records (the
+    /// capture writer formats every captured row, on the same cores that serve requests). One per thread.
+    /// </summary>
+    public sealed class RecordWriter
+    {
+        private readonly ArrayBufferWriter<byte> _scratch = new(512);
+        private readonly Utf8JsonWriter _inner = new(Stream.Null, Writer);
+        private readonly Utf8JsonWriter _outer = new(Stream.Null, Writer);
+
+        public void Write(IBufferWriter<byte> output, DataTable inputs, int row, ScoredRow prediction, string eventId, DateTimeOffset at)
         {
+            var w = _outer;
+            w.Reset(output);
             w.WriteStartObject();
             w.WriteStartObject("captureData");
-            WriteData(w, "endpointInput", "INPUT", InputJson(inputs, row));
-            WriteData(w, "endpointOutput", "OUTPUT", OutputJson(prediction));
+            _scratch.ResetWrittenCount();
+            _inner.Reset(_scratch);
+            WriteInput(_inner, inputs, row);
+            _inner.Flush();
+            WriteData(w, "endpointInput", "INPUT", _scratch.WrittenSpan);
+            _scratch.ResetWrittenCount();
+            _inner.Reset(_scratch);
+            WriteOutput(_inner, prediction);
+            _inner.Flush();
+            WriteData(w, "endpointOutput", "OUTPUT", _scratch.WrittenSpan);
             w.WriteEndObject();
             w.WriteStartObject("eventMetadata");
             w.WriteString("eventId", eventId);
             w.WriteString("inferenceId", prediction.InferenceId);
-            w.WriteString("inferenceTime", at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
+            Span<char> time = stackalloc char[24];
+            at.UtcDateTime.TryFormat(time, out var length, "yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
+            w.WriteString("inferenceTime", time[..length]);
             w.WriteEndObject();
             w.WriteString("eventVersion", EventVersion);
             w.WriteEndObject();
+            w.Flush();
         }
-        return Encoding.UTF8.GetString(buffer.ToArray());
     }
-
     /// <summary>One ground-truth record: the label as CSV data, keyed by the inference id it labels.</summary>
     public static string GroundTruthRecord(string inferenceId, string label)
     {
@@ -75,7 +101,7 @@ public static class CaptureFormat
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    private static void WriteData(Utf8JsonWriter w, string name, string mode, string data)
+    private static void WriteData(Utf8JsonWriter w, string name, string mode, ReadOnlySpan<byte> data)
     {
         w.WriteStartObject(name);
         w.WriteString("observedContentType", JsonType);
@@ -86,54 +112,69 @@ public static class CaptureFormat
     }
 
     /// <summary>The row as a JSON object of the model's input columns: numbers (missing: null), booleans, strings, ISO 8601 timestamps.</summary>
-    public static string InputJson(DataTable inputs, int row)
-    {
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, Writer))
-        {
-            w.WriteStartObject();
-            foreach (var column in inputs.Columns)
-            {
-                w.WritePropertyName(column.Name);
-                switch (column.Values)
-                {
-                    case float[] f when float.IsNaN(f[row]): w.WriteNullValue(); break;
-                    case float[] f: w.WriteNumberValue(f[row]); break;
-                    case bool[] b: w.WriteBooleanValue(b[row]); break;
-                    case string?[] s when s[row] is { } text: w.WriteStringValue(text); break;
-                    case DateTime?[] d when d[row] is { } time: w.WriteStringValue(time.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)); break;
-                    default: w.WriteNullValue(); break;
-                }
-            }
-            w.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(buffer.ToArray());
-    }
+    public static string InputJson(DataTable inputs, int row) => Json(w => WriteInput(w, inputs, row));
 
     /// <summary>The prediction as JSON: predicted_label, score, probability (binary), class_probabilities (multiclass).</summary>
-    public static string OutputJson(ScoredRow p)
+    public static string OutputJson(ScoredRow p) => Json(w => WriteOutput(w, p));
+
+    private static string Json(Action<Utf8JsonWriter> write)
     {
-        using var buffer = new MemoryStream();
+        var buffer = new ArrayBufferWriter<byte>();
         using (var w = new Utf8JsonWriter(buffer, Writer))
+            write(w);
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private static void WriteInput(Utf8JsonWriter w, DataTable inputs, int row)
+    {
+        w.WriteStartObject();
+        foreach (var column in inputs.Columns)
         {
-            w.WriteStartObject();
-            w.WritePropertyName("predicted_label");
-            JsonSerializer.Serialize(w, p.PredictedLabel);
-            if (float.IsFinite(p.Score))
-                w.WriteNumber("score", p.Score);
-            else
-                w.WriteNull("score");
-            if (p.Probability is { } probability)
-                w.WriteNumber("probability", probability);
-            if (p.ClassProbabilities is { } classes)
+            w.WritePropertyName(column.Name);
+            switch (column.Values)
             {
-                w.WriteStartObject("class_probabilities");
-                foreach (var (name, value) in classes)
-                    w.WriteNumber(name, value);
-                w.WriteEndObject();
+                case float[] f when float.IsNaN(f[row]): w.WriteNullValue(); break;
+                case float[] f: w.WriteNumberValue(f[row]); break;
+                case bool[] b: w.WriteBooleanValue(b[row]); break;
+                case string?[] s when s[row] is { } text: w.WriteStringValue(text); break;
+                case DateTime?[] d when d[row] is { } time:
+                {
+                    Span<char> text = stackalloc char[24];
+                    time.TryFormat(text, out var length, "yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
+                    w.WriteStringValue(text[..length]);
+                    break;
+                }
+                default: w.WriteNullValue(); break;
             }
+        }
+        w.WriteEndObject();
+    }
+
+    private static void WriteOutput(Utf8JsonWriter w, ScoredRow p)
+    {
+        w.WriteStartObject();
+        w.WritePropertyName("predicted_label");
+        switch (p.PredictedLabel)
+        {
+            case null: w.WriteNullValue(); break;
+            case bool b: w.WriteBooleanValue(b); break;
+            case string s: w.WriteStringValue(s); break;
+            case float f when float.IsFinite(f): w.WriteNumberValue(f); break;
+            case var other: JsonSerializer.Serialize(w, other); break;
+        }
+        if (float.IsFinite(p.Score))
+            w.WriteNumber("score", p.Score);
+        else
+            w.WriteNull("score");
+        if (p.Probability is { } probability)
+            w.WriteNumber("probability", probability);
+        if (p.ClassProbabilities is { } classes)
+        {
+            w.WriteStartObject("class_probabilities");
+            foreach (var (name, value) in classes)
+                w.WriteNumber(name, value);
             w.WriteEndObject();
         }
-        return Encoding.UTF8.GetString(buffer.ToArray());
+        w.WriteEndObject();
     }
 }

@@ -1,4 +1,4 @@
-using System.Text;
+using System.Buffers;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using Mlops.Serving.Features.Inference;
@@ -51,7 +51,7 @@ public sealed class CaptureWriter(ObjectStore store, IOptions<ServingOptions> op
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var interval = TimeSpan.FromMilliseconds(options.Value.CaptureFlushMilliseconds);
-        var pending = new Dictionary<string, (StringBuilder Lines, int Count)>();
+        var pending = new Dictionary<string, (ArrayBufferWriter<byte> Lines, int Count)>();
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -66,16 +66,21 @@ public sealed class CaptureWriter(ObjectStore store, IOptions<ServingOptions> op
         }
     }
 
+    private readonly CaptureFormat.RecordWriter _records = new();
+
     /// <summary>Formats everything queued and writes one object per folder; folders that fail stay pending for the next flush.</summary>
-    internal async Task FlushAsync(Dictionary<string, (StringBuilder Lines, int Count)> pending, CancellationToken ct)
+    internal async Task FlushAsync(Dictionary<string, (ArrayBufferWriter<byte> Lines, int Count)> pending, CancellationToken ct)
     {
         while (_queue.Reader.TryRead(out var batch))
         {
             var folder = CaptureFormat.CaptureFolder(options.Value.CapturePrefix, batch.Endpoint, batch.Variant, batch.At);
             if (!pending.TryGetValue(folder, out var entry))
-                entry = (new StringBuilder(), 0);
+                entry = (new ArrayBufferWriter<byte>(64 * 1024), 0);
             for (var i = 0; i < batch.Rows.Count; i++)
-                entry.Lines.Append(CaptureFormat.CaptureRecord(batch.Inputs, i, batch.Rows[i], Guid.NewGuid().ToString(), batch.At)).Append('\n');
+            {
+                _records.Write(entry.Lines, batch.Inputs, i, batch.Rows[i], Guid.NewGuid().ToString(), batch.At);
+                entry.Lines.Write("\n"u8);
+            }
             pending[folder] = (entry.Lines, entry.Count + batch.Rows.Count);
         }
         foreach (var (folder, (lines, count)) in pending.ToList())
@@ -83,7 +88,7 @@ public sealed class CaptureWriter(ObjectStore store, IOptions<ServingOptions> op
             try
             {
                 var key = folder + CaptureFormat.FileName(clock.GetUtcNow());
-                using var content = new MemoryStream(Encoding.UTF8.GetBytes(lines.ToString()));
+                using var content = new MemoryStream(lines.WrittenMemory.ToArray(), writable: false);
                 await store.PutAsync(Bucket, key, content, "application/jsonl", ct);
                 pending.Remove(folder);
                 Interlocked.Add(ref _buffered, -count);
