@@ -80,9 +80,13 @@ public static class FeatureStoreJobs
                 case "failed" or "cancelled":
                     var error = job["error"];
                     var kind = error?["status"]?.GetValue<int>() is >= 500 ? FailureKinds.ServiceFault : FailureKinds.StepFailed;
-                    throw new StepException(kind, $"FeatureStore job {jobId} {job["status"]}: {error?["detail"] ?? error?.ToJsonString() ?? "no error given"}");
+                    // The job's error is the problem an HTTP request would have got: its detail, and the record problems if any.
+                    var problems = error?["problems"] is JsonArray p ? " " + Truncate(p.ToJsonString(), 1000) : "";
+                    throw new StepException(kind, $"FeatureStore job {jobId} {job["status"]}: {error?["detail"] ?? error?.ToJsonString() ?? "no error given"}{problems}");
             }
             await Task.Delay(Poll, ct);
         }
     }
+
+    private static string Truncate(string s, int max) => s.Length <= max ? s : s[..max] + "…";
 }
