@@ -35,6 +35,8 @@ builder.Services.AddSingleton<IStepHandler, RegisterModelHandler>();
 builder.Services.AddSingleton<IStepHandler, ApprovalHandler>();
 builder.Services.AddSingleton<IStepHandler, DeployHandler>();
 builder.Services.AddSingleton<IStepHandler, QualityCheckHandler>();
+builder.Services.AddSingleton<IStepHandler, IngestHandler>();
+builder.Services.AddSingleton<IStepHandler, TransformHandler>();
 builder.Services.AddSingleton<ExecutionEngine>();
 builder.Services.AddOptions<TriggerOptions>().BindConfiguration(TriggerOptions.Section);
 builder.Services.AddSingleton<TriggerStore>();

@@ -270,6 +270,62 @@ public sealed class PipelineStepsTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task TransformCleansALakeObject_AndIngestLoadsIt_WhileIngestingTheRawObjectFailsWithTheFeatureStoresProblem()
+    {
+        using var store = platform.CreateClient(ResourceNames.FeatureStore);
+        var group = $"flights_{Guid.NewGuid():N}"[..20];
+        Assert.Equal(HttpStatusCode.Created, (await store.PostAsJsonAsync("/api/feature-groups", FeatureStoreTests.FlightsGroup(group))).StatusCode);
+        // 200 flights as a raw CSV in the lake, two of them dirty: no delay (not_null), a lowercase destination (pattern).
+        var records = JsonNode.Parse(await File.ReadAllTextAsync(TrainingJobFlightsTests.Repo("eng", "node", "node_modules", "vega-datasets", "data", "flights-2k.json")))!
+            .AsArray().Take(200).ToList();
+        var csv = new StringBuilder("date,delay,distance,origin,destination\n");
+        for (var i = 0; i < records.Count; i++)
+        {
+            var r = records[i]!;
+            var date = DateTime.Parse((string)r["date"]!, CultureInfo.InvariantCulture).ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+            csv.Append($"{date},{(i == 3 ? "" : (string?)r["delay"]?.ToString())},{r["distance"]},{r["origin"]},{(i == 7 ? "xx" : (string)r["destination"]!)}\n");
+        }
+        var rawKey = $"pipeline-tests/{group}/raw.csv";
+        using (var s3 = await platform.CreateS3ClientAsync())
+            await s3.PutObjectAsync(new() { BucketName = ResourceNames.LakeBucket, Key = rawKey, ContentBody = csv.ToString(), UseChunkEncoding = false });
+
+        using var client = Runner();
+        var name = Unique("clean");
+        await UpsertAsync(client, name, """
+            parameters: {group: {type: string}, raw: {type: string}, clean: {type: string}}
+            steps:
+              clean:
+                type: transform
+                inputs:
+                  tables: {raw: "${params.raw}"}
+                  sql: >-
+                    SELECT CAST(date AS TIMESTAMP) AS date, CAST(delay AS BIGINT) AS delay, CAST(distance AS BIGINT) AS distance, origin, destination
+                    FROM raw WHERE delay IS NOT NULL AND regexp_matches(destination, '^[A-Z]{3}$')
+                  output_key: ${params.clean}
+              load: {type: ingest, inputs: {feature_group: "${params.group}", object_key: "${steps.clean.outputs.object_key}"}}
+            """);
+        var parameters = new JsonObject { ["group"] = group, ["raw"] = rawKey, ["clean"] = $"pipeline-tests/{group}/clean.parquet" };
+        var done = await WaitForAsync(client, await StartAsync(client, name, parameters), "succeeded");
+        Assert.Equal(198, Step(done, "clean")["outputs"]!["row_count"]!.GetValue<long>());
+        Assert.Equal($"s3://{ResourceNames.LakeBucket}/pipeline-tests/{group}/clean.parquet", Step(done, "clean")["outputs"]!["uri"]!.GetValue<string>());
+        Assert.Equal(198, Step(done, "load")["outputs"]!["rows"]!.GetValue<long>());
+        var statistics = JsonNode.Parse(await store.GetStringAsync($"/api/feature-groups/{group}/statistics"))!;
+        Assert.Contains("198", statistics.ToJsonString());
+
+        var raw = Unique("raw");
+        await UpsertAsync(client, raw, """
+            parameters: {group: {type: string}, raw: {type: string}}
+            steps:
+              load: {type: ingest, inputs: {feature_group: "${params.group}", object_key: "${params.raw}"}}
+            """);
+        var failed = await WaitForAsync(client, await StartAsync(client, raw, new JsonObject { ["group"] = group, ["raw"] = rawKey }), "failed");
+        var error = failed["error"]!.GetValue<string>();
+        Assert.Contains("FeatureStore job", error);
+        Assert.Contains("delay", error); // the record problem: row 3 has no delay (not_null)
+        Assert.Equal(198, Step(done, "load")["outputs"]!["rows"]!.GetValue<long>()); // and nothing of the raw file was added
+    }
+
+    [Fact]
     public async Task Approval_WaitsForAPerson_ApproveGoesOn_RejectFails_AndDecidingWhatIsNotWaitingIs409()
     {
         using var client = Runner();

@@ -236,3 +236,69 @@ public sealed class StepTypeTests
         Assert.False(TrainHandler.IsAlreadyExists(new Mlops.SageMaker.SageMakerException("ValidationException", "bad channel", 400)));
     }
 }
+
+/// <summary>The transform's SQL on the embedded DuckDB, over local files.</summary>
+public sealed class TransformSqlTests : IDisposable
+{
+    private readonly DirectoryInfo _work = Directory.CreateTempSubdirectory("transform-test-");
+
+    public void Dispose() => _work.Delete(recursive: true);
+
+    private string Csv(string name, string text)
+    {
+        var path = Path.Combine(_work.FullName, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Fact]
+    public void Sql_JoinsAndFilters_AndWritesParquet()
+    {
+        var flights = Csv("flights.csv", "origin,delay\nSFO,10\nSFO,30\nLAX,-5\nJFK,60\n");
+        var airports = Csv("airports.csv", "code,state\nSFO,CA\nLAX,CA\nJFK,NY\n");
+        var output = Path.Combine(_work.FullName, "out.parquet");
+        var rows = TransformHandler.RunSql("""
+            SELECT f.origin, a.state, avg(f.delay) AS mean_delay FROM flights f JOIN airports a ON a.code = f.origin
+            WHERE a.state = 'CA' GROUP BY ALL ORDER BY origin;
+            """, new Dictionary<string, string> { ["flights"] = flights, ["airports"] = airports }, _work.FullName, output);
+        Assert.Equal(2, rows);
+        Assert.True(new FileInfo(output).Length > 0);
+    }
+
+    [Theory]
+    [InlineData("SELECT * FROM read_csv('/etc/passwd')")]
+    [InlineData("SELECT 1; SELECT 2")]
+    [InlineData("SELECT nope FROM flights")]
+    public void Sql_OutsideItsTables_OrBroken_FailsTheStep(string sql)
+    {
+        var flights = Csv("flights.csv", "origin,delay\nSFO,10\n");
+        var e = Assert.Throws<StepException>(() => TransformHandler.RunSql(sql, new Dictionary<string, string> { ["flights"] = flights },
+            _work.FullName, Path.Combine(_work.FullName, "out.parquet")));
+        Assert.Equal(FailureKinds.StepFailed, e.Kind);
+    }
+
+    [Fact]
+    public void Sql_ReadingAFileOutsideItsFolder_IsRefusedByDuckDB()
+    {
+        var e = Assert.Throws<StepException>(() => TransformHandler.RunSql("SELECT * FROM read_csv('/etc/hostname')",
+            new Dictionary<string, string>(), _work.FullName, Path.Combine(_work.FullName, "out.parquet")));
+        Assert.Contains("disabled", e.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void Sql_CannotWriteOutsideItsFolder()
+    {
+        var target = Path.Combine(Path.GetTempPath(), $"escape-{Guid.NewGuid():N}.csv");
+        Assert.Throws<StepException>(() => TransformHandler.RunSql($"SELECT 1) TO '{target}' (FORMAT csv); COPY (SELECT 1",
+            new Dictionary<string, string>(), _work.FullName, Path.Combine(_work.FullName, "out.parquet")));
+        Assert.False(File.Exists(target));
+    }
+
+    [Fact]
+    public void Tables_AreLakeKeysOrS3Uris()
+    {
+        Assert.Equal(("mlops-lake", "raw/flights.parquet"), TransformHandler.Locate("raw/flights.parquet", "mlops-lake"));
+        Assert.Equal(("mlops-artifacts", "feature-store/snapshots/x/data.parquet"),
+            TransformHandler.Locate("s3://mlops-artifacts/feature-store/snapshots/x/data.parquet", "mlops-lake"));
+    }
+}

@@ -63,7 +63,10 @@ public static class StepTypes
             {
                 ["feature_group"] = Req(ValueType.String), ["object_key"] = Req(ValueType.String), ["format"] = Opt(ValueType.String),
             },
-            new Dictionary<string, ValueType> { ["job_id"] = ValueType.String, ["rows"] = ValueType.Number }),
+            new Dictionary<string, ValueType>
+            {
+                ["job_id"] = ValueType.String, ["rows"] = ValueType.Number, ["batch_id"] = ValueType.Number, ["group_version"] = ValueType.Number,
+            }),
         new("deploy", true, new Dictionary<string, (ValueType, bool)>
             {
                 ["endpoint"] = Req(ValueType.String), ["model_name"] = Req(ValueType.String), ["model_version"] = Opt(ValueType.String),

@@ -10,7 +10,16 @@ namespace Mlops.PipelineRunner.Features.Executions;
 public sealed record StepContext(Guid ExecutionId, string Pipeline, string Step, int Item, int Attempt, StepDefinition Definition, JsonObject Inputs,
     DateTimeOffset StartedAt = default, string? ExternalId = null, Func<string, CancellationToken, Task>? RecordExternalId = null)
 {
-    public Task RecordExternalIdAsync(string id, CancellationToken ct) => RecordExternalId?.Invoke(id, ct) ?? Task.CompletedTask;
+    private string? _recorded;
+
+    /// <summary>The external resource of this attempt as far as known now: recorded by this claim, else by an earlier one.</summary>
+    public string? CurrentExternalId => _recorded ?? ExternalId;
+
+    public Task RecordExternalIdAsync(string id, CancellationToken ct)
+    {
+        _recorded = id;
+        return RecordExternalId?.Invoke(id, ct) ?? Task.CompletedTask;
+    }
 }
 
 public abstract record StepResult;

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Mlops.PipelineRunner.Features.Definitions;
 using Mlops.PipelineRunner.Features.Executions;
@@ -15,7 +14,6 @@ public sealed class DeployHandler(IServiceProvider services, ILogger<DeployHandl
 {
     public static readonly TimeSpan Poll = TimeSpan.FromSeconds(1);
     public const string DefaultVariant = "primary";
-    private readonly ConcurrentDictionary<(Guid, string, int, int), (string Endpoint, string Deployment)> _inFlight = new();
 
     public string Type => "deploy";
 
@@ -55,8 +53,6 @@ public sealed class DeployHandler(IServiceProvider services, ILogger<DeployHandl
             await context.RecordExternalIdAsync(deploymentId, ct);
         }
 
-        var key = (context.ExecutionId, context.Step, context.Item, context.Attempt);
-        _inFlight[key] = (endpoint, deploymentId);
         try
         {
             while (true)
@@ -79,16 +75,13 @@ public sealed class DeployHandler(IServiceProvider services, ILogger<DeployHandl
             await RollBackAsync(serving, endpoint, deploymentId, "the pipeline step timed out", CancellationToken.None);
             return new StepFailed(FailureKinds.Timeout, $"Deployment {deploymentId} of endpoint '{endpoint}' did not finish within {context.Inputs["timeout_seconds"]} s; rolled back.");
         }
-        finally
-        {
-            _inFlight.TryRemove(key, out _);
-        }
     }
 
     public async Task CancelAsync(StepContext context, CancellationToken ct)
     {
-        if (_inFlight.TryGetValue((context.ExecutionId, context.Step, context.Item, context.Attempt), out var d))
-            await RollBackAsync(services.GetRequiredService<ServingApi>(), d.Endpoint, d.Deployment, "the pipeline execution was stopped", ct);
+        if (context.CurrentExternalId is { } deploymentId)
+            await RollBackAsync(services.GetRequiredService<ServingApi>(), context.Inputs["endpoint"]!.ToString(), deploymentId,
+                "the pipeline execution was stopped", ct);
     }
 
     private static async Task RollBackAsync(ServingApi serving, string endpoint, string deploymentId, string reason, CancellationToken ct)

@@ -11,7 +11,6 @@ namespace Mlops.PipelineRunner.Features.Steps;
 /// </summary>
 public sealed class TrainingSetHandler(IServiceProvider services, ILogger<TrainingSetHandler> logger) : IStepHandler
 {
-    public static readonly TimeSpan JobPoll = TimeSpan.FromSeconds(1);
     public string Type => "training_set";
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken ct)
@@ -22,7 +21,7 @@ public sealed class TrainingSetHandler(IServiceProvider services, ILogger<Traini
         if (context.ExternalId is { } jobId)
         {
             logger.LogInformation("Step {Step} follows FeatureStore job {Job} started by an earlier claim", context.Step, jobId);
-            manifest = await WaitForJobAsync(store, jobId, context, ct);
+            manifest = await FeatureStoreJobs.WaitAsync(store, jobId, ct);
         }
         else
         {
@@ -30,7 +29,7 @@ public sealed class TrainingSetHandler(IServiceProvider services, ILogger<Traini
             if (answer["job_id"] is { } job && answer["snapshot_id"] is null)
             {
                 await context.RecordExternalIdAsync(job.ToString(), ct);
-                manifest = await WaitForJobAsync(store, job.ToString(), context, ct);
+                manifest = await FeatureStoreJobs.WaitAsync(store, job.ToString(), ct);
             }
             else
                 manifest = answer;
@@ -61,8 +60,14 @@ public sealed class TrainingSetHandler(IServiceProvider services, ILogger<Traini
         ["row_count"] = manifest["row_count"]?.DeepClone(),
         ["group_versions"] = manifest["group_versions"]?.DeepClone() ?? new JsonObject(),
     };
+}
 
-    private static async Task<JsonObject> WaitForJobAsync(FeatureStoreApi store, string jobId, StepContext context, CancellationToken ct)
+/// <summary>A FeatureStore job (<c>/api/jobs/{id}</c>) followed to its end: its result, or its error as the step's failure.</summary>
+public static class FeatureStoreJobs
+{
+    public static readonly TimeSpan Poll = TimeSpan.FromSeconds(1);
+
+    public static async Task<JsonObject> WaitAsync(FeatureStoreApi store, string jobId, CancellationToken ct)
     {
         while (true)
         {
@@ -71,13 +76,17 @@ public sealed class TrainingSetHandler(IServiceProvider services, ILogger<Traini
             {
                 case "succeeded":
                     return job["result"] as JsonObject
-                        ?? throw new StepException(FailureKinds.ServiceFault, $"FeatureStore job {jobId} succeeded without a manifest.");
+                        ?? throw new StepException(FailureKinds.ServiceFault, $"FeatureStore job {jobId} succeeded without a result.");
                 case "failed" or "cancelled":
                     var error = job["error"];
                     var kind = error?["status"]?.GetValue<int>() is >= 500 ? FailureKinds.ServiceFault : FailureKinds.StepFailed;
-                    throw new StepException(kind, $"FeatureStore job {jobId} {job["status"]}: {error?["detail"] ?? error?.ToJsonString() ?? "no error given"}");
+                    // The job's error is the problem an HTTP request would have got: its detail, and the record problems if any.
+                    var problems = error?["problems"] is JsonArray p ? " " + Truncate(p.ToJsonString(), 1000) : "";
+                    throw new StepException(kind, $"FeatureStore job {jobId} {job["status"]}: {error?["detail"] ?? error?.ToJsonString() ?? "no error given"}{problems}");
             }
-            await Task.Delay(JobPoll, ct);
+            await Task.Delay(Poll, ct);
         }
     }
+
+    private static string Truncate(string s, int max) => s.Length <= max ? s : s[..max] + "…";
 }
