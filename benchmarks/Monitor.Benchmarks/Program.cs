@@ -53,6 +53,51 @@ if (only is null or "wide")
         columns.Select(c => (new ColumnSpec(c.Name, c.Kind), DuckProfiler.Quote(c.Name), c.Kind == ColumnKind.Numerical ? InferredTypes.Fractional : InferredTypes.String)).ToArray());
 }
 
+if (only is "quality")
+{
+    // Issue 18's figures: model quality over 1M labelled predictions, CBPE over 1M unlabelled ones (reference 1M), the bias
+    // report's DuckDB GROUP BY over 1M rows. Synthetic calibrated scores: p ~ U(0, 1), label ~ Bernoulli(p).
+    var random = new Random(5);
+    Mlops.Monitor.Features.Quality.BinaryRow Draw() { var p = random.NextDouble(); return new(random.NextDouble() < p, p >= 0.5, p); }
+    var labelled = Enumerable.Range(0, (int)rows).Select(_ => Draw()).ToArray();
+    var unlabelled = Enumerable.Range(0, (int)rows).Select(_ => Draw()).ToArray();
+    var scores = unlabelled.Select(r => r.Probability!.Value).ToArray();
+    var predicted = unlabelled.Select(r => r.Predicted).ToArray();
+    var q = new List<double>(); var c = new List<double>(); var b = new List<double>();
+    var biasFile = Path.Combine(Path.GetTempPath(), $"monitor-bench-bias-{rows}.parquet");
+    using (var duck = DuckProfiler.Open())
+    using (var command = duck.CreateCommand())
+    {
+        command.CommandText = $"COPY (SELECT CASE WHEN random() < 0.3 THEN 'F' ELSE 'M' END AS gender, CAST(random() < 0.4 AS INTEGER) AS approved, " +
+                              $"CAST(random() < 0.45 AS INTEGER) AS predicted FROM range({rows})) TO {DuckProfiler.Literal(biasFile)} (FORMAT parquet)";
+        command.ExecuteNonQuery();
+    }
+    ResetPeak();
+    for (var i = 0; i < repeats; i++)
+    {
+        var sw = Stopwatch.StartNew();
+        var metrics = Mlops.Monitor.Features.Quality.ModelQualityMetrics.WithDeviation(labelled, Mlops.Monitor.Features.Quality.ModelQualityMetrics.Binary);
+        q.Add(sw.Elapsed.TotalSeconds);
+        sw.Restart();
+        var estimate = Mlops.Monitor.Features.Quality.Cbpe.Estimate(labelled, scores, predicted);
+        c.Add(sw.Elapsed.TotalSeconds);
+        sw.Restart();
+        using var duck = DuckProfiler.Open();
+        using var command = duck.CreateCommand();
+        command.CommandText = $"SELECT gender = 'F', approved = 1, predicted = 1, count(*) FROM read_parquet({DuckProfiler.Literal(biasFile)}) GROUP BY ALL";
+        var cells = new List<Mlops.Monitor.Features.Bias.BiasCell>();
+        using (var reader = command.ExecuteReader())
+            while (reader.Read()) cells.Add(new(reader.GetBoolean(0), reader.GetBoolean(1), reader.GetBoolean(2), "", reader.GetInt64(3)));
+        var pre = Mlops.Monitor.Features.Bias.BiasMetrics.PreTraining(cells);
+        var post = Mlops.Monitor.Features.Bias.BiasMetrics.PostTraining(cells);
+        b.Add(sw.Elapsed.TotalSeconds);
+        if (i == 0) Console.WriteLine($"   auc {metrics["auc"].Value:F4} ± {metrics["auc"].StandardDeviation:F4}; cbpe auc {estimate["auc"].Value:F4} ± {estimate["auc"].SamplingError:F4}; DPL {pre["DPL"]:F4}, DI {post["DI"]:F4}");
+    }
+    Console.WriteLine($"## quality over {rows:N0} labelled: median {Median(q):F3} s (runs {string.Join(" ", q.Select(t => t.ToString("F3")))}); " +
+                      $"CBPE over {rows:N0}: median {Median(c):F3} s (runs {string.Join(" ", c.Select(t => t.ToString("F3")))}); " +
+                      $"bias over {rows:N0} rows: median {Median(b):F3} s (runs {string.Join(" ", b.Select(t => t.ToString("F3")))}); peak RSS {PeakRssMb():F0} MB; load average {Machine.LoadAverage()}");
+}
+
 void Run(string name, string source, (ColumnSpec Spec, string Expression, string InferredType)[] columns)
 {
     // Side 0 = reference rows [0, rows), side 1 = current rows [rows, 2·rows): one scan per column for both.

@@ -63,13 +63,24 @@ public sealed class MonitorOptions
 public sealed class DatasetReader(ObjectStore store, IOptions<MonitorOptions> options)
 {
     /// <param name="kinds">A baseline's profile: columns it knows are profiled with its kind, the others by their type.</param>
-    public async Task<DatasetProfile> ProfileAsync(DatasetRef dataset, string field, CancellationToken ct, DatasetProfile? kinds = null)
+    public Task<DatasetProfile> ProfileAsync(DatasetRef dataset, string field, CancellationToken ct, DatasetProfile? kinds = null)
+    {
+        var requested = ValidateColumns(dataset.Columns, $"{field}.columns");
+        return QueryAsync(dataset, field, (duck, relation, schema, location) =>
+            DuckProfiler.Profile(duck, relation, Plan(schema, requested, location, field, kinds)), ct);
+    }
+
+    /// <summary>
+    /// Downloads the dataset object to the work folder and runs <paramref name="query"/> over it with DuckDB (the relation
+    /// that reads it, its schema); the file is deleted after. DuckDB errors become 400s naming the dataset, not the file.
+    /// </summary>
+    public async Task<T> QueryAsync<T>(DatasetRef dataset, string field,
+        Func<DuckDBConnection, string, IReadOnlyList<(string Name, string Type)>, S3Location, T> query, CancellationToken ct)
     {
         var location = S3Location.Parse(dataset.Uri, $"{field}.uri");
         var format = (dataset.Format ?? (location.Key.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) ? "csv" : "parquet")).ToLowerInvariant();
         if (format is not ("parquet" or "csv"))
             throw ProblemException.BadRequest($"'{field}.format' must be 'parquet' or 'csv'; got '{dataset.Format}'.");
-        var requested = ValidateColumns(dataset.Columns, $"{field}.columns");
 
         var work = Directory.CreateDirectory(Path.Combine(options.Value.WorkDirectory, Guid.NewGuid().ToString("N")));
         try
@@ -100,14 +111,13 @@ public sealed class DatasetReader(ObjectStore store, IOptions<MonitorOptions> op
             {
                 throw ProblemException.BadRequest($"The dataset '{location}' is not readable as {format}: {e.Message.Replace(work.FullName, location.ToString())}");
             }
-            var columns = Plan(schema, requested, location, field, kinds);
             try
             {
-                return DuckProfiler.Profile(duck, relation, columns);
+                return query(duck, relation, schema, location);
             }
             catch (DuckDBException e)
             {
-                throw ProblemException.BadRequest($"Profiling '{location}' failed: {e.Message.Replace(work.FullName, location.ToString())}");
+                throw ProblemException.BadRequest($"Reading '{location}' failed: {e.Message.Replace(work.FullName, location.ToString())}");
             }
         }
         finally

@@ -43,8 +43,9 @@ public sealed class FeatureStoreClient(HttpClient http)
         {
             response = await http.GetAsync(uri, ct);
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (!ct.IsCancellationRequested)
         {
+            // Refused connections, timeouts and an open circuit (the resilience handler's) alike: the caller may retry.
             throw PlatformJson.Unavailable("feature store", e.Message);
         }
         using (response)
@@ -52,11 +53,35 @@ public sealed class FeatureStoreClient(HttpClient http)
             if (response.StatusCode == HttpStatusCode.NotFound)
                 throw ProblemException.NotFound(version is null ? $"Feature group '{group}' does not exist in the feature store."
                     : $"Feature group '{group}' has no version {version} in the feature store.");
+            if ((int)response.StatusCode is >= 400 and < 500)
+                throw ProblemException.BadRequest($"The feature store refused the statistics of feature group '{group}' ({(int)response.StatusCode}): " +
+                                                  $"{await DetailAsync(response, ct)}");
             if (!response.IsSuccessStatusCode)
                 throw PlatformJson.Unavailable("feature store", $"{(int)response.StatusCode} {response.ReasonPhrase} for the statistics of '{group}'.");
-            return await response.Content.ReadFromJsonAsync<GroupStatistics>(PlatformJson.Options, ct)
-                   ?? throw PlatformJson.Unavailable("feature store", "an empty statistics document.");
+            try
+            {
+                return await response.Content.ReadFromJsonAsync<GroupStatistics>(PlatformJson.Options, ct)
+                       ?? throw PlatformJson.Unavailable("feature store", "an empty statistics document.");
+            }
+            catch (JsonException e)
+            {
+                throw PlatformJson.Unavailable("feature store", $"an unreadable statistics document ({e.Message}).");
+            }
         }
+    }
+
+    private static async Task<string> DetailAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        var text = await response.Content.ReadAsStringAsync(ct);
+        try
+        {
+            using var doc = JsonDocument.Parse(text);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("detail", out var d) && d.GetString() is { } detail) return detail;
+        }
+        catch (JsonException)
+        {
+        }
+        return text.Length > 500 ? text[..500] : text;
     }
 }
 
@@ -72,7 +97,7 @@ public sealed class ServingClient(HttpClient http, ILogger<ServingClient> logger
             if (!response.IsSuccessStatusCode) return null;
             return await response.Content.ReadFromJsonAsync<ServingEndpoint>(PlatformJson.Options, ct);
         }
-        catch (Exception e) when (e is HttpRequestException or JsonException or TaskCanceledException && !ct.IsCancellationRequested)
+        catch (Exception e) when (!ct.IsCancellationRequested)
         {
             logger.LogWarning(e, "Serving did not describe endpoint {Endpoint}; the run names variants without model versions", endpoint);
             return null;

@@ -55,11 +55,13 @@ public sealed record EstimatedMetric(double Value, double SamplingError, double 
 /// label: the expected confusion matrix is TP = Σ_{ŷ=1} p, FP = Σ_{ŷ=1} (1 − p), FN = Σ_{ŷ=0} p, TN = Σ_{ŷ=0} (1 − p),
 /// from which accuracy, precision, recall and F1 follow; the expected ROC curve ranks rows by score with cumulative
 /// expected positives and negatives, and its area is the AUC estimate. Sampling error: the standard deviation of the
-/// realised metric over bootstrap samples of the chunk's size drawn from the reference (seeded).
+/// realised metric over bootstrap samples of the chunk's size drawn from the reference (seeded); chunks over 20,000 rows
+/// are bootstrapped at 20,000 and the deviation scaled by √(20,000/n).
 /// </summary>
 public static class Cbpe
 {
     private const int BootstrapSamples = 30;
+    private const int MaxBootstrapSize = 20_000;
 
     public static Dictionary<string, double> Expected(IReadOnlyList<double> scores, IReadOnlyList<bool> predicted, IsotonicCalibrator calibrator)
     {
@@ -113,7 +115,10 @@ public static class Cbpe
         var expected = Expected(scores, predicted, calibrator);
         var random = new Random(seed);
         var realised = new List<Dictionary<string, double>>();
-        var sample = new BinaryRow[scores.Count];
+        // A metric's sampling error falls as 1/√n: bootstrap at most MaxBootstrapSize rows and scale to the chunk's size.
+        var size = Math.Min(scores.Count, MaxBootstrapSize);
+        var scale = scores.Count == 0 ? 1 : Math.Sqrt((double)size / scores.Count);
+        var sample = new BinaryRow[size];
         for (var b = 0; b < BootstrapSamples && scores.Count > 0; b++)
         {
             for (var i = 0; i < sample.Length; i++) sample[i] = reference[random.Next(reference.Count)];
@@ -123,7 +128,7 @@ public static class Cbpe
         return expected.ToDictionary(p => p.Key, p =>
         {
             var xs = realised.Select(m => m.GetValueOrDefault(p.Key, double.NaN)).Where(double.IsFinite).ToArray();
-            var sd = xs.Length < 2 ? double.NaN : Math.Sqrt(xs.Sum(x => (x - xs.Average()) * (x - xs.Average())) / (xs.Length - 1));
+            var sd = xs.Length < 2 ? double.NaN : scale * Math.Sqrt(xs.Sum(x => (x - xs.Average()) * (x - xs.Average())) / (xs.Length - 1));
             return new EstimatedMetric(p.Value, sd, p.Value - 3 * sd, p.Value + 3 * sd);
         });
     }
