@@ -19,17 +19,21 @@ using Mlops;
 //   2. a 200-step wide-and-deep DAG (10 layers of 20, each step depending on the whole layer before it): start → succeeded;
 //   3. N small executions (3 steps each) started at once: all finish; steps/s;
 //   4. recovery: a chain with a 3-second step is interrupted by stopping the runner; from the runner healthy again to
-//      the interrupted step running again, and to the execution moving on (the next step started).
-// Usage: dotnet run -c Release --project benchmarks/PipelineRunner.Benchmarks [-- --chains 5 --executions 1000]
+//      the interrupted step running again, and to the execution moving on (the next step started);
+//   5. with --replicas N (N > 1; part 4 is then left out, a resource command addresses one replica set): 50 executions
+//      of a 5-step pipeline started at once on N runner replicas; every step must have been claimed exactly once.
+// Usage: dotnet run -c Release --project benchmarks/PipelineRunner.Benchmarks [-- --chains 5 --executions 1000 --replicas 1]
 var chains = Arg("--chains", 5);
 var executions = Arg("--executions", 1000);
+var replicas = Arg("--replicas", 1);
 var data = Path.Combine(Path.GetTempPath(), $"pr-bench-{Guid.NewGuid():N}");
 Console.WriteLine($"# PipelineRunner benchmarks {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, load average {Mlops.Benchmarks.Machine.LoadAverage()}");
 
 var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(Mlops.Benchmarks.Machine.AppHostArguments(data));
 builder.CreateResourceBuilder((ProjectResource)builder.Resources.Single(r => r.Name == ResourceNames.PipelineRunner))
     .WithEnvironment("ASPNETCORE_ENVIRONMENT", "Production")
-    .WithEnvironment("OTEL_EXPORTER_OTLP_ENDPOINT", "");
+    .WithEnvironment("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+    .WithReplicas(replicas);
 builder.Services.AddLogging(logging => logging.AddFilter((_, level) => level >= LogLevel.Warning));
 await using var app = await builder.BuildAsync();
 using (var start = new CancellationTokenSource(TimeSpan.FromMinutes(8)))
@@ -169,6 +173,24 @@ await UpsertAsync($"small-{tag}", "steps:\n  a: {type: noop}\n  b: {type: noop, 
     Console.WriteLine($"3. {executions} executions of 3 no-op steps started at once (the starts took {started.TotalSeconds:0.0} s): {succeeded} succeeded, " +
         $"{executions - succeeded - pending.Count} ended otherwise, {pending.Count} unfinished; {wall.TotalSeconds:0.0} s, " +
         $"{3.0 * succeeded / wall.TotalSeconds:0} steps/s");
+}
+
+if (replicas > 1)
+{
+    // 5. Several replicas share the work: no step claimed twice.
+    await UpsertAsync($"shared-{tag}", "steps:\n  a: {type: noop}\n  b: {type: noop, depends_on: [a]}\n  c: {type: noop, depends_on: [a]}\n" +
+        "  d: {type: noop, depends_on: [b, c]}\n  e: {type: noop, depends_on: [d]}\n");
+    var clock = Stopwatch.StartNew();
+    var ids = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => StartAsync($"shared-{tag}")));
+    var done = await Task.WhenAll(ids.Select(id => WaitAsync(id, TimeSpan.FromMinutes(5), pollMs: 200)));
+    var steps = done.SelectMany(Steps).ToList();
+    var twice = steps.Count(s => s["claims"]!.GetValue<int>() != 1 || s["attempt"]!.GetValue<int>() != 1);
+    Console.WriteLine($"5. {replicas} runner replicas, 50 executions of 5 no-op steps started at once: {done.Length} succeeded in " +
+        $"{clock.Elapsed.TotalSeconds:0.0} s; {steps.Count} step runs, {twice} claimed or attempted more than once");
+    Console.WriteLine($"load average after: {Mlops.Benchmarks.Machine.LoadAverage()}");
+    await app.StopAsync();
+    try { Directory.Delete(data, recursive: true); } catch (IOException) { }
+    return;
 }
 
 // 4. Recovery: a → slow (3 s) → c; the runner is stopped while 'slow' runs and started again.
