@@ -79,6 +79,28 @@ public sealed class PipelineRunnerClient(HttpClient http)
     public Task<Execution> RetryExecutionAsync(Guid id, CancellationToken ct = default) =>
         SendAsync<Execution>(HttpMethod.Post, $"api/executions/{id}/retry", null, ct);
 
+    /// <summary>
+    /// Approves a waiting approval step (<paramref name="item"/>: the fan-out item, if any). Unknown execution or step →
+    /// 404; a step that is not an approval, or not waiting → 409 (<see cref="PipelineRunnerException"/>).
+    /// </summary>
+    public Task<Execution> ApproveStepAsync(Guid id, string step, string? by = null, string? comment = null, int? item = null, CancellationToken ct = default) =>
+        SendAsync<Execution>(HttpMethod.Post, $"api/executions/{id}/steps/{Escape(step)}/approve{ItemQuery(item)}", new ApprovalDecision(by, comment), ct);
+
+    /// <summary>Rejects a waiting approval step: the execution fails with the reason. Same errors as <see cref="ApproveStepAsync"/>.</summary>
+    public Task<Execution> RejectStepAsync(Guid id, string step, string? by = null, string? comment = null, int? item = null, CancellationToken ct = default) =>
+        SendAsync<Execution>(HttpMethod.Post, $"api/executions/{id}/steps/{Escape(step)}/reject{ItemQuery(item)}", new ApprovalDecision(by, comment), ct);
+
+    /// <summary>A step's log as text (for a train step: its training job's log).</summary>
+    public async Task<string> GetStepLogAsync(Guid id, string step, int? item = null, CancellationToken ct = default)
+    {
+        using var response = await http.GetAsync($"api/executions/{id}/steps/{Escape(step)}/logs{ItemQuery(item)}", ct);
+        if (!response.IsSuccessStatusCode)
+            throw await PipelineRunnerException.FromAsync(response, ct);
+        return await response.Content.ReadAsStringAsync(ct);
+    }
+
+    private static string ItemQuery(int? item) => item is { } i ? $"?item={i}" : "";
+
     /// <summary>Polls (with back-off up to 2 s) until the execution has ended, or <paramref name="ct"/> is cancelled.</summary>
     public async Task<Execution> WaitForExecutionAsync(Guid id, CancellationToken ct = default)
     {
@@ -152,6 +174,9 @@ public sealed class PipelineRunnerClient(HttpClient http)
 
     private static string Escape(string value) => Uri.EscapeDataString(value);
 }
+
+/// <summary>Who decided an approval, and why (both optional).</summary>
+public sealed record ApprovalDecision(string? By, string? Comment);
 
 /// <summary>A refused request: the HTTP status, the ProblemDetails' detail and, for invalid input, every problem with its path.</summary>
 public sealed class PipelineRunnerException(HttpStatusCode status, string detail, IReadOnlyList<Problem> problems)

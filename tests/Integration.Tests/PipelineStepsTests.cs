@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
 using Mlops.ExperimentTracker.Client;
+using Mlops.PipelineRunner.Client;
 using Mlops.SageMaker;
 
 using static Mlops.Tests.PipelineApi;
@@ -100,7 +101,7 @@ public sealed class PipelineStepsTests(PlatformFixture platform)
         var job = await sageMaker.DescribeTrainingJobAsync(jobName);
         Assert.Equal(TrainingJobStatus.Completed, job.TrainingJobStatus);
         Assert.Equal(train["model_uri"]!.GetValue<string>(), job.ModelArtifacts!.S3ModelArtifacts);
-        var log = await client.GetStringAsync($"/api/executions/{id}/steps/train/logs");
+        var log = await new PipelineRunnerClient(client).GetStepLogAsync(id, "train");
         Assert.Contains("validation:auc", log);
 
         // Lineage: model version → run (params, metrics, execution) → snapshots → feature-group versions.
@@ -339,25 +340,25 @@ public sealed class PipelineStepsTests(PlatformFixture platform)
         using (var early = await client.PostAsJsonAsync($"/api/executions/{approved}/steps/after/approve", new { }))
             Assert.Equal(HttpStatusCode.Conflict, early.StatusCode); // not an approval step
         await Poll.UntilAsync(async () => Status(await GetAsync(client, approved), "ask") == "waiting" ? "" : null, Finish, "the approval to wait");
-        using (var ok = await client.PostAsJsonAsync($"/api/executions/{approved}/steps/ask/approve", new { by = "alice", comment = "lgtm" }))
-            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        var typed = new PipelineRunnerClient(client); // the .NET client's approval calls
+        var afterApprove = await typed.ApproveStepAsync(approved, "ask", by: "alice", comment: "lgtm");
+        Assert.Equal(approved, afterApprove.Id);
         var done = await WaitForAsync(client, approved, "succeeded", TimeSpan.FromSeconds(60));
         Assert.Equal("alice", Step(done, "after")["outputs"]!["by"]!.GetValue<string>());
-        using (var again = await client.PostAsJsonAsync($"/api/executions/{approved}/steps/ask/approve", new { by = "bob" }))
-        {
-            Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
-            Assert.Contains("succeeded", await again.Content.ReadAsStringAsync());
-        }
+        var again = await Assert.ThrowsAsync<PipelineRunnerException>(() => typed.ApproveStepAsync(approved, "ask", by: "bob"));
+        Assert.Equal(HttpStatusCode.Conflict, again.Status);
+        Assert.Contains("succeeded", again.Detail);
 
         var rejected = await StartAsync(client, name, new JsonObject());
         await Poll.UntilAsync(async () => Status(await GetAsync(client, rejected), "ask") == "waiting" ? "" : null, Finish, "the approval to wait");
-        using (var no = await client.PostAsJsonAsync($"/api/executions/{rejected}/steps/ask/reject", new { by = "carol", comment = "not yet" }))
-            Assert.Equal(HttpStatusCode.OK, no.StatusCode);
+        await typed.RejectStepAsync(rejected, "ask", by: "carol", comment: "not yet");
         var failed = await WaitForAsync(client, rejected, "failed", TimeSpan.FromSeconds(60));
         Assert.Contains("Rejected by carol: not yet", failed["error"]!.GetValue<string>());
         Assert.Equal("not_run", Status(failed, "after"));
         using (var unknown = await client.PostAsJsonAsync($"/api/executions/{Guid.NewGuid()}/steps/ask/approve", new { }))
             Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        var unknownTyped = await Assert.ThrowsAsync<PipelineRunnerException>(() => typed.RejectStepAsync(Guid.NewGuid(), "ask"));
+        Assert.Equal(HttpStatusCode.NotFound, unknownTyped.Status);
     }
 
     [Fact]
