@@ -7,6 +7,8 @@ using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
+using static Mlops.Tests.PipelineApi;
+
 namespace Mlops.Tests;
 
 /// <summary>The pipeline runner through the running AppHost: definitions, durable executions, retries, resume, cache.</summary>
@@ -35,9 +37,8 @@ public sealed class PipelineRunnerTests(PlatformFixture platform)
         return JsonNode.Parse(text)!["id"]!.GetValue<Guid>();
     }
 
-    private static async Task<JsonObject> GetAsync(HttpClient client, Guid id) =>
-        JsonNode.Parse(await client.GetStringAsync($"/api/executions/{id}"))!.AsObject();
-
+    // GetAsync and Status are PipelineApi's. This wait, unlike PipelineApi's, keeps polling through other end states
+    // (a retried execution is still 'failed' for a moment before it runs again).
     private static Task<JsonObject> WaitForAsync(HttpClient client, Guid id, string status, TimeSpan? timeout = null)
     {
         JsonObject? last = null;
@@ -51,12 +52,6 @@ public sealed class PipelineRunnerTests(PlatformFixture platform)
     private static JsonObject Step(JsonObject execution, string step, int? item = null) =>
         execution["steps"]!.AsArray().Select(s => s!.AsObject())
             .Single(s => s["step"]!.GetValue<string>() == step && (item is null ? s["item"] is null : s["item"]?.GetValue<int>() == item));
-
-    /// <summary>The step's status; "absent" while it has no run yet.</summary>
-    private static string Status(JsonObject execution, string step) =>
-        execution["steps"]!.AsArray().Any(s => s!["step"]!.GetValue<string>() == step && s["item"] is null)
-            ? Step(execution, step)["status"]!.GetValue<string>()
-            : "absent";
 
     [Fact]
     public async Task InvalidDefinition_Answers400ListingEveryProblemWithItsPath_AndStoresNothing()
