@@ -47,14 +47,17 @@ public sealed class ContinuousTrainingLoopTests(PlatformFixture platform)
             platform.CreateClient(ResourceNames.PipelineRunner), platform.CreateClient(ResourceNames.Serving), platform.CreateClient(ResourceNames.Monitor),
             s3, ResourceNames.LakeBucket);
         var loop = new ContinuousTrainingLoop(settings, clients, line => Console.WriteLine($"[{settings.Name}] {line}"));
-        // Faults at two hops: RabbitMQ restarted while the drift alarm's event is on its way (the replay has begun, the
-        // alarm follows within seconds), the pipeline runner restarted while the triggered execution trains.
+        // Faults at three hops: RabbitMQ restarted while the drift alarm's event is on its way (the replay has begun, the
+        // alarm follows within seconds), the monitor restarted once it has raised the alarm (its schedule, the quality
+        // alarm that must judge the canary later), the pipeline runner restarted while the triggered execution trains.
         var faults = new List<Task>();
         var runnerRestarted = false;
         loop.Stage += stage =>
         {
             if (stage == "replaying")
                 faults.Add(PipelineApi.RestartAsync(platform, ResourceNames.Messaging));
+            if (stage == "alarm")
+                faults.Add(PipelineApi.RestartAsync(platform, ResourceNames.Monitor));
             if (stage == "training" && !runnerRestarted)
             {
                 runnerRestarted = true;
@@ -83,6 +86,24 @@ public sealed class ContinuousTrainingLoopTests(PlatformFixture platform)
         // The triggered execution: one firing, one execution beside the first; it succeeded.
         var (first, triggered) = await ExecutionsAsync(runner, settings);
         Assert.Equal("succeeded", triggered["status"]!.GetValue<string>());
+
+        // The same alarm event again under a new MessageId (a redelivery from another relay) and an event of an alarm no
+        // trigger listens to: neither starts anything.
+        var alarm = await GetAsync(monitor, $"/api/alarms/{settings.DriftAlarm}");
+        var bus = await platform.StartTestBusAsync();
+        try
+        {
+            var again = new Mlops.Contracts.MonitorAlarmRaised(alarm["id"]!.ToString(), settings.DriftAlarm, raised[0]!["state_change_id"]!.GetValue<long>(),
+                settings.Endpoint, null, settings.Model, null, "data_drift", $"feature.{settings.Group}__month.drifted", 1, 1, "a duplicate", null, DateTimeOffset.UtcNow);
+            await bus.Publish(again);
+            await bus.Publish(again with { AlarmId = Guid.NewGuid().ToString(), AlarmName = "not-a-retraining-alarm", StateChangeId = 1 });
+            await Task.Delay(TimeSpan.FromSeconds(3));
+        }
+        finally
+        {
+            await bus.StopAsync();
+        }
+        Assert.Single((await GetAsync(runner, $"/api/pipelines/{settings.Pipeline}/triggers/{LoopSettings.Trigger}"))["firings"]!.AsArray());
         var version = PipelineApi.Step(triggered, "register")["outputs"]!["version"]!.GetValue<string>();
         var firstVersion = PipelineApi.Step(first, "register")["outputs"]!["version"]!.GetValue<string>();
         Assert.NotEqual(firstVersion, version);
@@ -145,8 +166,12 @@ public sealed class ContinuousTrainingLoopTests(PlatformFixture platform)
         var (_, triggered) = await ExecutionsAsync(runner, settings);
         Assert.Equal(outcome.TriggeredExecution, triggered["id"]!.GetValue<Guid>());
         var train = PipelineApi.Step(triggered, "train");
-        if (runnerRestarted)
-            Assert.True(train["claims"]!.GetValue<int>() >= 2, train.ToJsonString());
+        Assert.True(runnerRestarted, "the runner was restarted while the triggered execution trained");
+        Assert.True(train["claims"]!.GetValue<int>() >= 2, train.ToJsonString());
+        // The quality alarm that rolled the canary back has no trigger: recorded in its history, and nothing started.
+        using var monitor = platform.CreateClient(ResourceNames.Monitor);
+        var quality = await GetAsync(monitor, $"/api/alarms/{settings.QualityAlarm}/history");
+        Assert.Contains(quality["history"]!.AsArray(), h => h!["new_state"]!.GetValue<string>() == "ALARM");
         var sageMaker = await platform.CreateSageMakerClientAsync();
         var jobs = await sageMaker.ListTrainingJobsAsync(new ListTrainingJobsRequest { NameContains = $"{settings.Pipeline}-train-", MaxResults = 100 });
         Assert.Equal(2, jobs.TrainingJobSummaries.Count); // the first champion's and the retraining's
