@@ -58,6 +58,8 @@ public sealed class ContinuousTrainingLoopTests(PlatformFixture platform)
                 faults.Add(PipelineApi.RestartAsync(platform, ResourceNames.Messaging));
             if (stage == "alarm")
                 faults.Add(PipelineApi.RestartAsync(platform, ResourceNames.Monitor));
+            if (stage == "deploying")
+                faults.Add(PublishStaleAlarmAsync(settings));
             if (stage == "training" && !runnerRestarted)
             {
                 runnerRestarted = true;
@@ -67,6 +69,25 @@ public sealed class ContinuousTrainingLoopTests(PlatformFixture platform)
         var outcome = await loop.RunAsync(ct);
         await Task.WhenAll(faults);
         return (settings, outcome, runnerRestarted);
+    }
+
+    /// <summary>
+    /// An alarm of the endpoint raised an hour ago, delivered while the canary rolls out (a late, out-of-order event): it
+    /// judged the configuration before the deployment and must not roll the canary back (the quality alarm does, later).
+    /// </summary>
+    private async Task PublishStaleAlarmAsync(LoopSettings settings)
+    {
+        await Task.Delay(TimeSpan.FromSeconds(3)); // the deploy step has put the canary out
+        var bus = await platform.StartTestBusAsync();
+        try
+        {
+            await bus.Publish(new Mlops.Contracts.MonitorAlarmRaised(Guid.NewGuid().ToString(), "an-old-alarm", 1, settings.Endpoint, null, settings.Model,
+                null, "data_drift", "drift.share_of_drifted_columns", 1, 0.5, "raised long before this deployment", null, DateTimeOffset.UtcNow.AddHours(-1)));
+        }
+        finally
+        {
+            await bus.StopAsync();
+        }
     }
 
     /// <summary>The sample's loop: every hop by its state, then lineage both ways.</summary>
