@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Xunit.Abstractions;
 using Mlops.ExperimentTracker.Client;
 using Mlops.Samples.FlightsLoop;
 using Mlops.SageMaker;
@@ -14,7 +15,7 @@ namespace Mlops.Tests;
 /// lineage both ways, and nothing happened twice.
 /// </summary>
 [Collection(PlatformCollection.Name)]
-public sealed class ContinuousTrainingLoopTests(PlatformFixture platform)
+public sealed class ContinuousTrainingLoopTests(PlatformFixture platform, ITestOutputHelper output)
 {
     private const string Sample = "flights-delay";
 
@@ -46,7 +47,7 @@ public sealed class ContinuousTrainingLoopTests(PlatformFixture platform)
         var clients = new LoopClients(platform.CreateClient(ResourceNames.FeatureStore), platform.CreateClient(ResourceNames.ExperimentTracker),
             platform.CreateClient(ResourceNames.PipelineRunner), platform.CreateClient(ResourceNames.Serving), platform.CreateClient(ResourceNames.Monitor),
             s3, ResourceNames.LakeBucket);
-        var loop = new ContinuousTrainingLoop(settings, clients, line => Console.WriteLine($"[{settings.Name}] {line}"));
+        var loop = new ContinuousTrainingLoop(settings, clients, line => output.WriteLine($"{DateTime.UtcNow:HH:mm:ss} [{settings.Name}] {line}"));
         // Faults at three hops: RabbitMQ restarted while the drift alarm's event is on its way (the replay has begun, the
         // alarm follows within seconds), the monitor restarted once it has raised the alarm (its schedule, the quality
         // alarm that must judge the canary later), the pipeline runner restarted while the triggered execution trains.
@@ -54,6 +55,7 @@ public sealed class ContinuousTrainingLoopTests(PlatformFixture platform)
         var runnerRestarted = false;
         loop.Stage += stage =>
         {
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss} [{settings.Name}] stage {stage}");
             if (stage == "replaying")
                 faults.Add(PipelineApi.RestartAsync(platform, ResourceNames.Messaging));
             if (stage == "alarm")
