@@ -81,6 +81,8 @@ public sealed class ContinuousTrainingLoop(LoopSettings settings, LoopClients cl
         narrate($"Monitor: schedule {s.Schedule} every 4 s against baseline {s.Baseline}; alarms {s.DriftAlarm} (month drift → retrain) and {s.QualityAlarm} (challenger AUC on ground truth < 0.5 → roll back).");
 
         // The world moves on: later months' flights are replayed as traffic, labelled after the lag.
+        // A platform that ran the loop before keeps its alarm history and firings: only what happens from now counts.
+        var since = DateTimeOffset.UtcNow;
         using var stopWorld = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var world = Task.WhenAll(ReplayAsync(later, stopWorld.Token), LabelAsync(stopWorld.Token), QualityRunsAsync(stopWorld.Token));
         narrate($"Replaying {string.Join(", ", later.Select(m => CultureInfo.InvariantCulture.DateTimeFormat.GetMonthName(m.Key)))} through the endpoint ({s.RowsPerRequest * 1000 / s.RequestInterval.TotalMilliseconds:F0} flights/s); true delays follow {s.LabelLag.TotalSeconds:F0} s later as ground truth.");
@@ -89,12 +91,12 @@ public sealed class ContinuousTrainingLoop(LoopSettings settings, LoopClients cl
         var outcome = new LoopOutcome { FirstExecution = first, FirstVersion = firstVersion };
         try
         {
-            var alarmAt = await WaitAlarmAsync(s.DriftAlarm, ct);
+            var alarmAt = await WaitAlarmAsync(s.DriftAlarm, since, ct);
             outcome = outcome with { AlarmRaisedAt = alarmAt };
             narrate($"Alarm {s.DriftAlarm} raised at {alarmAt:HH:mm:ss}: the month the model sees has drifted from its baseline.");
             Stage?.Invoke("alarm");
 
-            var triggered = await WaitTriggeredAsync(ct);
+            var triggered = await WaitTriggeredAsync(since, ct);
             outcome = outcome with { TriggeredExecution = triggered };
             narrate($"Trigger {LoopSettings.Trigger} started execution {triggered} of {s.Pipeline} on {labelled.Count:N0} labelled flights.");
             Stage?.Invoke("triggered");
@@ -341,23 +343,25 @@ public sealed class ContinuousTrainingLoop(LoopSettings settings, LoopClients cl
         }
     }
 
-    private async Task<DateTimeOffset> WaitAlarmAsync(string alarm, CancellationToken ct)
+    private async Task<DateTimeOffset> WaitAlarmAsync(string alarm, DateTimeOffset since, CancellationToken ct)
     {
         while (true)
         {
             var row = await TryGetAsync(clients.Monitor, $"api/alarms/{alarm}", ct);
-            if (row?["state"]?.ToString() == "ALARM")
+            if (row?["state"]?.ToString() == "ALARM" && row["state_updated_at"]!.GetValue<DateTimeOffset>() >= since)
                 return row["state_updated_at"]!.GetValue<DateTimeOffset>();
             await Task.Delay(500, ct);
         }
     }
 
-    private async Task<Guid> WaitTriggeredAsync(CancellationToken ct)
+    private async Task<Guid> WaitTriggeredAsync(DateTimeOffset since, CancellationToken ct)
     {
         while (true)
         {
             var trigger = await TryGetAsync(clients.PipelineRunner, $"api/pipelines/{settings.Pipeline}/triggers/{LoopSettings.Trigger}", ct);
-            if (trigger?["firings"]?.AsArray().Select(f => f?["execution_id"]).FirstOrDefault(e => e is not null) is { } id)
+            if (trigger?["firings"]?.AsArray()
+                    .Where(f => f?["received_at"]?.GetValue<DateTimeOffset>() >= since)
+                    .Select(f => f?["execution_id"]).FirstOrDefault(e => e is not null) is { } id)
                 return id.GetValue<Guid>();
             await Task.Delay(500, ct);
         }
