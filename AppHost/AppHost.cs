@@ -21,7 +21,7 @@ var serving = builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPl
 var monitor = builder.AddProject<Projects.Monitor>(ResourceNames.Monitor).WithPlatform(infrastructure, keys, ResourceNames.MonitorDb)
     .WithReference(featureStore).WaitFor(featureStore).WithReference(serving).WaitFor(serving);
 // Pipeline steps call the other services' APIs (training sets, runs and the registry, deployments, quality checks) and SageMaker.
-builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPlatform(infrastructure, keys, ResourceNames.PipelineRunnerDb)
+var pipelineRunner = builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPlatform(infrastructure, keys, ResourceNames.PipelineRunnerDb)
     .WithTrainingJobs(training)
     .WithReference(featureStore).WaitFor(featureStore)
     .WithReference(tracker).WaitFor(tracker)
@@ -31,8 +31,8 @@ builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPl
 // The Trainer is not a resource: it is the program a training job runs (SageMaker's container contract), started by the
 // training service for the platform's trainer image; the sample still runs it in-process.
 
-// The sample scenario: trains, tracks and registers the flights delay model once the platform is up.
-builder.AddSampleScenario(tracker, keys.ApiKey);
+// The sample scenario: the continuous-training loop on the flights data, once the platform is up (it uses every service).
+builder.AddSampleScenario(infrastructure, keys.ApiKey, featureStore, tracker, pipelineRunner, serving, monitor);
 
 // Once everything is healthy: one short summary on the console (URLs, API docs, keys), then what the sample did.
 builder.AddStartupSummary([ResourceNames.FeatureStore, ResourceNames.ExperimentTracker, ResourceNames.PipelineRunner,

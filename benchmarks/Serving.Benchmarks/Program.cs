@@ -46,7 +46,7 @@ var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Ap
 [
     "--Infrastructure:Mode=LocalProcesses", $"--Infrastructure:DataDirectory={data}", "--Infrastructure:Durable=false",
     $"--ASPNETCORE_URLS=http://127.0.0.1:{Machine.FreePort()}", $"--ASPIRE_DASHBOARD_OTLP_HTTP_ENDPOINT_URL=http://127.0.0.1:{Machine.FreePort()}",
-    "--ASPIRE_ALLOW_UNSECURED_TRANSPORT=true", "--Sample:TrainRows=60000",
+    "--ASPIRE_ALLOW_UNSECURED_TRANSPORT=true", "--Sample:FlightsPerMonth=2500",
 ]);
 // Every service runs (the AppHost's start-up summary waits for all of them); the ones Serving does not call stay idle.
 foreach (var service in new[] { ResourceNames.Serving, ResourceNames.ExperimentTracker })
@@ -96,11 +96,16 @@ string Body(int rows, int seed) => JsonSerializer.Serialize(new
 {
     dataframe_split = new
     {
-        columns = new[] { "date", "origin", "destination", "distance" },
-        data = Enumerable.Range(0, rows).Select(i => new object[]
+        // The sample's model (samples/FlightsLoop): the flight's origin and time, its features from the flights_delay group.
+        columns = new[] { "origin", "event_timestamp", "flights_delay__distance", "flights_delay__destination", "flights_delay__hour", "flights_delay__month" },
+        data = Enumerable.Range(0, rows).Select(i =>
         {
-            new DateTime(2001, 5, 1, 0, 0, 0, DateTimeKind.Utc).AddMinutes((seed * 131 + i * 17) % 40_000).ToString("o"),
-            airports[(seed + i) % airports.Length], airports[(seed + 3 * i + 1) % airports.Length], 100 + (seed * 7 + i * 13) % 2500,
+            var date = new DateTime(2001, 5, 1, 0, 0, 0, DateTimeKind.Utc).AddMinutes((seed * 131 + i * 17) % 40_000);
+            return new object[]
+            {
+                airports[(seed + i) % airports.Length], date.ToString("o"), 100 + (seed * 7 + i * 13) % 2500,
+                airports[(seed + 3 * i + 1) % airports.Length], date.Hour, date.Month,
+            };
         }),
     },
 });

@@ -45,17 +45,21 @@ public sealed class ResourceModelTests
     }
 
     [Fact]
-    public async Task SampleScenario_WaitsForTheTracker_FindsTheFlightsData_AndCanBeTurnedOff()
+    public async Task SampleScenario_WaitsForEveryService_FindsTheFlightsDataAndTheLake_AndCanBeTurnedOff()
     {
-        await using var builder = await BuildModelAsync("--Infrastructure:Mode=Containers", "--Sample:TrainRows=1234");
+        await using var builder = await BuildModelAsync("--Infrastructure:Mode=Containers", "--Sample:FlightsPerMonth=1234");
         var env = await PublishedEnvironmentAsync(builder, ResourceNames.Sample);
         Assert.EndsWith(Path.Combine("vega-datasets", "data", "flights-3m.parquet"), env["Sample__FlightsParquet"]);
-        Assert.Equal("1234", env["Sample__TrainRows"]);
+        Assert.Equal("1234", env["Sample__FlightsPerMonth"]);
         Assert.Equal("{api-key.value}", env["Auth__ApiKey"]);
-        Assert.Contains("services__experimenttracker__http__0", env.Keys);
+        Assert.Equal(ResourceNames.LakeBucket, env[PlatformSettings.LakeBucket]); // the labelled flights it writes for retraining
+        foreach (var service in new[] { ResourceNames.FeatureStore, ResourceNames.ExperimentTracker, ResourceNames.PipelineRunner, ResourceNames.Serving, ResourceNames.Monitor })
+        {
+            Assert.Contains($"services__{service}__http__0", env.Keys);
+            AssertWaitsFor(builder, ResourceNames.Sample, service);
+        }
         // Read from .git without running git: the checked-out commit, 40 hex digits (or empty outside a clone).
         Assert.Matches("^([0-9a-f]{40})?$", env["Sample__GitCommit"]);
-        AssertWaitsFor(builder, ResourceNames.Sample, ResourceNames.ExperimentTracker);
 
         await using var without = await BuildModelAsync("--Infrastructure:Mode=Containers", "--Sample:Enabled=false");
         Assert.DoesNotContain(without.Resources, r => r.Name == ResourceNames.Sample);

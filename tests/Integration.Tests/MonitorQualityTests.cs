@@ -12,7 +12,7 @@ using Mlops.ServiceDefaults.Storage;
 namespace Mlops.Tests;
 
 /// <summary>
-/// Model quality through the running platform: flights scored by the sample's champion through Serving (capture on),
+/// Model quality through the running platform: flights scored by the tests' flights model (FlightsModel) through Serving (capture on),
 /// their real outcomes (delay > 15 min) posted as ground truth through Serving, then a monitor run over the capture window
 /// merges them by inference id. Its AUC and F1 must equal the ones computed here, directly, from the invocation answers
 /// and the labels; an alarm on quality.auc raises MonitorAlarmRaised naming the variant and the model version it serves.
@@ -20,16 +20,13 @@ namespace Mlops.Tests;
 [Collection(PlatformCollection.Name)]
 public sealed class MonitorQualityTests(PlatformFixture platform)
 {
-    private const string Model = "flights-delay";
+    private const string Model = FlightsModel.Name;
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     [Fact]
     public async Task GroundTruthPostedThroughServing_GivesTheAucAndF1ComputedDirectly_AndAQualityAlarmRaises()
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await platform.App.ResourceNotifications.WaitForResourceAsync(ResourceNames.Sample,
-            e => e.Snapshot.State?.Text is "Finished" or "Exited" or "FailedToStart", timeout.Token);
-        var champion = await new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker)).GetModelVersionByAliasAsync(Model, "champion");
+        var champion = await FlightsModel.ChampionAsync(platform);
 
         var endpoint = $"mq-{Guid.NewGuid():N}"[..20];
         using var serving = platform.CreateClient(ResourceNames.Serving);

@@ -55,8 +55,8 @@ public sealed class PlatformFixture : IAsyncLifetime
                 $"--ASPNETCORE_URLS=http://127.0.0.1:{FreePort()}",
                 $"--ASPIRE_DASHBOARD_OTLP_HTTP_ENDPOINT_URL=http://127.0.0.1:{FreePort()}",
                 "--ASPIRE_ALLOW_UNSECURED_TRANSPORT=true",
-                // The sample scenario runs as it does for a developer, on a smaller sample to spare the 2 cores.
-                "--Sample:TrainRows=60000",
+                // The sample scenario (the continuous-training loop) runs as it does for a developer, on a smaller sample.
+                "--Sample:FlightsPerMonth=2500",
             ]);
 
         // Added after the AppHost's own OTLP settings, so these win: traces go to the collector the tests read.

@@ -13,13 +13,13 @@ using Mlops.ExperimentTracker.Client;
 namespace Mlops.Tests;
 
 /// <summary>
-/// Serving through the running AppHost, with the flights delay model the sample trains and registers as champion:
+/// Serving through the running AppHost, with the tests' flights delay model (FlightsModel) registered as champion:
 /// endpoints, both inference protocols, data capture and ground truth in S3, canary traffic, rollback on an alarm.
 /// </summary>
 [Collection(PlatformCollection.Name)]
 public sealed partial class ServingTests(PlatformFixture platform)
 {
-    private const string Model = "flights-delay";
+    private const string Model = FlightsModel.Name;
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60);
 
     private static readonly object[][] Flights =
@@ -323,13 +323,7 @@ public sealed partial class ServingTests(PlatformFixture platform)
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
     }
 
-    private async Task<ModelVersion> ChampionAsync()
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await platform.App.ResourceNotifications.WaitForResourceAsync(ResourceNames.Sample,
-            e => e.Snapshot.State?.Text is "Finished" or "Exited" or "FailedToStart", timeout.Token);
-        return await new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker)).GetModelVersionByAliasAsync(Model, "champion");
-    }
+    private Task<ModelVersion> ChampionAsync() => FlightsModel.ChampionAsync(platform);
 
     /// <summary>
     /// An endpoint whose variant "primary" serves the champion, and a second version of the same package (the challenger):

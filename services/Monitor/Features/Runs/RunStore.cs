@@ -92,6 +92,11 @@ public sealed class RunStore(NpgsqlDataSource db)
             WHERE status = 'running' AND lease_until < now()
             """, ct, ("max", maxAttempts));
 
+    /// <summary>A run its worker gave up on shutting down: pending again, the attempt not counted.</summary>
+    public async Task ReleaseAsync(Guid id, CancellationToken ct) =>
+        await db.ExecuteAsync("UPDATE runs SET status = 'pending', attempts = greatest(attempts - 1, 0), lease_until = NULL WHERE id = @id AND status = 'running'",
+            ct, ("id", id));
+
     public async Task FailAsync(Guid id, string error, CancellationToken ct) =>
         await db.ExecuteAsync("UPDATE runs SET status = 'failed', error = @error, completed_at = now(), lease_until = NULL WHERE id = @id AND status = 'running'",
             ct, ("id", id), ("error", error));

@@ -31,7 +31,19 @@ public sealed class RunWorker(IServiceProvider services, IOptions<MonitorOptions
                 await runs.RecoverDeadAsync(options.Value.MaxAttempts, stoppingToken);
                 var executor = scope.ServiceProvider.GetRequiredService<RunExecutor>();
                 while (!stoppingToken.IsCancellationRequested && await runs.ClaimAsync(options.Value.RunLease, stoppingToken) is { } run)
-                    await executor.ExecuteAsync(run, stoppingToken);
+                {
+                    try
+                    {
+                        await executor.ExecuteAsync(run, stoppingToken);
+                    }
+                    catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                    {
+                        // Shutting down: the run goes back to pending at once, so a restart (or another replica) takes it
+                        // without waiting out its lease — until then no other run of its endpoint could start.
+                        await runs.ReleaseAsync(run.Id, CancellationToken.None);
+                        throw;
+                    }
+                }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {

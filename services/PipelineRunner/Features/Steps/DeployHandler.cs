@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Mlops.ExperimentTracker.Client;
 using Mlops.PipelineRunner.Features.Definitions;
 using Mlops.PipelineRunner.Features.Executions;
 
@@ -41,10 +42,16 @@ public sealed class DeployHandler(IServiceProvider services, ILogger<DeployHandl
                     ["name"] = endpoint, ["variants"] = new JsonArray(variant), ["data_capture"] = Capture(context.Inputs),
                 }, ct);
                 logger.LogInformation("Created endpoint {Endpoint} for step {Step} of execution {Execution}", endpoint, context.Step, context.ExecutionId);
+                // A new endpoint serves the version with all its traffic at once: that is the promotion, so the alias moves
+                // now (an update's deployment moves it when it succeeds, in Serving).
+                await PromoteServedAsync(context.Inputs, created, ct);
                 return new StepSucceeded(Outputs(created, created["active_deployment"]?["deployment_id"]?.ToString(), "succeeded"));
             }
             if (AlreadyServes(existing, variant))
+            {
+                await PromoteServedAsync(context.Inputs, existing, ct); // a runner taking over after the creation
                 return new StepSucceeded(Outputs(existing, null, "succeeded"));
+            }
             var update = new JsonObject { ["variants"] = new JsonArray(variant), ["deployment"] = Strategy(context.Inputs) };
             if (Capture(context.Inputs) is { } capture)
                 update["data_capture"] = capture;
@@ -75,6 +82,15 @@ public sealed class DeployHandler(IServiceProvider services, ILogger<DeployHandl
             await RollBackAsync(serving, endpoint, deploymentId, "the pipeline step timed out", CancellationToken.None);
             return new StepFailed(FailureKinds.Timeout, $"Deployment {deploymentId} of endpoint '{endpoint}' did not finish within {context.Inputs["timeout_seconds"]} s; rolled back.");
         }
+    }
+
+    /// <summary>Moves <c>strategy.promote_alias</c> to the version an endpoint serves with all its traffic (idempotent).</summary>
+    private async Task PromoteServedAsync(JsonObject inputs, JsonObject endpoint, CancellationToken ct)
+    {
+        if (StepInputRules.Str((inputs["strategy"] as JsonObject)?["promote_alias"]) is { } alias
+            && (endpoint["variants"] as JsonArray)?.FirstOrDefault() is JsonObject served
+            && served["model_version"]?.ToString() is { } version)
+            await services.GetRequiredService<TrackingClient>().SetAliasAsync(served["model_name"]!.ToString(), alias, version, ct);
     }
 
     public async Task CancelAsync(StepContext context, CancellationToken ct)

@@ -11,7 +11,9 @@ namespace Mlops.PipelineRunner.Features.Triggers;
 /// starts one execution). With a debounce window the start waits in trigger_pending until the window passes without a
 /// newer event; the scheduler then starts one execution with the latest event's parameters.
 /// </summary>
-public abstract class TriggerConsumer<T>(NpgsqlDataSource db, TriggerStarts starts) : IConsumer<T>
+/// An event no trigger matches (an alarm for an endpoint without a retraining pipeline) is logged and acknowledged: the
+/// sender keeps its own record (the monitor's alarm history), and nothing retries.
+public abstract class TriggerConsumer<T>(NpgsqlDataSource db, TriggerStarts starts, ILogger logger) : IConsumer<T>
     where T : class
 {
     public Task Consume(ConsumeContext<T> context) =>
@@ -22,10 +24,12 @@ public abstract class TriggerConsumer<T>(NpgsqlDataSource db, TriggerStarts star
         var definition = TriggerEvents.For(typeof(T));
         var fields = TriggerEvents.Fields(message);
         var key = definition.Key(message);
+        var matched = 0;
         foreach (var trigger in await TriggerStore.TriggersForAsync(tx, definition.Name, ct))
         {
             if (!TriggerEvents.Matches(trigger.Filter, fields))
                 continue;
+            matched++;
             var claimed = await tx.ExecuteAsync(
                 "INSERT INTO trigger_firings (trigger_id, event_key, message_id, status) VALUES (@id, @key, @message, 'received') ON CONFLICT DO NOTHING",
                 ct, ("id", trigger.Id), ("key", key), ("message", messageId));
@@ -48,11 +52,13 @@ public abstract class TriggerConsumer<T>(NpgsqlDataSource db, TriggerStarts star
             await tx.ExecuteAsync("UPDATE trigger_firings SET status = @status, execution_id = @execution, error = @error WHERE trigger_id = @id AND event_key = @key",
                 ct, ("status", error is null ? "started" : "failed"), ("execution", execution), ("error", error), ("id", trigger.Id), ("key", key));
         }
+        if (matched == 0)
+            logger.LogInformation("Event {Event} {Key} matches no trigger; no pipeline started", definition.Name, key);
     }
 }
 
-public sealed class FeaturesIngestedTrigger(NpgsqlDataSource db, TriggerStarts starts) : TriggerConsumer<FeaturesIngested>(db, starts);
+public sealed class FeaturesIngestedTrigger(NpgsqlDataSource db, TriggerStarts starts, ILogger<FeaturesIngestedTrigger> logger) : TriggerConsumer<FeaturesIngested>(db, starts, logger);
 
-public sealed class MonitorAlarmRaisedTrigger(NpgsqlDataSource db, TriggerStarts starts) : TriggerConsumer<MonitorAlarmRaised>(db, starts);
+public sealed class MonitorAlarmRaisedTrigger(NpgsqlDataSource db, TriggerStarts starts, ILogger<MonitorAlarmRaisedTrigger> logger) : TriggerConsumer<MonitorAlarmRaised>(db, starts, logger);
 
-public sealed class ModelVersionCreatedTrigger(NpgsqlDataSource db, TriggerStarts starts) : TriggerConsumer<ModelVersionCreated>(db, starts);
+public sealed class ModelVersionCreatedTrigger(NpgsqlDataSource db, TriggerStarts starts, ILogger<ModelVersionCreatedTrigger> logger) : TriggerConsumer<ModelVersionCreated>(db, starts, logger);

@@ -74,13 +74,22 @@ public sealed class DeploymentEngine(NpgsqlDataSource db, TrackingClient tracker
     /// Rolls back the endpoint's deployment in progress (or the given one) inside <paramref name="transaction"/>: all traffic
     /// returns to the previous configuration. Null when there is nothing in progress to roll back.
     /// </summary>
-    public async Task<DeploymentResponse?> RollBackAsync(NpgsqlTransaction transaction, string endpoint, string? deploymentId, string reason, CancellationToken ct)
+    /// <param name="evidenceAt">When the evidence for the rollback arose (an alarm's raising): evidence older than the
+    /// deployment judged the configuration before it — a late or out-of-order event — and rolls nothing back.</param>
+    public async Task<DeploymentResponse?> RollBackAsync(NpgsqlTransaction transaction, string endpoint, string? deploymentId, string reason, CancellationToken ct,
+        DateTimeOffset? evidenceAt = null)
     {
         var deployment = deploymentId is null
             ? await EndpointStore.LockActiveAsync(transaction, endpoint, ct)
             : await EndpointStore.LockDeploymentAsync(transaction, deploymentId, ct);
         if (deployment is null || deployment.Endpoint != endpoint || !DeploymentStates.InProgress(deployment.State))
             return null;
+        if (evidenceAt is { } at && at < deployment.StartedAt)
+        {
+            logger.LogInformation("Deployment {Deployment} of {Endpoint} not rolled back: the evidence ({Reason}) is from {At:O}, before it started",
+                deployment.DeploymentId, endpoint, reason, at);
+            return null;
+        }
         var now = clock.GetUtcNow();
         await ApplyAsync(transaction, deployment, DeploymentSchedule.RollBack(reason), now, ct);
         logger.LogWarning("Deployment {Deployment} of {Endpoint} rolled back: {Reason}", deployment.DeploymentId, endpoint, reason);

@@ -1,0 +1,226 @@
+using System.Text.Json.Nodes;
+using Xunit.Abstractions;
+using Mlops.ExperimentTracker.Client;
+using Mlops.Samples.FlightsLoop;
+using Mlops.SageMaker;
+
+namespace Mlops.Tests;
+
+/// <summary>
+/// The continuous-training loop through the real AppHost, two cases at once. The sample scenario's own run (the AppHost
+/// starts it with the platform) is the loop that promotes: drift alarm → triggered execution → new version and run →
+/// canary → promoted, alias moved. Beside it the test drives the same loop code with labels flipped upstream of the
+/// retraining: the worse model passes its offline gates, goes out as a canary, and is rolled back by the quality alarm on
+/// live ground truth with the alias left alone — while the pipeline runner and RabbitMQ are restarted mid-loop. Then
+/// lineage both ways, and nothing happened twice.
+/// </summary>
+[Collection(PlatformCollection.Name)]
+public sealed class ContinuousTrainingLoopTests(PlatformFixture platform, ITestOutputHelper output)
+{
+    private const string Sample = "flights-delay";
+
+    [Fact]
+    public async Task Loop_DriftRetrainsAndPromotes_AWorseModelIsRolledBack_EvenWithRestarts_AndNothingHappensTwice()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(9));
+        var worse = RunWorseLoopWithFaultsAsync(timeout.Token);
+        var sample = platform.App.ResourceNotifications.WaitForResourceAsync(ResourceNames.Sample,
+            e => e.Snapshot.State?.Text is "Finished" or "Exited" or "FailedToStart", timeout.Token);
+        await Task.WhenAll(worse, sample);
+
+        var finished = await sample;
+        Assert.True(finished.Snapshot.ExitCode == 0, $"the sample ended {finished.Snapshot.State?.Text} with exit code {finished.Snapshot.ExitCode}");
+        await AssertPromotedAsync(Sample);
+        await AssertRolledBackAsync(await worse);
+    }
+
+    private async Task<(LoopSettings Settings, LoopOutcome Outcome, bool RunnerRestarted)> RunWorseLoopWithFaultsAsync(CancellationToken ct)
+    {
+        var settings = new LoopSettings
+        {
+            Name = $"loop-worse-{Guid.NewGuid():N}"[..18],
+            FlightsParquet = TrainingJobFlightsTests.Repo("eng", "node", "node_modules", "vega-datasets", "data", "flights-3m.parquet"),
+            FlightsPerMonth = 2500,
+            CorruptLabels = true,
+        };
+        using var s3 = await platform.CreateS3ClientAsync();
+        var clients = new LoopClients(platform.CreateClient(ResourceNames.FeatureStore), platform.CreateClient(ResourceNames.ExperimentTracker),
+            platform.CreateClient(ResourceNames.PipelineRunner), platform.CreateClient(ResourceNames.Serving), platform.CreateClient(ResourceNames.Monitor),
+            s3, ResourceNames.LakeBucket);
+        var loop = new ContinuousTrainingLoop(settings, clients, line => output.WriteLine($"{DateTime.UtcNow:HH:mm:ss} [{settings.Name}] {line}"));
+        // Faults at three hops: RabbitMQ restarted while the drift alarm's event is on its way (the replay has begun, the
+        // alarm follows within seconds), the monitor restarted once it has raised the alarm (its schedule, the quality
+        // alarm that must judge the canary later), the pipeline runner restarted while the triggered execution trains.
+        var faults = new List<Task>();
+        var runnerRestarted = false;
+        loop.Stage += stage =>
+        {
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss} [{settings.Name}] stage {stage}");
+            if (stage == "replaying")
+                faults.Add(PipelineApi.RestartAsync(platform, ResourceNames.Messaging));
+            if (stage == "alarm")
+                faults.Add(PipelineApi.RestartAsync(platform, ResourceNames.Monitor));
+            if (stage == "deploying")
+                faults.Add(PublishStaleAlarmAsync(settings));
+            if (stage == "training" && !runnerRestarted)
+            {
+                runnerRestarted = true;
+                faults.Add(PipelineApi.RestartAsync(platform, ResourceNames.PipelineRunner));
+            }
+        };
+        var outcome = await loop.RunAsync(ct);
+        await Task.WhenAll(faults);
+        return (settings, outcome, runnerRestarted);
+    }
+
+    /// <summary>
+    /// An alarm of the endpoint raised an hour ago, delivered while the canary rolls out (a late, out-of-order event): it
+    /// judged the configuration before the deployment and must not roll the canary back (the quality alarm does, later).
+    /// </summary>
+    private async Task PublishStaleAlarmAsync(LoopSettings settings)
+    {
+        await Task.Delay(TimeSpan.FromSeconds(3)); // the deploy step has put the canary out
+        var bus = await platform.StartTestBusAsync();
+        try
+        {
+            await bus.Publish(new Mlops.Contracts.MonitorAlarmRaised(Guid.NewGuid().ToString(), "an-old-alarm", 1, settings.Endpoint, null, settings.Model,
+                null, "data_drift", "drift.share_of_drifted_columns", 1, 0.5, "raised long before this deployment", null, DateTimeOffset.UtcNow.AddHours(-1)));
+        }
+        finally
+        {
+            await bus.StopAsync();
+        }
+    }
+
+    /// <summary>The sample's loop: every hop by its state, then lineage both ways.</summary>
+    private async Task AssertPromotedAsync(string name)
+    {
+        var settings = new LoopSettings { Name = name, FlightsParquet = "" };
+        using var runner = platform.CreateClient(ResourceNames.PipelineRunner);
+        using var monitor = platform.CreateClient(ResourceNames.Monitor);
+        using var serving = platform.CreateClient(ResourceNames.Serving);
+        var tracker = new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker));
+
+        // The alarm: raised once.
+        var history = await GetAsync(monitor, $"/api/alarms/{settings.DriftAlarm}/history");
+        var raised = history["history"]!.AsArray().Where(h => h!["new_state"]!.GetValue<string>() == "ALARM").ToList();
+        Assert.Single(raised);
+
+        // The triggered execution: one firing, one execution beside the first; it succeeded.
+        var (first, triggered) = await ExecutionsAsync(runner, settings);
+        Assert.Equal("succeeded", triggered["status"]!.GetValue<string>());
+
+        // The same alarm event again under a new MessageId (a redelivery from another relay) and an event of an alarm no
+        // trigger listens to: neither starts anything.
+        var alarm = await GetAsync(monitor, $"/api/alarms/{settings.DriftAlarm}");
+        var bus = await platform.StartTestBusAsync();
+        try
+        {
+            var again = new Mlops.Contracts.MonitorAlarmRaised(alarm["id"]!.ToString(), settings.DriftAlarm, raised[0]!["state_change_id"]!.GetValue<long>(),
+                settings.Endpoint, null, settings.Model, null, "data_drift", $"feature.{settings.Group}__month.drifted", 1, 1, "a duplicate", null, DateTimeOffset.UtcNow);
+            await bus.Publish(again);
+            await bus.Publish(again with { AlarmId = Guid.NewGuid().ToString(), AlarmName = "not-a-retraining-alarm", StateChangeId = 1 });
+            await Task.Delay(TimeSpan.FromSeconds(3));
+        }
+        finally
+        {
+            await bus.StopAsync();
+        }
+        Assert.Single((await GetAsync(runner, $"/api/pipelines/{settings.Pipeline}/triggers/{LoopSettings.Trigger}"))["firings"]!.AsArray());
+        var version = PipelineApi.Step(triggered, "register")["outputs"]!["version"]!.GetValue<string>();
+        var firstVersion = PipelineApi.Step(first, "register")["outputs"]!["version"]!.GetValue<string>();
+        Assert.NotEqual(firstVersion, version);
+        var train = PipelineApi.Step(triggered, "train")["outputs"]!;
+        var run = await tracker.GetRunAsync(train["run_id"]!.GetValue<string>());
+        Assert.Equal("FINISHED", run.Info.Status);
+        Assert.Equal(triggered["id"]!.ToString(), run.Tag("mlops.pipeline.execution_id"));
+        // Trained on more than the history: the labels that arrived after January–April are in its training set.
+        Assert.True(PipelineApi.Step(triggered, "train_set")["outputs"]!["row_count"]!.GetValue<long>()
+            > PipelineApi.Step(first, "train_set")["outputs"]!["row_count"]!.GetValue<long>());
+
+        // The canary shift and the promotion.
+        var deployment = await DeploymentOfAsync(serving, settings, triggered);
+        Assert.Equal("succeeded", deployment["state"]!.GetValue<string>());
+        var shares = deployment["history"]!.AsArray().Select(h => h!["new_share"]!.GetValue<int>()).ToList();
+        Assert.Contains(settings.CanaryPercent, shares);
+        Assert.Equal(100, shares[^1]);
+        Assert.Equal("champion", deployment["strategy"]!["promote_alias"]!.GetValue<string>());
+        Assert.Equal(version, (await tracker.GetModelVersionByAliasAsync(settings.Model, "champion")).Version);
+        var endpoint = await GetAsync(serving, $"/api/endpoints/{settings.Endpoint}");
+        Assert.Equal(version, endpoint["variants"]!.AsArray().Single()!["model_version"]!.GetValue<string>());
+
+        // Lineage backwards: the live deployment → version → run → snapshot → feature-group versions.
+        var lineage = await tracker.GetModelVersionLineageAsync(settings.Model, version);
+        var deploymentRef = Assert.Single(lineage.ModelVersion.Deployments, d => d.Endpoint == settings.Endpoint && d.RetiredAt is null);
+        Assert.StartsWith(deployment["deployment_id"]!.GetValue<string>(), deploymentRef.DeploymentId);
+        Assert.Equal(run.Info.RunId, lineage.Run!.Run.RunId);
+        var snapshot = Assert.Single(lineage.Run.Datasets, d => d.Context == "training");
+        Assert.Equal($"snapshot-{PipelineApi.Step(triggered, "train_set")["outputs"]!["snapshot_id"]!.GetValue<string>()}", snapshot.Name);
+        var groupVersion = Assert.Single(snapshot.FeatureGroups, g => g.Name == settings.Group).Version;
+        // Forwards: that feature-group version → every run trained on it → their versions → the deployments they fed.
+        var forward = await tracker.GetFeatureGroupLineageAsync(settings.Group, groupVersion);
+        var fed = forward.Runs.SelectMany(r => r.ModelVersions).SelectMany(v => v.Deployments).Select(d => d.DeploymentId).ToList();
+        Assert.Contains(deploymentRef.DeploymentId, fed);
+        Assert.Contains(forward.Runs, r => r.Run.RunId == PipelineApi.Step(first, "train")["outputs"]!["run_id"]!.GetValue<string>());
+    }
+
+    /// <summary>The worse model: gates passed offline, canary rolled back by the quality alarm, alias untouched, nothing twice.</summary>
+    private async Task AssertRolledBackAsync((LoopSettings Settings, LoopOutcome Outcome, bool RunnerRestarted) worse)
+    {
+        var (settings, outcome, runnerRestarted) = worse;
+        using var runner = platform.CreateClient(ResourceNames.PipelineRunner);
+        using var serving = platform.CreateClient(ResourceNames.Serving);
+        var tracker = new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker));
+
+        Assert.Equal("failed", outcome.TriggeredStatus);
+        Assert.Equal("rolled_back", outcome.DeploymentState);
+        Assert.Contains(settings.QualityAlarm, outcome.DeploymentReason);
+        Assert.Contains("rolled back", outcome.TriggeredError); // the execution says why
+        Assert.NotNull(outcome.NewVersion);
+        Assert.True(outcome.ChallengerRows > 0, "the canary served part of the traffic before it was rolled back");
+        Assert.Equal(outcome.FirstVersion, outcome.ChampionAfter);
+        Assert.Equal(outcome.FirstVersion, (await tracker.GetModelVersionByAliasAsync(settings.Model, "champion")).Version);
+        var endpoint = await GetAsync(serving, $"/api/endpoints/{settings.Endpoint}");
+        Assert.Equal(outcome.FirstVersion, endpoint["variants"]!.AsArray().Single()!["model_version"]!.GetValue<string>());
+        Assert.True(outcome.RequestErrors == 0, $"{outcome.RequestErrors} of {outcome.Requests} replayed requests failed: {string.Join(" | ", outcome.Errors.Take(3))}");
+
+        // Nothing twice, through a RabbitMQ and a runner restart: one firing, one triggered execution, one training job for
+        // its train step, one rollout (rolled back once).
+        var (_, triggered) = await ExecutionsAsync(runner, settings);
+        Assert.Equal(outcome.TriggeredExecution, triggered["id"]!.GetValue<Guid>());
+        var train = PipelineApi.Step(triggered, "train");
+        Assert.True(runnerRestarted, "the runner was restarted while the triggered execution trained");
+        Assert.True(train["claims"]!.GetValue<int>() >= 2, train.ToJsonString());
+        // The quality alarm that rolled the canary back has no trigger: recorded in its history, and nothing started.
+        using var monitor = platform.CreateClient(ResourceNames.Monitor);
+        var quality = await GetAsync(monitor, $"/api/alarms/{settings.QualityAlarm}/history");
+        Assert.Contains(quality["history"]!.AsArray(), h => h!["new_state"]!.GetValue<string>() == "ALARM");
+        var sageMaker = await platform.CreateSageMakerClientAsync();
+        var jobs = await sageMaker.ListTrainingJobsAsync(new ListTrainingJobsRequest { NameContains = $"{settings.Pipeline}-train-", MaxResults = 100 });
+        Assert.Equal(2, jobs.TrainingJobSummaries.Count); // the first champion's and the retraining's
+        var deployments = (await GetAsync(serving, $"/api/endpoints/{settings.Endpoint}/deployments"))["deployments"]!.AsArray()
+            .Where(d => d!["from_version"] is not null).ToList();
+        var rollout = Assert.Single(deployments);
+        Assert.Equal("rolled_back", rollout!["state"]!.GetValue<string>());
+        Assert.Single(rollout["history"]!.AsArray(), h => h!["state"]!.GetValue<string>() == "rolled_back");
+    }
+
+    private static async Task<(JsonObject First, JsonObject Triggered)> ExecutionsAsync(HttpClient runner, LoopSettings settings)
+    {
+        var trigger = await GetAsync(runner, $"/api/pipelines/{settings.Pipeline}/triggers/{LoopSettings.Trigger}");
+        var firing = Assert.Single(trigger["firings"]!.AsArray(), f => f!["execution_id"] is not null);
+        var executions = JsonNode.Parse(await runner.GetStringAsync($"/api/executions?pipeline={settings.Pipeline}"))!.AsArray();
+        Assert.Equal(2, executions.Count); // the first champion's and the one the alarm triggered
+        var triggeredId = firing!["execution_id"]!.GetValue<Guid>();
+        var firstId = executions.Select(e => e!["id"]!.GetValue<Guid>()).Single(id => id != triggeredId);
+        return (await PipelineApi.GetAsync(runner, firstId), await PipelineApi.GetAsync(runner, triggeredId));
+    }
+
+    private static async Task<JsonObject> DeploymentOfAsync(HttpClient serving, LoopSettings settings, JsonObject execution)
+    {
+        var id = PipelineApi.Step(execution, "deploy")["outputs"]!["deployment_id"]!.GetValue<string>();
+        return await GetAsync(serving, $"/api/endpoints/{settings.Endpoint}/deployments/{id}");
+    }
+
+    private static async Task<JsonObject> GetAsync(HttpClient client, string path) => JsonNode.Parse(await client.GetStringAsync(path))!.AsObject();
+}

@@ -1,0 +1,52 @@
+using Mlops.ExperimentTracker.Client;
+using Mlops.Trainer;
+using Mlops.Trainer.Samples;
+
+namespace Mlops.Tests;
+
+/// <summary>
+/// The flights delay model the Serving and Monitor-quality tests score with (date, origin, destination, distance →
+/// delayed): trained once per test run in the test process on January–April (validated on May), tracked and
+/// registered as <c>champion</c> of a model of its own. The sample scenario's loop has its own model (features from the
+/// feature store, another schema) whose versions and alias move while it runs.
+/// </summary>
+internal static class FlightsModel
+{
+    public const string Name = "flights-delay-it";
+    private static readonly Lock Gate = new();
+    private static Task<ModelVersion>? champion;
+
+    public static Task<ModelVersion> ChampionAsync(PlatformFixture platform)
+    {
+        lock (Gate)
+            return champion ??= TrainAsync(platform);
+    }
+
+    private static async Task<ModelVersion> TrainAsync(PlatformFixture platform)
+    {
+        var tracker = new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker));
+        var root = Directory.CreateTempSubdirectory("mlops-it-model-").FullName;
+        try
+        {
+            var flights = await FlightsSample.LoadAsync(TrainingJobFlightsTests.Repo("eng", "node", "node_modules", "vega-datasets", "data", "flights-3m.parquet"));
+            var job = new FlightsJob(FlightsTask.Delayed, 60_000, 15_000, SampleSeed: 11,
+                Hyperparameters: new Dictionary<string, string> { ["algorithm"] = "lightgbm", ["num_leaves"] = "31", ["learning_rate"] = "0.1" });
+            var layout = await FlightsSample.WriteJobAsync(flights, root, job);
+            await using var run = await tracker.StartRunAsync(Name, tags: new Dictionary<string, string> { ["mlflow.source.name"] = "tests/Integration.Tests" });
+            var result = await new TrainingJob(layout, TextWriter.Null, TextWriter.Null).TrainAsync();
+            await run.LogMetricsAsync(result.Metrics.Lines().Where(m => double.IsFinite(m.Value)).ToDictionary(m => m.Name.Replace(':', '/'), m => m.Value));
+            foreach (var file in Directory.EnumerateFiles(layout.ModelDirectory))
+            {
+                await using var content = File.OpenRead(file);
+                await run.UploadArtifactAsync($"model/{Path.GetFileName(file)}", content);
+            }
+            var version = await tracker.RegisterModelAsync(Name, run.Run);
+            await tracker.SetAliasAsync(Name, "champion", version.Version);
+            return await tracker.GetModelVersionByAliasAsync(Name, "champion");
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+}
