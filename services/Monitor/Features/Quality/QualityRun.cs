@@ -182,9 +182,9 @@ public static class QualityEvaluation
                 if (rows.Count > 0)
                 {
                     var all = rows.Select(r => r.Row).ToArray();
-                    values = ModelQualityMetrics.WithDeviation(all, ModelQualityMetrics.Binary);
+                    values = ModelQualityMetrics.BinaryWithDeviation(all);
                     confusion = ModelQualityMetrics.Confusion(all).AsModelMonitor();
-                    foreach (var g in rows.GroupBy(r => r.Variant)) byVariant[g.Key] = ModelQualityMetrics.WithDeviation(g.Select(r => r.Row).ToArray(), ModelQualityMetrics.Binary);
+                    foreach (var g in rows.GroupBy(r => r.Variant)) byVariant[g.Key] = ModelQualityMetrics.BinaryWithDeviation(g.Select(r => r.Row).ToArray());
                 }
                 if (cbpeReference is not null)
                 {
