@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Mlops;
+using Mlops.ExperimentTracker.Client;
 using Mlops.Monitor.Features.Alarms;
 using Mlops.Monitor.Features.Baselines;
 using Mlops.Monitor.Features.Bias;
@@ -36,6 +37,10 @@ builder.Services.AddHttpClient<ServingClient>((sp, http) =>
     http.BaseAddress = new Uri(builder.Configuration["Monitor:ServingUrl"] ?? $"http://{ResourceNames.Serving}");
     PlatformJson.Authorize(http, sp.GetRequiredService<IConfiguration>());
 });
+// The tracker, for the training run's metrics of the model version a variant serves (model quality's comparison).
+builder.Services.AddExperimentTrackerClient(new Uri(builder.Configuration["Monitor:TrackerUrl"] ?? $"http://{ResourceNames.ExperimentTracker}"),
+    sp => sp.GetRequiredService<IConfiguration>()["Auth:ApiKey"] ?? "");
+builder.Services.AddTransient<Mlops.Monitor.Features.Quality.TrainingMetrics>();
 builder.Services.AddSingleton<MonitorArtifacts>();
 builder.Services.AddSingleton<DatasetReader>();
 builder.Services.AddSingleton<CaptureReader>();
