@@ -7,6 +7,7 @@ using Mlops.Monitor.Features.Baselines;
 using Mlops.Monitor.Features.Bias;
 using Mlops.Monitor.Features.Datasets;
 using Mlops.Monitor.Features.Platform;
+using Mlops.Monitor.Features.Quality;
 using Mlops.Monitor.Features.Runs;
 using Mlops.Monitor.Features.Schedules;
 
@@ -63,4 +64,5 @@ api.MapRunEndpoints();
 api.MapScheduleEndpoints();
 api.MapAlarmEndpoints();
 api.MapBiasEndpoints();
+api.MapQualityEndpoints();
 app.Run();

@@ -225,6 +225,17 @@ public sealed class MonitorQualityTests(PlatformFixture platform)
             Assert.Equal(run.MetricValue((string)training["training_metric"]!)!.Value, (double)training["training"]!, 9);
             Assert.Equal((double)report["quality"]!["metrics"]!["auc"]!["value"]! - (double)training["training"]!, (double)training["difference"]!, 9);
 
+            // Quality over time (the on-demand run and the scheduled ones) and the run's page with its bias section.
+            var series = await monitor.GetFromJsonAsync<JsonObject>($"/api/quality/series?endpoint={endpoint}&metric=auc");
+            Assert.Contains(series!["points"]!.AsArray(), p => (string?)p!["run_id"] == runId && (double)p["realised"]! == (double)report["quality"]!["metrics"]!["auc"]!["value"]!);
+            var chart = await monitor.GetAsync($"/api/quality/chart.html?endpoint={endpoint}&metric=auc");
+            Assert.Equal(HttpStatusCode.OK, chart.StatusCode);
+            Assert.Contains("<polyline class=\"real\"", await chart.Content.ReadAsStringAsync());
+            Assert.Equal(HttpStatusCode.BadRequest, (await monitor.GetAsync($"/api/quality/series?endpoint={endpoint}&metric=quality.auc")).StatusCode);
+            var page = await monitor.GetStringAsync($"/api/runs/{runId}/report.html");
+            Assert.Contains("Bias (facet origin)", page);
+            Assert.Contains($"DPPL per value of origin", page);
+
             await Poll.UntilAsync(async () => { await Task.Yield(); lock (raised) return raised.Count > 0 ? "raised" : null; }, TimeSpan.FromSeconds(60), "MonitorAlarmRaised for bias.drifted_metrics");
             lock (raised)
             {

@@ -49,6 +49,33 @@ public sealed class BiasDriftTests
     }
 
     [Fact]
+    public void ByFacetValue_EachValueAgainstTheRest_ByHand()
+    {
+        // Values F (100 rows, 20% predicted positive) and M (300 rows, 50%): M as facet d gives DPPL = 0.2 − 0.5 = −0.3.
+        var (report, _, _) = BiasDrift.Evaluate(new BiasMonitorOptions(new FacetSpec("gender", ["F"])), Planted());
+        Assert.Equal(0.3, report.ByFacetValue!["F"]["DPPL"], 12);
+        Assert.Equal(-0.3, report.ByFacetValue["M"]["DPPL"], 12);
+        Assert.Equal(2.5, report.ByFacetValue["M"]["DI"], 12);
+        Assert.Equal(["M", "F"], report.ByFacetValue.Keys); // most frequent first
+    }
+
+    [Fact]
+    public void QualityChart_DrawsRealisedEstimateAndBand_PerWindow()
+    {
+        var t = new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var html = QualityEndpoints.Render("ep", "auc",
+        [
+            new QualityPoint(Guid.NewGuid(), t, t.AddHours(1), 0.81, 0.8, 0.77, 0.83),
+            new QualityPoint(Guid.NewGuid(), t.AddHours(1), t.AddHours(2), null, 0.79, 0.76, 0.82),
+        ]);
+        Assert.Contains("<polygon class=\"band\"", html);
+        Assert.Contains("<polyline class=\"est\"", html);
+        Assert.Contains("realised 0.81", html);
+        Assert.Contains("[0.77, 0.83]", html);
+        Assert.Contains("No run of this endpoint", QualityEndpoints.Render("ep", "auc", []));
+    }
+
+    [Fact]
     public void Evaluate_IntervalOverlappingTheRange_IsNotDrift()
     {
         // DPPL 0.3 with a baseline of 0.29: its interval (±1.96σ, σ ≈ 0.05 at these counts) still overlaps [-0.29, 0.29].

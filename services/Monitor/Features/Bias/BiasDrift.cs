@@ -17,7 +17,8 @@ public sealed record BiasMetricValue(double Value, double? Lower, double? Upper,
 /// <param name="Violations">The run's <c>bias_drift_check</c> violations (listed with the run's others, not in this part of the report).</param>
 public sealed record BiasDriftReport(string Facet, IReadOnlyList<string>? SensitiveValues, double? Threshold, FacetCounts? Rows, string? Reason,
     IReadOnlyDictionary<string, BiasMetricValue>? PreTraining, IReadOnlyDictionary<string, BiasMetricValue>? PostTraining,
-    [property: System.Text.Json.Serialization.JsonIgnore] IReadOnlyList<Violation>? Violations = null);
+    [property: System.Text.Json.Serialization.JsonIgnore] IReadOnlyList<Violation>? Violations = null,
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>>? ByFacetValue = null);
 
 /// <summary>One joined row for bias: the facet value captured with the request, the observed and the predicted label.</summary>
 public readonly record struct BiasRow(string? FacetValue, bool Label, bool Predicted);
@@ -32,6 +33,7 @@ public static class BiasDrift
 {
     public const string CheckType = "bias_drift_check";
     private const int BootstrapSamples = 30;
+    private const int MaxFacetValues = 20;
     private static readonly HashSet<string> Known = ["CI", "DPL", "KL", "JS", "LP", "TVD", "KS", "CDDL", "DPPL", "DI", "DCAcc", "DCR", "RD", "DAR", "DRR", "AD", "TE"];
 
     public static void Validate(BiasMonitorOptions? b, string problem, List<string> errors)
@@ -141,7 +143,27 @@ public static class BiasDrift
         metrics["bias.drifted_metrics"] = violations.Count;
         metrics["bias.facet_d_rows"] = nd;
         metrics["bias.facet_a_rows"] = na;
-        return (new BiasDriftReport(facet.Column!, facet.SensitiveValues, facet.Threshold, counts, null, pre, post, violations), metrics, violations);
+        return (new BiasDriftReport(facet.Column!, facet.SensitiveValues, facet.Threshold, counts, null, pre, post, violations,
+            facet.SensitiveValues is null ? null : ByFacetValue(withFacet)), metrics, violations);
+    }
+
+    /// <summary>
+    /// Every metric for each of the facet column's values (at most the 20 most frequent) as facet d against all other rows:
+    /// the per-value picture Clarify's report draws; point values, no intervals.
+    /// </summary>
+    public static IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> ByFacetValue(IReadOnlyList<BiasRow> rows)
+    {
+        var result = new Dictionary<string, IReadOnlyDictionary<string, double>>(StringComparer.Ordinal);
+        foreach (var value in rows.GroupBy(r => r.FacetValue!, StringComparer.Ordinal).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal)
+                     .Take(MaxFacetValues).Select(g => g.Key))
+        {
+            var counts = new long[8];
+            foreach (var r in rows) counts[(r.FacetValue == value ? 4 : 0) + (r.Label ? 2 : 0) + (r.Predicted ? 1 : 0)]++;
+            if (counts[..4].Sum() == 0) continue; // every row has this value: no facet a
+            var (pre, post) = Compute(counts);
+            result[value] = pre.Concat(post).Where(p => double.IsFinite(p.Value)).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        }
+        return result;
     }
 
     private static string FacetText(FacetSpec f) =>

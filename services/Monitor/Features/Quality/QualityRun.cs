@@ -219,7 +219,15 @@ public static class QualityEvaluation
                             metrics[$"cbpe.{k}.sampling_error"] = e.SamplingError;
                         }
                         if (values is not null)
+                        {
+                            // Labels have arrived for this window: the estimate checked against the realised metric.
                             within = estimated.Where(e => values.ContainsKey(e.Key)).ToDictionary(e => e.Key, e => values[e.Key].Value >= e.Value.Lower && values[e.Key].Value <= e.Value.Upper);
+                            foreach (var (k, inBand) in within)
+                            {
+                                metrics[$"cbpe.{k}.within_band"] = inBand ? 1 : 0;
+                                metrics[$"cbpe.{k}.error"] = estimated[k].Value - values[k].Value;
+                            }
+                        }
                     }
                 }
                 break;
