@@ -17,9 +17,10 @@ var training = builder.AddTrainingJobs(infrastructure);
 var featureStore = builder.AddProject<Projects.FeatureStore>(ResourceNames.FeatureStore).WithPlatform(infrastructure, keys, ResourceNames.FeatureStoreDb);
 var tracker = builder.AddProject<Projects.ExperimentTracker>(ResourceNames.ExperimentTracker).WithPlatform(infrastructure, keys, ResourceNames.ExperimentTrackerDb);
 var serving = builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPlatform(infrastructure, keys, ResourceNames.ServingDb).WithReference(tracker).WaitFor(tracker);
-// The monitor reads feature-group statistics (baselines) and which model version each endpoint variant serves.
+// The monitor reads feature-group statistics (baselines), which model version each endpoint variant serves, and that
+// version's training-run metrics (the tracker).
 var monitor = builder.AddProject<Projects.Monitor>(ResourceNames.Monitor).WithPlatform(infrastructure, keys, ResourceNames.MonitorDb)
-    .WithReference(featureStore).WaitFor(featureStore).WithReference(serving).WaitFor(serving);
+    .WithReference(featureStore).WaitFor(featureStore).WithReference(serving).WaitFor(serving).WithReference(tracker).WaitFor(tracker);
 // Pipeline steps call the other services' APIs (training sets, runs and the registry, deployments, quality checks) and SageMaker.
 var pipelineRunner = builder.AddProject<Projects.PipelineRunner>(ResourceNames.PipelineRunner).WithPlatform(infrastructure, keys, ResourceNames.PipelineRunnerDb)
     .WithTrainingJobs(training)

@@ -76,7 +76,7 @@ if (only is "quality")
     for (var i = 0; i < repeats; i++)
     {
         var sw = Stopwatch.StartNew();
-        var metrics = Mlops.Monitor.Features.Quality.ModelQualityMetrics.WithDeviation(labelled, Mlops.Monitor.Features.Quality.ModelQualityMetrics.Binary);
+        var metrics = Mlops.Monitor.Features.Quality.ModelQualityMetrics.BinaryWithDeviation(labelled);
         q.Add(sw.Elapsed.TotalSeconds);
         sw.Restart();
         var estimate = Mlops.Monitor.Features.Quality.Cbpe.Estimate(labelled, scores, predicted);

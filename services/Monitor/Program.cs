@@ -1,11 +1,13 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Mlops;
+using Mlops.ExperimentTracker.Client;
 using Mlops.Monitor.Features.Alarms;
 using Mlops.Monitor.Features.Baselines;
 using Mlops.Monitor.Features.Bias;
 using Mlops.Monitor.Features.Datasets;
 using Mlops.Monitor.Features.Platform;
+using Mlops.Monitor.Features.Quality;
 using Mlops.Monitor.Features.Runs;
 using Mlops.Monitor.Features.Schedules;
 
@@ -36,6 +38,10 @@ builder.Services.AddHttpClient<ServingClient>((sp, http) =>
     http.BaseAddress = new Uri(builder.Configuration["Monitor:ServingUrl"] ?? $"http://{ResourceNames.Serving}");
     PlatformJson.Authorize(http, sp.GetRequiredService<IConfiguration>());
 });
+// The tracker, for the training run's metrics of the model version a variant serves (model quality's comparison).
+builder.Services.AddExperimentTrackerClient(new Uri(builder.Configuration["Monitor:TrackerUrl"] ?? $"http://{ResourceNames.ExperimentTracker}"),
+    sp => sp.GetRequiredService<IConfiguration>()["Auth:ApiKey"] ?? "");
+builder.Services.AddTransient<Mlops.Monitor.Features.Quality.TrainingMetrics>();
 builder.Services.AddSingleton<MonitorArtifacts>();
 builder.Services.AddSingleton<DatasetReader>();
 builder.Services.AddSingleton<CaptureReader>();
@@ -58,4 +64,5 @@ api.MapRunEndpoints();
 api.MapScheduleEndpoints();
 api.MapAlarmEndpoints();
 api.MapBiasEndpoints();
+api.MapQualityEndpoints();
 app.Run();

@@ -65,7 +65,7 @@ public sealed class MonitorQualityTests(PlatformFixture platform)
 
             // Score the flights through Serving in batches of 100; the answers carry inference ids, labels and probabilities.
             var start = DateTimeOffset.UtcNow.AddMinutes(-1);
-            var served = new List<(string Id, bool Predicted, double Probability, bool Label)>();
+            var served = new List<(string Id, bool Predicted, double Probability, bool Label, string Origin)>();
             foreach (var (batch, b) in flights.Chunk(100).Select((x, i) => (x, i)))
             {
                 var request = new HttpRequestMessage(HttpMethod.Post, $"/endpoints/{endpoint}/invocations")
@@ -86,7 +86,8 @@ public sealed class MonitorQualityTests(PlatformFixture platform)
                 var predictions = JsonNode.Parse(text)!["predictions"]!.AsArray();
                 Assert.Equal(batch.Length, predictions.Count);
                 for (var i = 0; i < batch.Length; i++)
-                    served.Add(((string)predictions[i]!["inference_id"]!, (bool)predictions[i]!["predicted_label"]!, (double)predictions[i]!["probability"]!, batch[i].Delay > 15));
+                    served.Add(((string)predictions[i]!["inference_id"]!, (bool)predictions[i]!["predicted_label"]!, (double)predictions[i]!["probability"]!, batch[i].Delay > 15,
+                        batch[i].Origin));
             }
             // Late labels: posted after scoring, through Serving's ground-truth API (one in ten left unlabelled).
             var labelled = served.Where((_, i) => i % 10 != 3).ToList();
@@ -147,10 +148,103 @@ public sealed class MonitorQualityTests(PlatformFixture platform)
                 Assert.Equal(champion.Version, r.ModelVersion);
                 Assert.Equal(runId, r.MonitoringRunId);
             }
+
+            await ScheduledQualityAndBias_OverTheSameTraffic_ComparesWithTraining_AndABiasAlarmRaises(monitor, endpoint, champion, labelled, bus);
         }
         finally
         {
             await bus.StopAsync();
+        }
+    }
+
+    // The same captured traffic and labels through a schedule with quality and bias: Clarify's DPPL for the busiest origin
+    // as computed here, drifted against an allowed range it cannot meet, a bias_drift_check violation, MonitorAlarmRaised
+    // for bias.drifted_metrics (check bias_drift), and the training run's AUC from the tracker beside the window's.
+    private async Task ScheduledQualityAndBias_OverTheSameTraffic_ComparesWithTraining_AndABiasAlarmRaises(HttpClient monitor, string endpoint,
+        ModelVersion champion, List<(string Id, bool Predicted, double Probability, bool Label, string Origin)> labelled, IBusControl bus)
+    {
+        var origin = labelled.GroupBy(s => s.Origin).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).First().Key;
+        double Share(IEnumerable<(string Id, bool Predicted, double Probability, bool Label, string Origin)> rows) => rows.Average(s => s.Predicted ? 1.0 : 0.0);
+        var dppl = Share(labelled.Where(s => s.Origin != origin)) - Share(labelled.Where(s => s.Origin == origin));
+
+        var raised = new List<MonitorAlarmRaised>();
+        var alarmName = $"bias-{endpoint}";
+        var handle = bus.ConnectReceiveEndpoint($"monitor-bias-tests-{Guid.NewGuid():N}", e =>
+            e.Handler<MonitorAlarmRaised>(c => { if (c.Message.AlarmName == alarmName) lock (raised) raised.Add(c.Message); return Task.CompletedTask; }));
+        await handle.Ready.WaitAsync(TimeSpan.FromSeconds(30));
+        var alarm = await monitor.PutAsJsonAsync($"/api/alarms/{alarmName}", new
+        {
+            metric = "bias.drifted_metrics", endpoint, threshold = 0, comparison_operator = "GreaterThanThreshold", evaluation_periods = 1,
+        }, Json);
+        Assert.Equal(HttpStatusCode.OK, alarm.StatusCode);
+
+        var schedule = $"qs-{endpoint}";
+        var bad = await monitor.PutAsJsonAsync($"/api/schedules/{schedule}", new
+        {
+            endpoint, baseline = new { name = $"quality-{endpoint}" }, interval_seconds = 5, end_time_offset = "PT1H",
+            quality = new { problem_type = "binary", bias = new { facet = new { column = "origin" }, allowed_ranges = new Dictionary<string, double[]> { ["DPPL"] = [1, 0] } } },
+        }, Json);
+        var badText = await bad.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        foreach (var field in new[] { "end_time_offset", "quality.bias.facet.sensitive_values", "quality.bias.allowed_ranges.DPPL" }) Assert.Contains(field, badText);
+
+        var put = await monitor.PutAsJsonAsync($"/api/schedules/{schedule}", new
+        {
+            endpoint, baseline = new { name = $"quality-{endpoint}" }, interval_seconds = 5, window_seconds = 900, end_time_offset = "-PT0S",
+            quality = new
+            {
+                problem_type = "binary", compare_with_training = true,
+                bias = new { facet = new { column = "origin", sensitive_values = new[] { origin } }, allowed_ranges = new Dictionary<string, double[]> { ["DPPL"] = [5, 6] } },
+            },
+        }, Json);
+        Assert.True(put.StatusCode == HttpStatusCode.OK, await put.Content.ReadAsStringAsync());
+        try
+        {
+            var runId = await Poll.UntilAsync(async () =>
+            {
+                var runs = await monitor.GetFromJsonAsync<JsonObject>($"/api/schedules/{schedule}/runs");
+                return runs!["runs"]!.AsArray().Select(r => r!).FirstOrDefault(r => (string?)r["status"] is "completed" or "failed") is { } done ? (string)done["id"]! : null;
+            }, TimeSpan.FromSeconds(60), "a completed run of the quality schedule");
+            var report = await monitor.GetFromJsonAsync<JsonObject>($"/api/runs/{runId}/report");
+            Assert.Equal("VIOLATIONS", (string?)report!["result"]);
+            var bias = report["quality"]!["bias"]!;
+            Assert.Equal(labelled.Count(s => s.Origin == origin), (long)bias["rows"]!["facet_d"]!);
+            var measured = bias["post_training"]!["DPPL"]!;
+            Assert.Equal(dppl, (double)measured["value"]!, 9);
+            Assert.True((double)measured["lower"]! <= dppl && dppl <= (double)measured["upper"]!);
+            Assert.True((bool)measured["drifted"]!);
+            Assert.Contains(report["violations"]!.AsArray(), v => (string?)v!["constraint_check_type"] == "bias_drift_check" && ((string)v["description"]!).Contains("DPPL"));
+
+            // The training run's AUC, as the tracker has it, beside the window's.
+            var training = report["quality"]!["training"]!["auc"]!;
+            Assert.Equal(champion.Version, (string?)training["model_version"]);
+            var run = await new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker)).GetRunAsync(champion.RunId!);
+            Assert.Equal(run.MetricValue((string)training["training_metric"]!)!.Value, (double)training["training"]!, 9);
+            Assert.Equal((double)report["quality"]!["metrics"]!["auc"]!["value"]! - (double)training["training"]!, (double)training["difference"]!, 9);
+
+            // Quality over time (the on-demand run and the scheduled ones) and the run's page with its bias section.
+            var series = await monitor.GetFromJsonAsync<JsonObject>($"/api/quality/series?endpoint={endpoint}&metric=auc");
+            Assert.Contains(series!["points"]!.AsArray(), p => (string?)p!["run_id"] == runId && (double)p["realised"]! == (double)report["quality"]!["metrics"]!["auc"]!["value"]!);
+            var chart = await monitor.GetAsync($"/api/quality/chart.html?endpoint={endpoint}&metric=auc");
+            Assert.Equal(HttpStatusCode.OK, chart.StatusCode);
+            Assert.Contains("<polyline class=\"real\"", await chart.Content.ReadAsStringAsync());
+            Assert.Equal(HttpStatusCode.BadRequest, (await monitor.GetAsync($"/api/quality/series?endpoint={endpoint}&metric=quality.auc")).StatusCode);
+            var page = await monitor.GetStringAsync($"/api/runs/{runId}/report.html");
+            Assert.Contains("Bias (facet origin)", page);
+            Assert.Contains($"DPPL per value of origin", page);
+
+            await Poll.UntilAsync(async () => { await Task.Yield(); lock (raised) return raised.Count > 0 ? "raised" : null; }, TimeSpan.FromSeconds(60), "MonitorAlarmRaised for bias.drifted_metrics");
+            lock (raised)
+            {
+                var r = raised[0];
+                Assert.Equal("bias_drift", r.Check);
+                Assert.Equal(endpoint, r.Endpoint);
+                Assert.Equal(champion.Version, r.ModelVersion);
+            }
+        }
+        finally
+        {
+            await monitor.DeleteAsync($"/api/schedules/{schedule}");
         }
     }
 

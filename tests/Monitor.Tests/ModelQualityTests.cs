@@ -78,6 +78,22 @@ public sealed class ModelQualityTests
     }
 
     [Fact]
+    public void BinaryWithDeviation_SortedOnceWithMasks_EqualsTheMetricsOnEachSample()
+    {
+        // Rounded probabilities so ties cross the sample boundaries.
+        var random = new Random(8);
+        var rows = Enumerable.Range(0, 1_000).Select(_ => { var p = Math.Round(random.NextDouble(), 2); return new BinaryRow(random.NextDouble() < p, p >= 0.5, p); }).ToArray();
+        var fast = ModelQualityMetrics.BinaryWithDeviation(rows);
+        var generic = ModelQualityMetrics.WithDeviation(rows, ModelQualityMetrics.Binary);
+        Assert.Equal(generic.Keys.Order(), fast.Keys.Order());
+        foreach (var (k, v) in generic)
+        {
+            Assert.Equal(v.Value, fast[k].Value, 12);
+            Assert.Equal(v.StandardDeviation!.Value, fast[k].StandardDeviation!.Value, 12);
+        }
+    }
+
+    [Fact]
     public void Deviation_OnlyFrom200Labels_Repeatable_AndBracketsTheValue()
     {
         var random = new Random(3);
@@ -99,6 +115,18 @@ public sealed class ModelQualityTests
         Assert.Equal(0.5, c.Predict(0.25), 12);
         Assert.Equal(0.75, c.Predict(0.35), 12);
         Assert.Equal(1, c.Predict(0.9), 12);
+    }
+
+    [Fact]
+    public void Isotonic_PredictAscending_EqualsPredictPerScore()
+    {
+        var random = new Random(4);
+        var scores = Enumerable.Range(0, 500).Select(_ => Math.Round(random.NextDouble(), 2)).ToArray();
+        var c = IsotonicCalibrator.Fit(scores, scores.Select(s => random.NextDouble() < s).ToArray());
+        var queries = Enumerable.Range(-5, 111).Select(i => i / 100.0 + (i % 3 == 0 ? 0.005 : 0)).Order().ToArray();
+        var swept = new double[queries.Length];
+        c.PredictAscending(queries, swept);
+        for (var i = 0; i < queries.Length; i++) Assert.Equal(c.Predict(queries[i]), swept[i], 12);
     }
 
     [Fact]

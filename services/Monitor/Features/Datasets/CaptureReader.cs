@@ -111,7 +111,11 @@ public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset s
             events++;
             var capture = e.GetProperty("captureData");
             if (capture.TryGetProperty("endpointInput", out var input))
+            {
                 rows += ReadInput(input, order, builders, seen, baseline);
+                if (collector?.FacetColumn is { } facet && Id(e) is { } facetId && FacetValue(input, order, facet) is { } value)
+                    collector.FacetById[facetId] = value;
+            }
             if (capture.TryGetProperty("endpointOutput", out var output))
             {
                 predictions += ReadOutput(output, prediction);
@@ -189,6 +193,39 @@ public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset s
             rows++;
         }
         return rows;
+    }
+
+    /// <summary>One column's value (as text) in a request of one row, for the bias facet; null when absent, missing or several rows.</summary>
+    internal static string? FacetValue(JsonElement input, List<string> order, string column)
+    {
+        var payload = Payload(input);
+        if (!IsJson(input))
+        {
+            var lines = payload.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (lines.Length != 1) return null;
+            var values = lines[0].Split(',');
+            var i = order.IndexOf(column);
+            if (i < 0 && column.StartsWith("_c", StringComparison.Ordinal) && int.TryParse(column[2..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var c) && c >= order.Count) i = c;
+            var text = i >= 0 && i < values.Length ? values[i].Trim().Trim('"') : "";
+            return text.Length == 0 ? null : text;
+        }
+        using var doc = JsonDocument.Parse(payload);
+        string? found = null;
+        var n = 0;
+        foreach (var row in JsonRows(doc.RootElement, order))
+        {
+            if (++n > 1) return null;
+            if (row.TryGetValue(column, out var v))
+                found = v.ValueKind switch
+                {
+                    JsonValueKind.String => v.GetString(),
+                    JsonValueKind.Number => v.GetRawText(),
+                    JsonValueKind.True => "true",
+                    JsonValueKind.False => "false",
+                    _ => null,
+                };
+        }
+        return string.IsNullOrEmpty(found) ? null : found;
     }
 
     /// <summary>The request shapes of MLflow's scoring protocol and plain JSON: each row as name → value.</summary>

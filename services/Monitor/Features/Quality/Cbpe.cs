@@ -14,25 +14,54 @@ public sealed class IsotonicCalibrator
     public static IsotonicCalibrator Fit(IReadOnlyList<double> scores, IReadOnlyList<bool> labels)
     {
         if (scores.Count == 0) throw new ArgumentException("No reference rows to calibrate on.");
-        // Distinct scores with their label means and weights, ascending.
-        var groups = scores.Select((s, i) => (S: s, L: labels[i] ? 1.0 : 0.0)).GroupBy(p => p.S).OrderBy(g => g.Key)
-            .Select(g => (X: g.Key, Sum: g.Sum(p => p.L), W: (double)g.Count())).ToList();
+        // Scores sorted once with their labels; distinct scores with their label sums and weights, ascending.
+        var keys = new double[scores.Count];
+        var ys = new double[scores.Count];
+        for (var i = 0; i < keys.Length; i++) (keys[i], ys[i]) = (scores[i], labels[i] ? 1.0 : 0.0);
+        Array.Sort(keys, ys);
+        var xs = new List<double>();
+        var sums = new List<double>();
+        var weights = new List<double>();
+        for (var i = 0; i < keys.Length;)
+        {
+            var j = i;
+            double sum = 0;
+            for (; j < keys.Length && keys[j] == keys[i]; j++) sum += ys[j];
+            xs.Add(keys[i]);
+            sums.Add(sum);
+            weights.Add(j - i);
+            i = j;
+        }
         // PAVA over blocks: merge while a block's mean exceeds the next one's.
         var blocks = new List<(double Sum, double W, int First, int Last)>();
-        for (var i = 0; i < groups.Count; i++)
+        for (var i = 0; i < xs.Count; i++)
         {
-            blocks.Add((groups[i].Sum, groups[i].W, i, i));
+            blocks.Add((sums[i], weights[i], i, i));
             while (blocks.Count > 1 && blocks[^2].Sum / blocks[^2].W > blocks[^1].Sum / blocks[^1].W)
             {
-                var (b, a) = (blocks[^1], blocks[^2]);
+                var (last, before) = (blocks[^1], blocks[^2]);
                 blocks.RemoveRange(blocks.Count - 2, 2);
-                blocks.Add((a.Sum + b.Sum, a.W + b.W, a.First, b.Last));
+                blocks.Add((before.Sum + last.Sum, before.W + last.W, before.First, last.Last));
             }
         }
-        var fitted = new double[groups.Count];
-        foreach (var b in blocks)
-            for (var i = b.First; i <= b.Last; i++) fitted[i] = b.Sum / b.W;
-        return new IsotonicCalibrator(groups.Select(g => g.X).ToArray(), fitted);
+        var fitted = new double[xs.Count];
+        foreach (var block in blocks)
+            for (var i = block.First; i <= block.Last; i++) fitted[i] = block.Sum / block.W;
+        return new IsotonicCalibrator(xs.ToArray(), fitted);
+    }
+
+    /// <summary><see cref="Predict"/> for scores in ascending order, by one sweep along the fitted knots.</summary>
+    public void PredictAscending(ReadOnlySpan<double> ascending, Span<double> output)
+    {
+        var j = 0; // the first knot ≥ the score
+        for (var k = 0; k < ascending.Length; k++)
+        {
+            var score = ascending[k];
+            if (score <= x[0]) { output[k] = y[0]; continue; }
+            if (score >= x[^1]) { output[k] = y[^1]; continue; }
+            while (x[j] < score) j++;
+            output[k] = x[j] == score ? y[j] : y[j - 1] + (y[j] - y[j - 1]) * (score - x[j - 1]) / (x[j] - x[j - 1]);
+        }
     }
 
     public double Predict(double score)
@@ -65,12 +94,19 @@ public static class Cbpe
 
     public static Dictionary<string, double> Expected(IReadOnlyList<double> scores, IReadOnlyList<bool> predicted, IsotonicCalibrator calibrator)
     {
+        // Sorted once by score (Array.Sort on keys with an index array): calibration is then a sweep along the calibrator's
+        // knots instead of a binary search per row, and the expected ROC curve walks the same order from the top.
+        var keys = new double[scores.Count];
+        var order = new int[scores.Count];
+        for (var i = 0; i < keys.Length; i++) (keys[i], order[i]) = (scores[i], i);
+        Array.Sort(keys, order);
+        var calibrated = new double[keys.Length];
+        calibrator.PredictAscending(keys, calibrated);
         double tp = 0, fp = 0, fn = 0, tn = 0;
-        var calibrated = new double[scores.Count];
-        for (var i = 0; i < scores.Count; i++)
+        for (var k = 0; k < keys.Length; k++)
         {
-            var p = calibrated[i] = Math.Clamp(calibrator.Predict(scores[i]), 0, 1);
-            if (predicted[i]) { tp += p; fp += 1 - p; }
+            var p = calibrated[k] = Math.Clamp(calibrated[k], 0, 1);
+            if (predicted[order[k]]) { tp += p; fp += 1 - p; }
             else { fn += p; tn += 1 - p; }
         }
         double n = scores.Count;
@@ -80,25 +116,38 @@ public static class Cbpe
             ["precision"] = tp + fp == 0 ? double.NaN : tp / (tp + fp),
             ["recall"] = tp + fn == 0 ? double.NaN : tp / (tp + fn),
             ["f1"] = 2 * tp + fp + fn == 0 ? double.NaN : 2 * tp / (2 * tp + fp + fn),
-            ["auc"] = ExpectedAuc(scores, calibrated),
+            ["auc"] = SortedExpectedAuc(keys, calibrated),
         };
     }
 
-    /// <summary>The area under the expected ROC curve: thresholds at the distinct scores (descending), trapezoids between them.</summary>
+    /// <summary>
+    /// The area under the expected ROC curve: thresholds at the distinct scores (descending), trapezoids between them.
+    /// The scores are sorted once, ascending with their calibrated probabilities (Array.Sort on keys and items), and walked from the top.
+    /// </summary>
     public static double ExpectedAuc(IReadOnlyList<double> scores, IReadOnlyList<double> calibrated)
     {
-        var order = Enumerable.Range(0, scores.Count).OrderByDescending(i => scores[i]).ToArray();
-        double totalP = calibrated.Sum(), totalN = calibrated.Count - totalP;
+        var keys = new double[scores.Count];
+        var expected = new double[scores.Count];
+        for (var i = 0; i < keys.Length; i++) (keys[i], expected[i]) = (scores[i], calibrated[i]);
+        Array.Sort(keys, expected);
+        return SortedExpectedAuc(keys, expected);
+    }
+
+    /// <summary>The expected ROC area over scores sorted ascending with their calibrated probabilities.</summary>
+    private static double SortedExpectedAuc(double[] keys, double[] expected)
+    {
+        double totalP = 0;
+        foreach (var p in expected) totalP += p;
+        var totalN = keys.Length - totalP;
         if (totalP <= 0 || totalN <= 0) return double.NaN;
         double tps = 0, fps = 0, area = 0, prevTpr = 0, prevFpr = 0;
-        for (var k = 0; k < order.Length;)
+        for (var k = keys.Length - 1; k >= 0;)
         {
-            var s = scores[order[k]];
-            while (k < order.Length && scores[order[k]] == s)
+            var s = keys[k];
+            for (; k >= 0 && keys[k] == s; k--)
             {
-                tps += calibrated[order[k]];
-                fps += 1 - calibrated[order[k]];
-                k++;
+                tps += expected[k];
+                fps += 1 - expected[k];
             }
             double tpr = tps / totalP, fpr = fps / totalN;
             area += (fpr - prevFpr) * (tpr + prevTpr) / 2;
@@ -111,7 +160,10 @@ public static class Cbpe
     public static Dictionary<string, EstimatedMetric> Estimate(IReadOnlyList<BinaryRow> reference, IReadOnlyList<double> scores, IReadOnlyList<bool> predicted,
         int seed = 17)
     {
-        var calibrator = IsotonicCalibrator.Fit(reference.Select(r => r.Probability!.Value).ToArray(), reference.Select(r => r.Label).ToArray());
+        var referenceScores = new double[reference.Count];
+        var referenceLabels = new bool[reference.Count];
+        for (var i = 0; i < reference.Count; i++) (referenceScores[i], referenceLabels[i]) = (reference[i].Probability!.Value, reference[i].Label);
+        var calibrator = IsotonicCalibrator.Fit(referenceScores, referenceLabels);
         var expected = Expected(scores, predicted, calibrator);
         var random = new Random(seed);
         var realised = new List<Dictionary<string, double>>();

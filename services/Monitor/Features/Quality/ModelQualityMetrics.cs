@@ -50,69 +50,148 @@ public static class ModelQualityMetrics
     }
 
     /// <summary>Every binary metric by name (the names Model Monitor uses), plain values.</summary>
-    public static Dictionary<string, double> Binary(IReadOnlyList<BinaryRow> rows)
+    public static Dictionary<string, double> Binary(IReadOnlyList<BinaryRow> rows) => new BinaryColumns(rows).Metrics(null);
+
+    /// <summary>
+    /// The binary metrics with Model Monitor's deviation — the same numbers as <see cref="WithDeviation{T}"/> with
+    /// <see cref="Binary"/> — but the rows are sorted by probability once and each 80% sample is a mask over that order, so
+    /// six AUCs over a million rows cost one sort.
+    /// </summary>
+    public static Dictionary<string, MetricValue> BinaryWithDeviation(IReadOnlyList<BinaryRow> rows, int seed = 17)
     {
-        var c = Confusion(rows);
-        double tp = c.TruePositives, fp = c.FalsePositives, tn = c.TrueNegatives, fn = c.FalseNegatives, n = rows.Count;
-        var precision = Ratio(tp, tp + fp);
-        var recall = Ratio(tp, tp + fn);
-        var prevalence = Ratio(tp + fn, n);
-        var m = new Dictionary<string, double>(StringComparer.Ordinal)
+        var columns = new BinaryColumns(rows);
+        var include = new bool[rows.Count];
+        return Deviation(rows.Count, () => columns.Metrics(null), (index, take) =>
         {
-            ["accuracy"] = Ratio(tp + tn, n),
-            ["precision"] = precision,
-            ["recall"] = recall,
-            ["true_positive_rate"] = recall,
-            ["true_negative_rate"] = Ratio(tn, tn + fp),
-            ["false_positive_rate"] = Ratio(fp, fp + tn),
-            ["false_negative_rate"] = Ratio(fn, fn + tp),
-            ["f0_5"] = FBeta(precision, recall, 0.5),
-            ["f1"] = FBeta(precision, recall, 1),
-            ["f2"] = FBeta(precision, recall, 2),
-            // Always predicting the positive class: recall 1, precision = accuracy = the positive share.
-            ["recall_best_constant_classifier"] = tp + fn > 0 ? 1 : double.NaN,
-            ["precision_best_constant_classifier"] = prevalence,
-            ["accuracy_best_constant_classifier"] = prevalence,
-            ["f0_5_best_constant_classifier"] = FBeta(prevalence, 1, 0.5),
-            ["f1_best_constant_classifier"] = FBeta(prevalence, 1, 1),
-            ["f2_best_constant_classifier"] = FBeta(prevalence, 1, 2),
-        };
-        if (rows.Count > 0 && rows.All(r => r.Probability is not null))
-        {
-            m["auc"] = Auc(rows);
-            m["log_loss"] = LogLoss(rows);
-        }
-        return m;
+            Array.Clear(include);
+            for (var i = 0; i < take; i++) include[index[i]] = true;
+            return columns.Metrics(include);
+        }, seed);
     }
 
     /// <summary>ROC AUC by the rank-sum (Mann–Whitney) identity, tied scores sharing their average rank (sklearn's value).</summary>
-    public static double Auc(IReadOnlyList<BinaryRow> rows)
-    {
-        var scored = rows.Select(r => (P: r.Probability!.Value, r.Label)).OrderBy(r => r.P).ToArray();
-        long positives = scored.Count(r => r.Label), negatives = scored.Length - positives;
-        if (positives == 0 || negatives == 0) return double.NaN;
-        double rankSum = 0;
-        for (var i = 0; i < scored.Length;)
-        {
-            var j = i;
-            while (j < scored.Length && scored[j].P == scored[i].P) j++;
-            var averageRank = (i + 1 + j) / 2.0; // ranks i+1 … j
-            for (var k = i; k < j; k++) if (scored[k].Label) rankSum += averageRank;
-            i = j;
-        }
-        return (rankSum - positives * (positives + 1) / 2.0) / ((double)positives * negatives);
-    }
+    public static double Auc(IReadOnlyList<BinaryRow> rows) => new BinaryColumns(rows).Auc(null);
 
     /// <summary>Mean negative log-likelihood, probabilities clipped to [1e-15, 1 − 1e-15] (sklearn's log_loss).</summary>
     public static double LogLoss(IReadOnlyList<BinaryRow> rows)
     {
         double sum = 0;
-        foreach (var r in rows)
-        {
-            var p = Math.Clamp(r.Probability!.Value, LogLossEpsilon, 1 - LogLossEpsilon);
-            sum -= r.Label ? Math.Log(p) : Math.Log(1 - p);
-        }
+        foreach (var r in rows) sum += LogLossTerm(r.Label, r.Probability!.Value);
         return sum / rows.Count;
+    }
+
+    private static double LogLossTerm(bool label, double probability)
+    {
+        var p = Math.Clamp(probability, LogLossEpsilon, 1 - LogLossEpsilon);
+        return label ? -Math.Log(p) : -Math.Log(1 - p);
+    }
+
+    /// <summary>
+    /// Binary rows as columns, with the row order by probability computed once (Array.Sort of the keys with an index array);
+    /// metrics over a subset (a mask) walk that order instead of sorting again.
+    /// </summary>
+    private sealed class BinaryColumns
+    {
+        private readonly bool[] label;
+        private readonly bool[] predicted;
+        private readonly double[]? probability;
+        private double[]? sortedProbability;
+        private int[]? order;
+
+        public BinaryColumns(IReadOnlyList<BinaryRow> rows)
+        {
+            label = new bool[rows.Count];
+            predicted = new bool[rows.Count];
+            probability = rows.Count > 0 ? new double[rows.Count] : null;
+            for (var i = 0; i < rows.Count; i++)
+            {
+                var r = rows[i];
+                label[i] = r.Label;
+                predicted[i] = r.Predicted;
+                if (probability is not null)
+                {
+                    if (r.Probability is { } p) probability[i] = p;
+                    else probability = null;
+                }
+            }
+        }
+
+        public Dictionary<string, double> Metrics(bool[]? include)
+        {
+            double tp = 0, fp = 0, tn = 0, fn = 0, n = 0, logLoss = 0;
+            for (var i = 0; i < label.Length; i++)
+            {
+                if (include is not null && !include[i]) continue;
+                n++;
+                if (predicted[i]) { if (label[i]) tp++; else fp++; }
+                else if (label[i]) fn++; else tn++;
+                if (probability is not null) logLoss += LogLossTerm(label[i], probability[i]);
+            }
+            var precision = Ratio(tp, tp + fp);
+            var recall = Ratio(tp, tp + fn);
+            var prevalence = Ratio(tp + fn, n);
+            var m = new Dictionary<string, double>(StringComparer.Ordinal)
+            {
+                ["accuracy"] = Ratio(tp + tn, n),
+                ["precision"] = precision,
+                ["recall"] = recall,
+                ["true_positive_rate"] = recall,
+                ["true_negative_rate"] = Ratio(tn, tn + fp),
+                ["false_positive_rate"] = Ratio(fp, fp + tn),
+                ["false_negative_rate"] = Ratio(fn, fn + tp),
+                ["f0_5"] = FBeta(precision, recall, 0.5),
+                ["f1"] = FBeta(precision, recall, 1),
+                ["f2"] = FBeta(precision, recall, 2),
+                // Always predicting the positive class: recall 1, precision = accuracy = the positive share.
+                ["recall_best_constant_classifier"] = tp + fn > 0 ? 1 : double.NaN,
+                ["precision_best_constant_classifier"] = prevalence,
+                ["accuracy_best_constant_classifier"] = prevalence,
+                ["f0_5_best_constant_classifier"] = FBeta(prevalence, 1, 0.5),
+                ["f1_best_constant_classifier"] = FBeta(prevalence, 1, 1),
+                ["f2_best_constant_classifier"] = FBeta(prevalence, 1, 2),
+            };
+            if (n > 0 && probability is not null)
+            {
+                m["auc"] = Auc(include);
+                m["log_loss"] = logLoss / n;
+            }
+            return m;
+        }
+
+        /// <summary>Rank-sum AUC over the included rows: ties (equal probabilities) share the average of their ranks among the included.</summary>
+        public double Auc(bool[]? include)
+        {
+            if (probability is null) return double.NaN;
+            if (order is null)
+            {
+                sortedProbability = (double[])probability.Clone();
+                order = new int[probability.Length];
+                for (var i = 0; i < order.Length; i++) order[i] = i;
+                Array.Sort(sortedProbability, order);
+            }
+            var keys = sortedProbability!;
+            double rankSum = 0;
+            long rank = 0, positives = 0;
+            for (var i = 0; i < keys.Length;)
+            {
+                var j = i;
+                long count = 0, groupPositives = 0;
+                for (; j < keys.Length && keys[j] == keys[i]; j++)
+                {
+                    var row = order[j];
+                    if (include is not null && !include[row]) continue;
+                    count++;
+                    if (label[row]) groupPositives++;
+                }
+                rankSum += groupPositives * (rank + (count + 1) / 2.0); // ranks rank+1 … rank+count
+                rank += count;
+                positives += groupPositives;
+                i = j;
+            }
+            var negatives = rank - positives;
+            if (positives == 0 || negatives == 0) return double.NaN;
+            return (rankSum - positives * (positives + 1) / 2.0) / ((double)positives * negatives);
+        }
     }
 
     /// <summary>Accuracy and support-weighted precision, recall and F1 (sklearn's average="weighted"), and the majority-label constant's.</summary>
@@ -180,14 +259,20 @@ public static class ModelQualityMetrics
     /// The metrics with Model Monitor's deviation: computed on the rows, then on five random 80% samples without replacement
     /// (seeded, so a run's numbers repeat) when there are at least 200 rows.
     /// </summary>
-    public static Dictionary<string, MetricValue> WithDeviation<T>(IReadOnlyList<T> rows, Func<IReadOnlyList<T>, Dictionary<string, double>> metrics, int seed = 17)
+    public static Dictionary<string, MetricValue> WithDeviation<T>(IReadOnlyList<T> rows, Func<IReadOnlyList<T>, Dictionary<string, double>> metrics, int seed = 17) =>
+        Deviation(rows.Count, () => metrics(rows), (index, take) => metrics(index.Take(take).Select(i => rows[i]).ToArray()), seed);
+
+    /// <summary>The metrics on all rows, then on five seeded 80% samples (index[0..take) of a partial Fisher–Yates) from 200 rows.</summary>
+    private static Dictionary<string, MetricValue> Deviation(int count, Func<Dictionary<string, double>> all,
+        Func<int[], int, Dictionary<string, double>> sampleMetrics, int seed)
     {
-        var values = metrics(rows);
-        if (rows.Count < MinLabelsForDeviation)
+        var values = all();
+        if (count < MinLabelsForDeviation)
             return values.ToDictionary(p => p.Key, p => new MetricValue(p.Value));
         var random = new Random(seed);
-        var take = (int)Math.Floor(rows.Count * SampleShare);
-        var index = Enumerable.Range(0, rows.Count).ToArray();
+        var take = (int)Math.Floor(count * SampleShare);
+        var index = new int[count];
+        for (var i = 0; i < index.Length; i++) index[i] = i;
         var samples = new List<Dictionary<string, double>>();
         for (var s = 0; s < Samples; s++)
         {
@@ -197,7 +282,7 @@ public static class ModelQualityMetrics
                 var j = random.Next(i, index.Length);
                 (index[i], index[j]) = (index[j], index[i]);
             }
-            samples.Add(metrics(index.Take(take).Select(i => rows[i]).ToArray()));
+            samples.Add(sampleMetrics(index, take));
         }
         return values.ToDictionary(p => p.Key, p =>
         {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
+using Mlops.Monitor.Features.Bias;
 using Mlops.Monitor.Features.Datasets;
 using Mlops.ServiceDefaults.Storage;
 
@@ -16,8 +17,11 @@ namespace Mlops.Monitor.Features.Quality;
 /// offset; default 24, at most 744): ground truth is read from the window's start hour to its end plus this delay.</param>
 /// <param name="CbpeReference">Binary with probabilities: a labelled earlier window of the same endpoint to calibrate CBPE on;
 /// the run then also estimates quality for every captured prediction, labelled or not.</param>
+/// <param name="Bias">Binary: Clarify's bias metrics over the joined rows for a facet of the captured inputs, with bias drift against a
+/// baseline (Clarify's model-bias monitor).</param>
+/// <param name="CompareWithTraining">Compare the metrics with the training run's (the tracker's run of the model version the variant serves).</param>
 public sealed record QualityOptions(string? ProblemType, string? PositiveLabel = null, double? ProbabilityThreshold = null, int? LabelDelayHours = null,
-    CbpeReferenceWindow? CbpeReference = null)
+    CbpeReferenceWindow? CbpeReference = null, BiasMonitorOptions? Bias = null, bool? CompareWithTraining = null)
 {
     public string Problem => ProblemType switch
     {
@@ -42,6 +46,7 @@ public sealed record QualityOptions(string? ProblemType, string? PositiveLabel =
             else if (r.End <= r.Start) errors.Add("'quality.cbpe_reference.end' must be after its 'start'.");
             else if (r.End - r.Start > TimeSpan.FromDays(31)) errors.Add("'quality.cbpe_reference' may span at most 31 days.");
         }
+        BiasDrift.Validate(q.Bias, q.Problem, errors);
     }
 }
 
@@ -54,9 +59,15 @@ public readonly record struct CapturedPrediction(string Variant, string? Label, 
 /// Collects captured predictions by inference id (else event id) for the ground-truth merge. Serving writes one record
 /// per scored row; a record with several predictions has no per-row id and is not collected.
 /// </summary>
-public sealed class PredictionCollector
+public sealed class PredictionCollector(string? facetColumn = null)
 {
     public Dictionary<string, CapturedPrediction> ById { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The captured input column whose value is kept per id (a bias facet), if any.</summary>
+    public string? FacetColumn { get; } = facetColumn;
+
+    /// <summary>That column's value (as text) per inference id, for requests of one row that carry it.</summary>
+    public Dictionary<string, string> FacetById { get; } = new(StringComparer.Ordinal);
 
     public void Add(string id, string variant, JsonElement output)
     {
@@ -137,7 +148,8 @@ public sealed class GroundTruthReader(ObjectStore store, IOptions<MonitorOptions
 public sealed record QualityReport(string ProblemType, long Predictions, long Labels, long Joined, int InvalidLabels, IReadOnlyList<string> InvalidLabelIds,
     string? Reason, IReadOnlyDictionary<string, MetricValue>? Metrics, IReadOnlyDictionary<string, IReadOnlyDictionary<string, long>>? ConfusionMatrix,
     IReadOnlyDictionary<string, EstimatedMetric>? Estimated, IReadOnlyDictionary<string, bool>? EstimateWithinBand,
-    IReadOnlyDictionary<string, IReadOnlyDictionary<string, MetricValue>>? ByVariant);
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, MetricValue>>? ByVariant, BiasDriftReport? Bias = null,
+    IReadOnlyDictionary<string, TrainingComparison>? Training = null, string? TrainingReason = null);
 
 /// <summary>The merge of predictions and labels, and the metrics over it.</summary>
 public static class QualityEvaluation
@@ -166,6 +178,7 @@ public static class QualityEvaluation
         var byVariant = new Dictionary<string, IReadOnlyDictionary<string, MetricValue>>(StringComparer.Ordinal);
         Dictionary<string, EstimatedMetric>? estimated = null;
         Dictionary<string, bool>? within = null;
+        BiasDriftReport? bias = null;
         string? reason = null;
 
         switch (problem)
@@ -173,18 +186,24 @@ public static class QualityEvaluation
             case "binary":
             {
                 var threshold = options.ProbabilityThreshold ?? 0.5;
-                var rows = new List<(string Variant, BinaryRow Row)>();
+                var rows = new List<(string Id, string Variant, BinaryRow Row)>();
                 foreach (var (id, p, label) in joined)
                 {
                     if (ParseBinary(label, options.PositiveLabel) is not { } y || Predicted(p, threshold, options.PositiveLabel) is not { } yhat) { invalid.Add(id); continue; }
-                    rows.Add((p.Variant, new BinaryRow(y, yhat, p.Probability)));
+                    rows.Add((id, p.Variant, new BinaryRow(y, yhat, p.Probability)));
                 }
                 if (rows.Count > 0)
                 {
                     var all = rows.Select(r => r.Row).ToArray();
-                    values = ModelQualityMetrics.WithDeviation(all, ModelQualityMetrics.Binary);
+                    values = ModelQualityMetrics.BinaryWithDeviation(all);
                     confusion = ModelQualityMetrics.Confusion(all).AsModelMonitor();
-                    foreach (var g in rows.GroupBy(r => r.Variant)) byVariant[g.Key] = ModelQualityMetrics.WithDeviation(g.Select(r => r.Row).ToArray(), ModelQualityMetrics.Binary);
+                    foreach (var g in rows.GroupBy(r => r.Variant)) byVariant[g.Key] = ModelQualityMetrics.BinaryWithDeviation(g.Select(r => r.Row).ToArray());
+                }
+                if (options.Bias is { } biasOptions)
+                {
+                    var biasRows = rows.Select(r => new BiasRow(predictions.FacetById.GetValueOrDefault(r.Id), r.Row.Label, r.Row.Predicted)).ToArray();
+                    (bias, var biasMetrics, _) = BiasDrift.Evaluate(biasOptions, biasRows);
+                    foreach (var (k, v) in biasMetrics) metrics[k] = v;
                 }
                 if (cbpeReference is not null)
                 {
@@ -200,7 +219,15 @@ public static class QualityEvaluation
                             metrics[$"cbpe.{k}.sampling_error"] = e.SamplingError;
                         }
                         if (values is not null)
+                        {
+                            // Labels have arrived for this window: the estimate checked against the realised metric.
                             within = estimated.Where(e => values.ContainsKey(e.Key)).ToDictionary(e => e.Key, e => values[e.Key].Value >= e.Value.Lower && values[e.Key].Value <= e.Value.Upper);
+                            foreach (var (k, inBand) in within)
+                            {
+                                metrics[$"cbpe.{k}.within_band"] = inBand ? 1 : 0;
+                                metrics[$"cbpe.{k}.error"] = estimated[k].Value - values[k].Value;
+                            }
+                        }
                     }
                 }
                 break;
@@ -252,7 +279,7 @@ public static class QualityEvaluation
             reason = $"{invalid.Count} label(s) are not {problem} labels and were left out (inference ids: {string.Join(", ", invalid.Take(InvalidIdsShown))}{(invalid.Count > InvalidIdsShown ? ", …" : "")}). {reason}".Trim();
         foreach (var key in metrics.Where(p => !double.IsFinite(p.Value)).Select(p => p.Key).ToList()) metrics.Remove(key);
         return (new QualityReport(problem, predictions.ById.Count, labels.Count, joined.Count, invalid.Count, invalid.Take(InvalidIdsShown).ToList(), reason,
-            values, confusion, estimated, within, byVariant.Count > 0 ? byVariant : null), metrics);
+            values, confusion, estimated, within, byVariant.Count > 0 ? byVariant : null, bias), metrics);
     }
 
     /// <summary>A binary label: the positive label, 1/true → positive; 0/false (or any other value of a named positive label's kind) → negative.</summary>

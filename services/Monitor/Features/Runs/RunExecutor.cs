@@ -16,7 +16,7 @@ namespace Mlops.Monitor.Features.Runs;
 /// summary row, every metric, and the alarms' state changes with their events.
 /// </summary>
 public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, MonitorArtifacts artifacts, DatasetReader datasets, CaptureReader captures,
-    RunStore runs, ServingClient serving, Quality.GroundTruthReader groundTruth, ILogger<RunExecutor> logger)
+    RunStore runs, ServingClient serving, Quality.GroundTruthReader groundTruth, Quality.TrainingMetrics training, ILogger<RunExecutor> logger)
 {
     private static readonly Meter Meter = new("Mlops.Monitor");
     private static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("monitor.run.duration", "s", "Monitoring run wall time");
@@ -87,7 +87,7 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
         }
         else
         {
-            collector = run.Source.Quality is null ? null : new Quality.PredictionCollector();
+            collector = run.Source.Quality is null ? null : new Quality.PredictionCollector(run.Source.Quality.Bias?.Facet?.Column);
             var perVariant = await captures.ProfileVariantsAsync(run.Endpoint!, run.Variant, run.WindowStart!.Value, run.WindowEnd!.Value, reference, ct, collector);
             var models = (await serving.TryGetEndpointAsync(run.Endpoint!, ct))?.Variants.ToDictionary(v => v.Name, StringComparer.Ordinal);
             var merged = CaptureProfile.Empty;
@@ -124,8 +124,21 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
             var (qualityReport, qualityMetrics) = await QualityAsync(run, q, collector, reference, ct);
             quality = qualityReport;
             foreach (var (k, v) in qualityMetrics) overall.Metrics[k] = v;
+            if (q.CompareWithTraining == true && quality.Metrics is { } values)
+            {
+                // The model version the run's variant serves (Serving's answer, else the baseline's), against its training run.
+                var model = naming(variant);
+                var (comparisons, reason) = await training.CompareAsync(model.ModelName, model.ModelVersion, values, ct);
+                quality = quality with { Training = comparisons, TrainingReason = reason };
+                foreach (var (k, c) in comparisons ?? new Dictionary<string, Quality.TrainingComparison>())
+                {
+                    overall.Metrics[$"training.{k}"] = c.Training;
+                    overall.Metrics[$"training.{k}.difference"] = c.Difference;
+                }
+            }
         }
         var violations = overall.Violations.ToList();
+        if (quality?.Bias?.Violations is { } biasViolations) violations.AddRange(biasViolations);
         // Several variants: each variant's own violations too, each naming its variant and model version.
         if (sections.Count > 1) violations.AddRange(sections.SelectMany(v => v.Violations));
         var metrics = new Dictionary<string, double>(overall.Metrics, StringComparer.Ordinal);

@@ -37,6 +37,7 @@ public static class RunHtmlReport
                 html.Append("<tr><td>").Append(E(v.FeatureName)).Append("</td><td>").Append(E(v.ConstraintCheckType)).Append("</td><td>").Append(E(v.Description)).Append("</td></tr>");
             html.Append("</table>");
         }
+        if (report.Quality is { } quality) Quality(html, quality);
         html.Append("<h2>Features</h2><p><svg width=\"12\" height=\"12\"><rect class=\"ref\" width=\"12\" height=\"12\"/></svg> reference ")
             .Append("<svg width=\"12\" height=\"12\"><rect class=\"cur\" width=\"12\" height=\"12\"/></svg> current</p>");
         foreach (var d in report.Drift?.Columns ?? [])
@@ -49,6 +50,75 @@ public static class RunHtmlReport
         html.Append("</body></html>");
         return html.ToString();
     }
+
+    // Model quality: each metric with its interval, the CBPE estimate with its band and whether the realised value fell in
+    // it, the training run's value; then bias: each metric with its interval and allowed range, and bars per facet value.
+    private static void Quality(StringBuilder html, Quality.QualityReport q)
+    {
+        html.Append("<h2>Model quality</h2><p>").Append(q.Joined.ToString("N0", CultureInfo.InvariantCulture)).Append(" labelled of ")
+            .Append(q.Predictions.ToString("N0", CultureInfo.InvariantCulture)).Append(" captured predictions (").Append(E(q.ProblemType)).Append(").</p>");
+        if (q.Reason is { } reason) html.Append("<p>").Append(E(reason)).Append("</p>");
+        var names = (q.Metrics?.Keys ?? []).Union(q.Estimated?.Keys ?? [], StringComparer.Ordinal).Where(k => !k.Contains("best_constant", StringComparison.Ordinal)).ToList();
+        if (names.Count > 0)
+        {
+            html.Append("<table><tr><th>metric</th><th>realised</th><th>95% interval</th><th>CBPE estimate</th><th>± 3σ band</th><th>realised in band</th><th>training run</th></tr>");
+            foreach (var k in names)
+            {
+                var m = q.Metrics?.GetValueOrDefault(k);
+                var e = q.Estimated?.GetValueOrDefault(k);
+                var t = q.Training?.GetValueOrDefault(k);
+                html.Append("<tr><td>").Append(E(k)).Append("</td><td>").Append(N(m?.Value)).Append("</td><td>").Append(m?.Lower is null ? "" : $"[{N(m.Lower)}, {N(m.Upper)}]")
+                    .Append("</td><td>").Append(N(e?.Value)).Append("</td><td>").Append(e is null ? "" : $"[{N(e.Lower)}, {N(e.Upper)}]")
+                    .Append("</td><td>").Append(q.EstimateWithinBand?.TryGetValue(k, out var inBand) == true ? (inBand ? "yes" : "<span class=\"drift\">no</span>") : "")
+                    .Append("</td><td>").Append(t is null ? "" : $"{N(t.Training)} ({E(t.TrainingMetric)}; Δ {N(t.Difference)})").Append("</td></tr>");
+            }
+            html.Append("</table>");
+        }
+        if (q.TrainingReason is { } tr) html.Append("<p>Training comparison: ").Append(E(tr)).Append("</p>");
+        if (q.Bias is not { } bias) return;
+        html.Append("<h2>Bias (facet ").Append(E(bias.Facet)).Append(")</h2>");
+        if (bias.Reason is { } br) html.Append("<p>").Append(E(br)).Append("</p>");
+        if (bias.Rows is { } rows) html.Append("<p>Facet d ").Append(rows.FacetD).Append(" rows, facet a ").Append(rows.FacetA).Append(" rows.</p>");
+        var all = (bias.PreTraining ?? new Dictionary<string, Bias.BiasMetricValue>()).Concat(bias.PostTraining ?? new Dictionary<string, Bias.BiasMetricValue>()).ToList();
+        if (all.Count > 0)
+        {
+            html.Append("<table><tr><th>metric</th><th>value</th><th>95% interval</th><th>allowed range</th><th>drift</th></tr>");
+            foreach (var (k, v) in all)
+                html.Append("<tr><td>").Append(E(k)).Append("</td><td>").Append(N(v.Value)).Append("</td><td>").Append(v.Lower is null ? "" : $"[{N(v.Lower)}, {N(v.Upper)}]")
+                    .Append("</td><td>").Append(v.AllowedRange is { } r ? $"[{N(r[0])}, {N(r[1])}]" : "").Append("</td><td>")
+                    .Append(v.Drifted switch { true => "<span class=\"drift\">drifted</span>", false => "no", _ => "" }).Append("</td></tr>");
+            html.Append("</table>");
+        }
+        if (bias.ByFacetValue is { Count: > 0 } byValue)
+            foreach (var metric in new[] { "DPPL", "DI", "DPL", "AD" })
+            {
+                var bars = byValue.Where(p => p.Value.ContainsKey(metric)).Select(p => (p.Key, p.Value[metric])).ToList();
+                if (bars.Count == 0) continue;
+                html.Append("<h3>").Append(E(metric)).Append(" per value of ").Append(E(bias.Facet)).Append(" (that value as facet d)</h3>").Append(FacetBars(bars, metric == "DI" ? 1 : 0));
+            }
+    }
+
+    // Horizontal bars from the metric's fair value (0, or 1 for DI): right of it favours facet a, left of it facet d.
+    private static string FacetBars(List<(string Label, double Value)> bars, double fair)
+    {
+        const int half = 150, rowHeight = 16, labelWidth = 90;
+        var span = Math.Max(1e-9, bars.Max(b => Math.Abs(b.Value - fair)));
+        var svg = new StringBuilder($"<svg width=\"{labelWidth + 2 * half + 80}\" height=\"{bars.Count * rowHeight + 10}\" xmlns=\"http://www.w3.org/2000/svg\">");
+        svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{labelWidth + half}\" x2=\"{labelWidth + half}\" y1=\"0\" y2=\"{bars.Count * rowHeight + 5}\" stroke=\"#999\"/>");
+        for (var i = 0; i < bars.Count; i++)
+        {
+            var (label, value) = bars[i];
+            var w = Math.Abs(value - fair) / span * half;
+            var x = value >= fair ? labelWidth + half : labelWidth + half - w;
+            var y = 5 + i * rowHeight;
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"0\" y=\"{y + 11}\" font-size=\"10\">{E(label)}</text>")
+                .Append(CultureInfo.InvariantCulture, $"<rect class=\"cur\" x=\"{x:F1}\" y=\"{y}\" width=\"{w:F1}\" height=\"{rowHeight - 3}\"><title>{E(label)}: {value:G4}</title></rect>")
+                .Append(CultureInfo.InvariantCulture, $"<text x=\"{labelWidth + 2 * half + 5}\" y=\"{y + 11}\" font-size=\"10\">{value:0.###}</text>");
+        }
+        return svg.Append("</svg>").ToString();
+    }
+
+    private static string N(double? v) => v is { } x && double.IsFinite(x) ? x.ToString("0.####", CultureInfo.InvariantCulture) : "";
 
     private static string Chart(ColumnProfile reference, ColumnProfile current)
     {

@@ -11,21 +11,27 @@ namespace Mlops.Monitor.Features.Schedules;
 /// <param name="Cron">A cron expression (5 fields, or 6 with seconds), UTC. Give either this or <paramref name="IntervalSeconds"/>.</param>
 /// <param name="IntervalSeconds">Run every this many seconds (at least 1).</param>
 /// <param name="WindowSeconds">How much captured data each run reads (default: the interval, or one hour for cron).</param>
+/// <param name="Quality">Model quality (and bias, CBPE, the training comparison) on every scheduled run, as on an on-demand capture run.</param>
+/// <param name="EndTimeOffset">Model Monitor's end-time offset, an ISO 8601 duration ≤ 0 (e.g. <c>-PT1H</c>): the run due at T reads
+/// the window ending at T + offset, so that labels arriving late are there when it runs (default <c>PT0S</c>).</param>
 public sealed record PutScheduleRequest(string? Endpoint, string? Variant, BaselineRef? Baseline, string? Cron = null, int? IntervalSeconds = null,
-    int? WindowSeconds = null, DriftOptions? Drift = null);
+    int? WindowSeconds = null, DriftOptions? Drift = null, Quality.QualityOptions? Quality = null, string? EndTimeOffset = null);
 
 public sealed record ScheduleRow(string Name, string Endpoint, string? Variant, string BaselineName, int? BaselineVersion, string? Cron,
-    int? IntervalSeconds, int WindowSeconds, DriftOptions Drift, DateTimeOffset NextRunAt, DateTimeOffset CreatedAt);
+    int? IntervalSeconds, int WindowSeconds, DriftOptions Drift, DateTimeOffset NextRunAt, DateTimeOffset CreatedAt,
+    Quality.QualityOptions? Quality = null, int EndOffsetSeconds = 0);
 
 public sealed record ScheduleList(IReadOnlyList<ScheduleRow> Schedules);
 
 public sealed class ScheduleStore(NpgsqlDataSource db)
 {
-    private const string Columns = "name, endpoint, variant, baseline_name, baseline_version, cron, interval_seconds, window_seconds, drift_options, next_run_at, created_at";
+    private const string Columns = "name, endpoint, variant, baseline_name, baseline_version, cron, interval_seconds, window_seconds, drift_options, next_run_at, created_at, " +
+                                   "quality_options, end_offset_seconds";
 
     internal static ScheduleRow Map(NpgsqlDataReader r) => new(r.GetString(0), r.GetString(1), r.GetNullableString(2), r.GetString(3),
         r.IsDBNull(4) ? null : r.GetInt32(4), r.GetNullableString(5), r.IsDBNull(6) ? null : r.GetInt32(6), r.GetInt32(7),
-        System.Text.Json.JsonSerializer.Deserialize<DriftOptions>(r.GetString(8), ModelMonitorJson.Options)!, r.GetFieldValue<DateTimeOffset>(9), r.GetFieldValue<DateTimeOffset>(10));
+        System.Text.Json.JsonSerializer.Deserialize<DriftOptions>(r.GetString(8), ModelMonitorJson.Options)!, r.GetFieldValue<DateTimeOffset>(9), r.GetFieldValue<DateTimeOffset>(10),
+        r.IsDBNull(11) ? null : System.Text.Json.JsonSerializer.Deserialize<Quality.QualityOptions>(r.GetString(11), ModelMonitorJson.Options), r.GetInt32(12));
 
     public static CronExpression? ParseCron(string? cron, List<string> errors)
     {
@@ -48,18 +54,21 @@ public sealed class ScheduleStore(NpgsqlDataSource db)
         return ParseCron(s.Cron, errors)!.GetNextOccurrence(after, TimeZoneInfo.Utc) ?? DateTimeOffset.MaxValue;
     }
 
-    public async Task<ScheduleRow> PutAsync(string name, PutScheduleRequest r, DateTimeOffset firstRun, int window, CancellationToken ct)
+    public async Task<ScheduleRow> PutAsync(string name, PutScheduleRequest r, DateTimeOffset firstRun, int window, int endOffset, CancellationToken ct)
     {
         await using var command = db.Command($"""
-            INSERT INTO schedules (name, endpoint, variant, baseline_name, baseline_version, cron, interval_seconds, window_seconds, drift_options, next_run_at)
-            VALUES (@name, @endpoint, @variant, @baseline, @version, @cron, @interval, @window, @drift, @next)
+            INSERT INTO schedules (name, endpoint, variant, baseline_name, baseline_version, cron, interval_seconds, window_seconds, drift_options, next_run_at,
+                quality_options, end_offset_seconds)
+            VALUES (@name, @endpoint, @variant, @baseline, @version, @cron, @interval, @window, @drift, @next, @quality, @offset)
             ON CONFLICT (name) DO UPDATE SET endpoint = excluded.endpoint, variant = excluded.variant, baseline_name = excluded.baseline_name,
                 baseline_version = excluded.baseline_version, cron = excluded.cron, interval_seconds = excluded.interval_seconds,
-                window_seconds = excluded.window_seconds, drift_options = excluded.drift_options, next_run_at = excluded.next_run_at
+                window_seconds = excluded.window_seconds, drift_options = excluded.drift_options, next_run_at = excluded.next_run_at,
+                quality_options = excluded.quality_options, end_offset_seconds = excluded.end_offset_seconds
             RETURNING {Columns}
             """, ("name", name), ("endpoint", r.Endpoint), ("variant", r.Variant), ("baseline", r.Baseline!.Name), ("version", r.Baseline.Version),
-            ("cron", r.Cron), ("interval", r.IntervalSeconds), ("window", window), ("next", firstRun));
+            ("cron", r.Cron), ("interval", r.IntervalSeconds), ("window", window), ("next", firstRun), ("offset", endOffset));
         command.Parameters.Add(RunStore.Jsonb("drift", r.Drift ?? DriftOptions.Default));
+        command.Parameters.Add(r.Quality is null ? new NpgsqlParameter("quality", NpgsqlTypes.NpgsqlDbType.Jsonb) { Value = DBNull.Value } : RunStore.Jsonb("quality", r.Quality));
         await using var reader = await command.ExecuteReaderAsync(ct);
         await reader.ReadAsync(ct);
         return Map(reader);
@@ -93,8 +102,9 @@ public sealed class ScheduleStore(NpgsqlDataSource db)
             if (next < DateTimeOffset.UtcNow) next = Next(s, DateTimeOffset.UtcNow);
             if (baseline is not null)
             {
-                var end = s.NextRunAt;
-                await runs.InsertAsync(s.Name, s.Endpoint, s.Variant, baseline, new RunSource(null, new CaptureWindow(s.Endpoint, s.Variant, end.AddSeconds(-s.WindowSeconds), end)),
+                var end = s.NextRunAt.AddSeconds(s.EndOffsetSeconds);
+                await runs.InsertAsync(s.Name, s.Endpoint, s.Variant, baseline,
+                    new RunSource(null, new CaptureWindow(s.Endpoint, s.Variant, end.AddSeconds(-s.WindowSeconds), end), s.Quality),
                     s.Drift, end.AddSeconds(-s.WindowSeconds), end, ct, tx);
                 enqueued++;
             }
@@ -131,13 +141,28 @@ public static class ScheduleEndpoints
         if (request.IntervalSeconds is < 1) errors.Add($"'interval_seconds' must be at least 1; got {request.IntervalSeconds}.");
         if (request.WindowSeconds is < 1) errors.Add($"'window_seconds' must be at least 1; got {request.WindowSeconds}.");
         RunEndpoints.ValidateDrift(request.Drift, errors);
+        Quality.QualityOptions.Validate(request.Quality, isCapture: true, errors);
+        var endOffset = 0;
+        if (request.EndTimeOffset is { } offsetText)
+        {
+            try
+            {
+                var offset = System.Xml.XmlConvert.ToTimeSpan(offsetText);
+                if (offset > TimeSpan.Zero || offset < TimeSpan.FromDays(-31)) errors.Add($"'end_time_offset' must be between -P31D and PT0S; got '{offsetText}'.");
+                else endOffset = (int)offset.TotalSeconds;
+            }
+            catch (FormatException)
+            {
+                errors.Add($"'end_time_offset' is not an ISO 8601 duration (e.g. -PT1H); got '{offsetText}'.");
+            }
+        }
         if (errors.Count > 0) return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["schedule"] = [.. errors] }, detail: string.Join(" ", errors));
         if (await baselines.FindAsync(request.Baseline!.Name!, request.Baseline.Version, ct) is null) return BaselineEndpoints.NotFound(request.Baseline.Name!, request.Baseline.Version);
 
         var now = DateTimeOffset.UtcNow;
         var first = request.IntervalSeconds is { } seconds ? now.AddSeconds(seconds) : cron!.GetNextOccurrence(now, TimeZoneInfo.Utc) ?? DateTimeOffset.MaxValue;
         var window = request.WindowSeconds ?? request.IntervalSeconds ?? 3600;
-        return TypedResults.Ok(await store.PutAsync(name, request, first, window, ct));
+        return TypedResults.Ok(await store.PutAsync(name, request, first, window, endOffset, ct));
     }
 
     internal static async Task<Ok<ScheduleList>> List(ScheduleStore store, CancellationToken ct) => TypedResults.Ok(new ScheduleList(await store.ListAsync(ct)));
