@@ -144,11 +144,13 @@ public sealed class TuneHandler(TuningJobs jobs, TuningStore store, ILogger<Tune
         {
             case JsonObject o:
                 foreach (var key in o.Select(p => p.Key).ToList())
-                    o[key] = Stringify(o[key], StringFields.Contains(key));
+                    if (Stringify(o[key], StringFields.Contains(key)) is var changed && !ReferenceEquals(changed, o[key]))
+                        o[key] = changed;
                 return o;
             case JsonArray a:
                 for (var i = 0; i < a.Count; i++)
-                    a[i] = Stringify(a[i], asString);
+                    if (Stringify(a[i], asString) is var changed && !ReferenceEquals(changed, a[i]))
+                        a[i] = changed;
                 return a;
             case JsonValue v when asString && v.GetValueKind() is JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False:
                 return v.GetValueKind() == JsonValueKind.Number

@@ -3,6 +3,7 @@ using Mlops.ExperimentTracker.Client;
 using Mlops.SageMaker;
 using Mlops.ServiceDefaults.Storage;
 using Mlops.Tuning.Runner;
+using Mlops.Tuning.Strategies;
 
 namespace Mlops.PipelineRunner.Features.Tuning;
 
@@ -91,6 +92,8 @@ public sealed class TuningWorker(TuningStore store, TuningJobs tuningJobs, IServ
             var ended = await runner.StepAsync(ct);
             record = record with { State = runner.State };
             metrics.Record(before, runner.State);
+            foreach (var failed in runner.State.Trials.Where(t => t.Status == TrialStatus.Failed && before.Trials.All(b => b.TrainingJobName != t.TrainingJobName || b.Status != TrialStatus.Failed)))
+                logger.LogWarning("Trial {Trial} of tuning job {Job} failed: {Reason}", failed.TrainingJobName, name, failed.FailureReason);
 
             var tracking = new TuningTracking(services.GetRequiredService<TrackingClient>(), services.GetRequiredService<ITrainingJobs>(),
                 services.GetRequiredService<ObjectStore>());
