@@ -15,7 +15,7 @@ namespace Mlops.PipelineRunner.Client;
 /// (service discovery and the platform API key) or construct over an <see cref="HttpClient"/> whose base address is the
 /// service and whose Authorization header carries the key. Refusals throw <see cref="PipelineRunnerException"/>.
 /// </summary>
-public sealed class PipelineRunnerClient(HttpClient http)
+public sealed partial class PipelineRunnerClient(HttpClient http)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {

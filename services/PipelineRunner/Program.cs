@@ -4,6 +4,7 @@ using Mlops.PipelineRunner.Features.Executions;
 using Mlops.PipelineRunner.Features.Pipelines;
 using Mlops.PipelineRunner.Features.Steps;
 using Mlops.PipelineRunner.Features.Triggers;
+using Mlops.PipelineRunner.Features.Tuning;
 using Mlops.SageMaker;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -37,6 +38,14 @@ builder.Services.AddSingleton<IStepHandler, DeployHandler>();
 builder.Services.AddSingleton<IStepHandler, QualityCheckHandler>();
 builder.Services.AddSingleton<IStepHandler, IngestHandler>();
 builder.Services.AddSingleton<IStepHandler, TransformHandler>();
+builder.Services.AddSingleton<IStepHandler, TuneHandler>();
+// Hyperparameter tuning jobs (services/Mlops.Tuning), stepped by a worker on every replica under a lease.
+builder.Services.AddOptions<TuningOptions>().BindConfiguration(TuningOptions.Section);
+builder.Services.AddSingleton<TuningStore>();
+builder.Services.AddSingleton<TuningJobs>();
+builder.Services.AddSingleton<TuningMetrics>();
+builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(TuningMetrics.MeterName));
+builder.Services.AddHostedService<TuningWorker>();
 builder.Services.AddSingleton<ExecutionEngine>();
 builder.Services.AddOptions<TriggerOptions>().BindConfiguration(TriggerOptions.Section);
 builder.Services.AddSingleton<TriggerStore>();
@@ -51,4 +60,5 @@ var api = app.MapGroup("/api");
 api.MapPipelineEndpoints();
 api.MapExecutionEndpoints().MapApprovalEndpoints().MapStepLogEndpoints();
 api.MapTriggerEndpoints();
+api.MapTuningEndpoints();
 app.Run();

@@ -76,7 +76,7 @@ public sealed class PipelineRunnerTests(PlatformFixture platform)
         Assert.Contains("$.steps.c.type", paths);
         Assert.Contains("$.steps.d.inputs.message", paths);
         Assert.Contains("$.steps.e.inputs.expression", paths);
-        Assert.Contains("$.steps.f.type", paths);
+        Assert.Contains("$.steps.f.inputs.train", paths);
         Assert.Contains(problem["problems"]!.AsArray(), p => p!["message"]!.GetValue<string>().StartsWith("Cycle:"));
 
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/pipelines/{name}")).StatusCode);

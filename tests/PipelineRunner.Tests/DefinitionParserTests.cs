@@ -133,7 +133,7 @@ public sealed class DefinitionParserTests
         Assert.Contains(problems, p => p.Path == "$.steps.f.when" && p.Message.Contains("'and' needs bools"));
         Assert.Contains(problems, p => p.Path == "$.steps.f.inputs.run_id" && p.Message.Contains("no output 'missing'"));
         Assert.Contains(problems, p => p.Path == "$.steps.g.inputs.endpoint" && p.Message.Contains("needs input 'endpoint'")); // deploy is runnable now
-        Assert.Contains(problems, p => p.Path == "$.steps.h.type" && p.Message.Contains("Mlops.Tuning"));
+        Assert.Contains(problems, p => p.Path == "$.steps.h.inputs.train" && p.Message.Contains("needs input 'train'")); // tune is runnable now
         Assert.Contains("$.steps.i.retry.exception_type[0]", paths);
         Assert.Contains("$.steps.i.retry.max_attempts", paths);
         Assert.Contains("$.steps.i.cache.expire_after", paths);

@@ -89,7 +89,19 @@ public static class StepTypes
                 ["run_id"] = ValueType.String, ["result"] = ValueType.String, ["passed"] = ValueType.Bool, ["violation_count"] = ValueType.Number,
                 ["violations"] = ValueType.List, ["item_count"] = ValueType.Number, ["dataset_drift"] = ValueType.Bool, ["report_uri"] = ValueType.String,
             }),
-        new("tune", false, new Dictionary<string, (ValueType, bool)>(), new Dictionary<string, ValueType>(),
-            "step type 'tune' is not available yet: it needs the hyperparameter tuning library (services/Mlops.Tuning), which has not landed."),
+        new("tune", true, new Dictionary<string, (ValueType, bool)>
+            {
+                ["train"] = Req(ValueType.String), ["validation"] = Req(ValueType.String), ["config"] = Req(ValueType.Map),
+                ["algorithm"] = Opt(ValueType.String), ["static_hyperparameters"] = Opt(ValueType.Map), ["warm_start"] = Opt(ValueType.Map),
+                ["experiment"] = Opt(ValueType.String), ["snapshot_id"] = Opt(ValueType.String), ["validation_snapshot_id"] = Opt(ValueType.String),
+                ["max_runtime_seconds"] = Opt(ValueType.Number),
+            },
+            new Dictionary<string, ValueType>
+            {
+                ["tuning_job_name"] = ValueType.String, ["job_name"] = ValueType.String, ["model_uri"] = ValueType.String,
+                ["artifact_uri"] = ValueType.String, ["run_id"] = ValueType.String, ["parent_run_id"] = ValueType.String,
+                ["experiment_id"] = ValueType.String, ["metrics"] = ValueType.Map, ["objective_value"] = ValueType.Number,
+                ["hyperparameters"] = ValueType.Map, ["trials"] = ValueType.Number, ["trials_stopped_early"] = ValueType.Number,
+            }),
     }.ToDictionary(t => t.Name);
 }

@@ -66,6 +66,19 @@ public static partial class StepInputRules
                 check.Guid("validation_snapshot_id");
                 break;
 
+            case "tune":
+                check.S3Uri("train");
+                check.S3Uri("validation");
+                check.OneOf("algorithm", Algorithms);
+                check.ScalarMap("static_hyperparameters");
+                check.IntegerIn("max_runtime_seconds", 1, 432_000);
+                check.NonEmpty("experiment", 500);
+                check.Guid("snapshot_id");
+                check.Guid("validation_snapshot_id");
+                if (check.Known("config") is JsonObject config && !config.ToJsonString().Contains("${", StringComparison.Ordinal))
+                    TuneConfigProblems(config, inputs, path + ".inputs", problems);
+                break;
+
             case "register_model":
                 if (check.Known("model_name") is JsonValue mn && Str(mn) is { } name && (name.Length is 0 or > 250 || name.Contains('/') || name.Any(char.IsControl)))
                     check.Problem("model_name", $"'{name}' is not a registered model name (1–250 characters, no '/' or control characters).");
@@ -139,6 +152,30 @@ public static partial class StepInputRules
                     }
                 break;
         }
+    }
+
+    /// <summary>A literal tuning config checked as the tuning API checks it, each problem under the step's input path.</summary>
+    private static void TuneConfigProblems(JsonObject config, JsonObject inputs, string path, List<DefinitionProblem> problems)
+    {
+        Mlops.Tuning.Configuration.HyperParameterTuningJobConfig bound;
+        try
+        {
+            bound = TuneHandler.Bind<Mlops.Tuning.Configuration.HyperParameterTuningJobConfig>(config, "config");
+        }
+        catch (Executions.StepException e)
+        {
+            problems.Add(new($"{path}.config", e.Message));
+            return;
+        }
+        var statics = inputs["static_hyperparameters"] is JsonObject s && !s.ToJsonString().Contains("${", StringComparison.Ordinal)
+            ? TrainHandler.HyperParameters(new JsonObject { ["hyperparameters"] = s.DeepClone() }) : null;
+        var definition = new Mlops.Tuning.Configuration.TuningJobDefinition
+        {
+            HyperParameterTuningJobName = "step", HyperParameterTuningJobConfig = bound, StaticHyperParameters = statics,
+        };
+        foreach (var p in Mlops.Tuning.Configuration.TuningJobValidation.Validate(definition, Tuning.TuningJobs.MetricNames))
+            problems.Add(new(p.Path.StartsWith("HyperParameterTuningJobConfig", StringComparison.Ordinal)
+                ? $"{path}.config{p.Path["HyperParameterTuningJobConfig".Length..]}" : $"{path}.{p.Path}", p.Message));
     }
 
     /// <summary>The handler's check of resolved inputs: a problem fails the step, naming the inputs.</summary>

@@ -204,10 +204,13 @@ public sealed class TrainHandler(IServiceProvider services, ILogger<TrainHandler
     /// Copies the model package out of the job's model.tar.gz into the run's artifacts under <c>model/</c> (as MLflow's
     /// log_model does), so a version registered from <c>artifact_uri</c> is servable through the tracker's artifact API.
     /// </summary>
-    private async Task<string> PublishModelAsync(TrackingClient tracker, Run run, string modelUri, CancellationToken ct)
+    private Task<string> PublishModelAsync(TrackingClient tracker, Run run, string modelUri, CancellationToken ct) =>
+        PublishModelAsync(services.GetRequiredService<ObjectStore>(), tracker, run, modelUri, ct);
+
+    /// <summary>The same for any run (the tuning job's best trial): answers the run's <c>model/</c> artifact URI.</summary>
+    public static async Task<string> PublishModelAsync(ObjectStore store, TrackingClient tracker, Run run, string modelUri, CancellationToken ct)
     {
         var location = new Uri(modelUri);
-        var store = services.GetRequiredService<ObjectStore>();
         await using var archive = await store.GetAsync(location.Host, location.AbsolutePath.TrimStart('/'), ct);
         await using var gzip = new GZipStream(archive, CompressionMode.Decompress);
         await using var tar = new TarReader(gzip);
