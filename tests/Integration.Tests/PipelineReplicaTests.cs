@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.DependencyInjection;
+using MassTransit;
 using Mlops.Contracts;
 
 using static Mlops.Tests.PipelineApi;
@@ -74,9 +75,10 @@ public sealed class PipelineReplicaTests(PlatformFixture platform)
         var pid = int.Parse(owner.Split(':')[1]);
 
         // The replica whose process holds the step, as the AppHost knows it, so it can be started again after the kill.
-        var instance = platform.App.Services.GetRequiredService<DistributedApplicationModel>().Resources.Single(r => r.Name == ResourceNames.PipelineRunner)
-            .GetResolvedResourceNames().Single(n => platform.App.ResourceNotifications.TryGetCurrentState(n, out var e)
-                && e.Snapshot.Properties.Any(p => p.Name == "executable.pid" && Convert.ToString(p.Value) == pid.ToString()));
+        using var find = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var instances = await platform.WaitForReplicasHealthyAsync(ResourceNames.PipelineRunner, 2, find.Token);
+        var instance = instances.Single(n => platform.App.ResourceNotifications.TryGetCurrentState(n, out var e)
+            && e.Snapshot.Properties.Any(p => p.Name == "executable.pid" && Convert.ToString(p.Value) == pid.ToString()));
         var killedAt = Stopwatch.StartNew();
         using (var victim = System.Diagnostics.Process.GetProcessById(pid))
             victim.Kill(entireProcessTree: true); // no shutdown: the lease is not given up and must run out

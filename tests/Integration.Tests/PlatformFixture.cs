@@ -137,8 +137,8 @@ public sealed class PlatformFixture : IAsyncLifetime
         var commands = App.Services.GetRequiredService<ResourceCommandService>();
         var model = App.Services.GetRequiredService<DistributedApplicationModel>();
         var target = model.Resources.Single(r => r.Name == resource);
-        var instances = target.GetResolvedResourceNames();
         using var timeout = new CancellationTokenSource(StartTimeout);
+        var instances = await WaitForReplicasHealthyAsync(resource, Replicas.GetValueOrDefault(resource, 1), timeout.Token);
         var stop = await commands.ExecuteCommandAsync(target, KnownResourceCommands.StopCommand, timeout.Token);
         Assert.True(stop.Success, stop.Message);
         foreach (var id in instances)
@@ -148,7 +148,7 @@ public sealed class PlatformFixture : IAsyncLifetime
             await Task.Delay(pause, timeout.Token);
         var start = await commands.ExecuteCommandAsync(target, KnownResourceCommands.StartCommand, timeout.Token);
         Assert.True(start.Success, start.Message);
-        await WaitForReplicasHealthyAsync(resource, instances.Length, timeout.Token);
+        await WaitForReplicasHealthyAsync(resource, instances.Count, timeout.Token);
     }
 
     private async Task<string> DescribeHealthAsync()
