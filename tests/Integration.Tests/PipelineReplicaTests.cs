@@ -74,15 +74,14 @@ public sealed class PipelineReplicaTests(PlatformFixture platform)
         var owner = (await RunnersAsync(id)).Single(r => r.Step == "slow").Runner!;
         var pid = int.Parse(owner.Split(':')[1]);
 
-        // The replica whose process holds the step, as the AppHost knows it, so it can be started again after the kill.
-        using var find = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var instances = await platform.WaitForReplicasHealthyAsync(ResourceNames.PipelineRunner, 2, find.Token);
-        var instance = instances.Single(n => platform.App.ResourceNotifications.TryGetCurrentState(n, out var e)
-            && e.Snapshot.Properties.Any(p => p.Name == "executable.pid" && Convert.ToString(p.Value) == pid.ToString()));
         var killedAt = Stopwatch.StartNew();
         using (var victim = System.Diagnostics.Process.GetProcessById(pid))
             victim.Kill(entireProcessTree: true); // no shutdown: the lease is not given up and must run out
 
+        // The replica the AppHost sees exit is the one to start again afterwards.
+        using var exit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var instance = (await platform.App.ResourceNotifications.WaitForResourceAsync(ResourceNames.PipelineRunner,
+            e => e.Snapshot.State?.Text is "Exited" or "Finished" or "Stopped" or "FailedToStart", exit.Token)).ResourceId;
         try
         {
             var done = await WaitForAsync(client, id, "succeeded", TimeSpan.FromMinutes(2));
@@ -101,8 +100,6 @@ public sealed class PipelineReplicaTests(PlatformFixture platform)
             // Bring the killed replica back for the tests after this one.
             var commands = platform.App.Services.GetRequiredService<ResourceCommandService>();
             using var timeout = new CancellationTokenSource(PlatformFixture.StartTimeout);
-            await platform.App.ResourceNotifications.WaitForResourceAsync(ResourceNames.PipelineRunner,
-                e => e.ResourceId == instance && e.Snapshot.State?.Text is "Exited" or "Finished" or "Stopped" or "FailedToStart", timeout.Token);
             var start = await commands.ExecuteCommandAsync(instance, KnownResourceCommands.StartCommand, timeout.Token);
             Assert.True(start.Success, start.Message);
             await platform.WaitForReplicasHealthyAsync(ResourceNames.PipelineRunner, 2, timeout.Token);

@@ -20,8 +20,11 @@ public sealed record InvocationResult(LiveVariant Variant, IReadOnlyList<ScoredR
 /// </summary>
 public sealed class Invoker(RoutingTable routes, CaptureWriter capture, ShadowMirror shadow, IOptions<ServingOptions> options, TimeProvider clock)
 {
-    public EndpointRoute Route(string endpoint) =>
-        routes.Find(endpoint) ?? throw ProblemException.NotFound($"Endpoint '{endpoint}' does not exist.");
+    public ValueTask<EndpointRoute> RouteAsync(string endpoint, CancellationToken ct) =>
+        routes.Find(endpoint) is { } route ? ValueTask.FromResult(route) : LoadRouteAsync(endpoint, ct);
+
+    private async ValueTask<EndpointRoute> LoadRouteAsync(string endpoint, CancellationToken ct) =>
+        await routes.FindOrLoadAsync(endpoint, ct) ?? throw ProblemException.NotFound($"Endpoint '{endpoint}' does not exist.");
 
     public InvocationResult Invoke(EndpointRoute route, InputFrame frame, InvocationOptions invocation)
     {
