@@ -43,16 +43,17 @@ public sealed class PipelineReplicaTests(PlatformFixture platform)
         await UpsertAsync(client, name, """
             steps:
               a: {type: noop}
-              b: {type: noop, depends_on: [a], inputs: {sleep_seconds: 0.2}}
-              c: {type: noop, depends_on: [a], inputs: {sleep_seconds: 0.2}}
+              b: {type: noop, depends_on: [a], inputs: {sleep_seconds: 1}}
+              c: {type: noop, depends_on: [a], inputs: {sleep_seconds: 1}}
               d: {type: noop, depends_on: [b, c]}
               e: {type: noop, depends_on: [d]}
             """);
-        var ids = await Task.WhenAll(Enumerable.Range(0, 24).Select(_ => StartAsync(client, name, [])));
+        // 96 one-second steps ready at about the same time: more than one replica's 8 workers take at once, so both claim.
+        var ids = await Task.WhenAll(Enumerable.Range(0, 48).Select(_ => StartAsync(client, name, [])));
         await Task.WhenAll(ids.Select(id => WaitForAsync(client, id, "succeeded", TimeSpan.FromMinutes(2))));
 
         var runs = (await Task.WhenAll(ids.Select(RunnersAsync))).SelectMany(r => r).ToList();
-        Assert.Equal(24 * 5, runs.Count);
+        Assert.Equal(48 * 5, runs.Count);
         Assert.All(runs, r => Assert.True(r.Claims == 1 && r.Attempt == 1, $"{r.Step} claimed {r.Claims} times, attempt {r.Attempt}"));
         var processes = runs.GroupBy(r => Process(r.Runner!)).ToDictionary(g => g.Key, g => g.Count());
         Assert.True(processes.Count == 2, $"step runs by runner process: {string.Join(", ", processes.Select(p => $"{p.Key} {p.Value}"))}");
