@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Mlops;
 using Mlops.AppHost;
 using Mlops.AppHost.Infrastructure;
@@ -16,7 +17,9 @@ var training = builder.AddTrainingJobs(infrastructure);
 // Services: each gets its own database, the bus, S3 and both keys, and starts once they are ready.
 var featureStore = builder.AddProject<Projects.FeatureStore>(ResourceNames.FeatureStore).WithPlatform(infrastructure, keys, ResourceNames.FeatureStoreDb);
 var tracker = builder.AddProject<Projects.ExperimentTracker>(ResourceNames.ExperimentTracker).WithPlatform(infrastructure, keys, ResourceNames.ExperimentTrackerDb);
-var serving = builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPlatform(infrastructure, keys, ResourceNames.ServingDb).WithReference(tracker).WaitFor(tracker);
+// Serving and the runner scale out as replicas sharing their database (Serving:Replicas, PipelineRunner:Replicas; default 1).
+var serving = builder.AddProject<Projects.Serving>(ResourceNames.Serving).WithPlatform(infrastructure, keys, ResourceNames.ServingDb).WithReference(tracker).WaitFor(tracker)
+    .WithReplicas(builder.Configuration.GetValue("Serving:Replicas", 1));
 // The monitor reads feature-group statistics (baselines), which model version each endpoint variant serves, and that
 // version's training-run metrics (the tracker).
 var monitor = builder.AddProject<Projects.Monitor>(ResourceNames.Monitor).WithPlatform(infrastructure, keys, ResourceNames.MonitorDb)
@@ -27,7 +30,8 @@ var pipelineRunner = builder.AddProject<Projects.PipelineRunner>(ResourceNames.P
     .WithReference(featureStore).WaitFor(featureStore)
     .WithReference(tracker).WaitFor(tracker)
     .WithReference(serving).WaitFor(serving)
-    .WithReference(monitor).WaitFor(monitor);
+    .WithReference(monitor).WaitFor(monitor)
+    .WithReplicas(builder.Configuration.GetValue("PipelineRunner:Replicas", 1));
 
 // The Trainer is not a resource: it is the program a training job runs (SageMaker's container contract), started by the
 // training service for the platform's trainer image; the sample still runs it in-process.

@@ -53,12 +53,17 @@ public sealed class ApiKeyAuthenticationHandler(
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
             return Task.FromResult(AuthenticateResult.Fail("The Authorization header must be 'Bearer <api key>'."));
 
-        var presented = header["Bearer ".Length..].Trim();
-        var current = keys.CurrentValue;
+        var presented = header.AsSpan("Bearer ".Length).Trim();
+        var expected = HashesOf(keys.CurrentValue);
+        // The presented key is hashed once, without allocating, and compared in fixed time with the keys' hashes
+        // (computed once per configuration): this runs on every request of every service.
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        Span<byte> utf8 = presented.Length <= 256 ? stackalloc byte[Encoding.UTF8.GetMaxByteCount(presented.Length)] : new byte[Encoding.UTF8.GetMaxByteCount(presented.Length)];
+        SHA256.HashData(utf8[..Encoding.UTF8.GetBytes(presented, utf8)], hash);
         Claim[] claims;
-        if (current.AdminKey is { Length: > 0 } admin && FixedTimeEquals(presented, admin))
+        if (expected.Admin is { } admin && CryptographicOperations.FixedTimeEquals(hash, admin))
             claims = [new Claim(ClaimTypes.Name, "platform-admin-key"), new Claim(ClaimTypes.Role, AdministratorRole)];
-        else if (FixedTimeEquals(presented, current.ApiKey))
+        else if (expected.Api is { } api && CryptographicOperations.FixedTimeEquals(hash, api))
             claims = [new Claim(ClaimTypes.Name, "platform-api-key")];
         else
             return Task.FromResult(AuthenticateResult.Fail("The API key is not valid."));
@@ -92,9 +97,20 @@ public sealed class ApiKeyAuthenticationHandler(
         });
 
     // Hashing first makes the comparison constant-time regardless of the lengths involved.
-    private static bool FixedTimeEquals(string presented, string expected) =>
-        expected.Length > 0 && CryptographicOperations.FixedTimeEquals(
-            SHA256.HashData(Encoding.UTF8.GetBytes(presented)), SHA256.HashData(Encoding.UTF8.GetBytes(expected)));
+    private sealed record KeyHashes(ApiKeyOptions Source, byte[]? Admin, byte[]? Api);
+
+    private static KeyHashes? s_hashes;
+
+    // The SHA-256 of each configured key, recomputed when the options change (a reload is a new options instance).
+    private static KeyHashes HashesOf(ApiKeyOptions current)
+    {
+        if (Volatile.Read(ref s_hashes) is { } known && ReferenceEquals(known.Source, current))
+            return known;
+        static byte[]? Hash(string? key) => key is { Length: > 0 } ? SHA256.HashData(Encoding.UTF8.GetBytes(key)) : null;
+        var fresh = new KeyHashes(current, Hash(current.AdminKey), Hash(current.ApiKey));
+        Volatile.Write(ref s_hashes, fresh);
+        return fresh;
+    }
 }
 
 /// <summary>Marks an endpoint as administrative, so a refusal says which key it needs.</summary>

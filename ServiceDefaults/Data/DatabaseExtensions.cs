@@ -108,9 +108,10 @@ internal sealed class DatabaseMigrator(string connectionString, Assembly[] assem
             await create.ExecuteNonQueryAsync(ct);
             logger.LogInformation("Created database {Database}", database);
         }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateDatabase)
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.DuplicateDatabase or PostgresErrorCodes.UniqueViolation)
         {
-            // Another instance created it first.
+            // Another instance created it first (replicas starting together: a CREATE racing one that has not committed
+            // yet fails on pg_database's unique index rather than as a duplicate database).
         }
     }
 }

@@ -12,4 +12,7 @@ public static class ProductionSettings
     public const string SageMakerTrainingImage = "SageMaker__TrainingImage";
     public const string SageMakerOutputPath = "SageMaker__OutputPath";
     public const string CaptureBucket = "Storage__CaptureBucket";
+
+    /// <summary>The pipeline runner's URL of a service its steps call (its <c>Services</c> section: FeatureStore, ExperimentTracker, Serving, Monitor).</summary>
+    public static string RunnerServiceUrl(string service) => $"Services__{service}";
 }

@@ -103,6 +103,20 @@ public sealed class ServiceTests(SynthesizedPlatform platform, ITestOutputHelper
         Assert.Empty(others.Except(environment.Keys));
     }
 
+    [Fact]
+    public void PipelineRunner_GetsTheUrlOfEveryServiceItsStepsCall()
+    {
+        var environment = (platform.AppContainer(ResourceNames.PipelineRunner)["Environment"]?.AsArray() ?? new JsonArray())
+            .ToDictionary(e => (string)e!["Name"]!, e => e!["Value"]?.ToJsonString());
+        foreach (var (option, service) in new[] { ("FeatureStore", ResourceNames.FeatureStore), ("ExperimentTracker", ResourceNames.ExperimentTracker),
+                     ("Serving", ResourceNames.Serving), ("Monitor", ResourceNames.Monitor) })
+        {
+            Assert.True(environment.TryGetValue($"Services__{option}", out var url), $"Services__{option} is not provided");
+            Assert.Equal(environment[PlatformSettings.ServiceEndpoint(service)], url); // the service's Cloud Map address
+            Assert.Contains($"{service}.{platform.Settings.Prefix}.internal:{ServicesStack.ContainerPort}", url);
+        }
+    }
+
     [Theory, MemberData(nameof(ServiceNames))]
     public void EveryService_HasAnAdotCollectorSidecar_ExportingToXRayAndCloudWatch(string name)
     {

@@ -66,17 +66,6 @@ internal static class PipelineApi
             ? Step(execution, step)["status"]!.GetValue<string>()
             : "absent";
 
-    /// <summary>Stops a resource, waits for it to be down, starts it and waits until it is healthy again.</summary>
-    public static async Task RestartAsync(PlatformFixture platform, string resource)
-    {
-        var commands = platform.App.Services.GetRequiredService<ResourceCommandService>();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        var stop = await commands.ExecuteCommandAsync(resource, KnownResourceCommands.StopCommand, timeout.Token);
-        Assert.True(stop.Success, stop.Message);
-        await platform.App.ResourceNotifications.WaitForResourceAsync(resource,
-            e => e.Snapshot.State?.Text is "Exited" or "Finished" or "Stopped", timeout.Token);
-        var start = await commands.ExecuteCommandAsync(resource, KnownResourceCommands.StartCommand, timeout.Token);
-        Assert.True(start.Success, start.Message);
-        await platform.App.ResourceNotifications.WaitForResourceHealthyAsync(resource, timeout.Token);
-    }
+    /// <summary>Stops a resource (every replica), waits for it to be down, starts it and waits until it is healthy again.</summary>
+    public static Task RestartAsync(PlatformFixture platform, string resource) => platform.RestartAsync(resource);
 }

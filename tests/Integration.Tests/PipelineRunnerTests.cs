@@ -247,15 +247,7 @@ public sealed class PipelineRunnerTests(PlatformFixture platform)
         var id = await StartAsync(client, name);
         await Poll.UntilAsync(async () => Status(await GetAsync(client, id), "slow") == "running" ? "" : null, Finish, "slow to run");
 
-        var commands = platform.App.Services.GetRequiredService<ResourceCommandService>();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        var stop = await commands.ExecuteCommandAsync(ResourceNames.PipelineRunner, KnownResourceCommands.StopCommand, timeout.Token);
-        Assert.True(stop.Success, stop.Message);
-        await platform.App.ResourceNotifications.WaitForResourceAsync(ResourceNames.PipelineRunner,
-            e => e.Snapshot.State?.Text is "Exited" or "Finished" or "Stopped", timeout.Token);
-        var start = await commands.ExecuteCommandAsync(ResourceNames.PipelineRunner, KnownResourceCommands.StartCommand, timeout.Token);
-        Assert.True(start.Success, start.Message);
-        await platform.App.ResourceNotifications.WaitForResourceHealthyAsync(ResourceNames.PipelineRunner, timeout.Token);
+        await platform.RestartAsync(ResourceNames.PipelineRunner);
 
         using var after = Client();
         var done = await WaitForAsync(after, id, "succeeded");

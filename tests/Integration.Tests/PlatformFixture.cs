@@ -31,6 +31,13 @@ public sealed class PlatformFixture : IAsyncLifetime
     public static readonly string[] Services =
         [ResourceNames.FeatureStore, ResourceNames.ExperimentTracker, ResourceNames.PipelineRunner, ResourceNames.Monitor, ResourceNames.Serving];
 
+    /// <summary>Replicas of the services that scale out (AppHost settings PipelineRunner:Replicas and Serving:Replicas).</summary>
+    public static readonly IReadOnlyDictionary<string, int> Replicas = new Dictionary<string, int>
+    {
+        [ResourceNames.PipelineRunner] = 2,
+        [ResourceNames.Serving] = 2,
+    };
+
     /// <summary>The TrainingImage of tests/Integration.Tests/training/byo-train.sh.</summary>
     public const string ByoImage = "byo-script:1";
 
@@ -57,6 +64,8 @@ public sealed class PlatformFixture : IAsyncLifetime
                 "--ASPIRE_ALLOW_UNSECURED_TRANSPORT=true",
                 // The sample scenario (the continuous-training loop) runs as it does for a developer, on a smaller sample.
                 "--Sample:FlightsPerMonth=2500",
+                $"--PipelineRunner:Replicas={Replicas[ResourceNames.PipelineRunner]}",
+                $"--Serving:Replicas={Replicas[ResourceNames.Serving]}",
             ]);
 
         // Added after the AppHost's own OTLP settings, so these win: traces go to the collector the tests read.
@@ -92,11 +101,54 @@ public sealed class PlatformFixture : IAsyncLifetime
         {
             foreach (var name in Infrastructure.Concat(Services))
                 await App.ResourceNotifications.WaitForResourceHealthyAsync(name, ct);
+            foreach (var (name, count) in Replicas)
+                await WaitForReplicasHealthyAsync(name, count, ct);
         }
         catch (OperationCanceledException e)
         {
             throw new TimeoutException($"Not all resources became healthy. Service health: {await DescribeHealthAsync()}", e);
         }
+    }
+
+    /// <summary>The instance ids of a resource's replicas (e.g. <c>pipelinerunner-abcd1234</c>), once that many are healthy.</summary>
+    public async Task<IReadOnlyList<string>> WaitForReplicasHealthyAsync(string resource, int count, CancellationToken ct)
+    {
+        var healthy = new HashSet<string>();
+        await foreach (var e in App.ResourceNotifications.WatchAsync(ct))
+        {
+            if (e.Resource.Name != resource)
+                continue;
+            if (e.Snapshot.HealthStatus == Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy && e.Snapshot.State?.Text == "Running")
+                healthy.Add(e.ResourceId);
+            else
+                healthy.Remove(e.ResourceId);
+            if (healthy.Count >= count)
+                return [.. healthy.Order()];
+        }
+        throw new OperationCanceledException(ct);
+    }
+
+    /// <summary>
+    /// Stops every replica of a service, waits until all are down (and <paramref name="downFor"/> more), starts them and
+    /// waits until all are healthy again. With replicas Aspire names instances apart, so the command goes to the resource.
+    /// </summary>
+    public async Task RestartAsync(string resource, TimeSpan? downFor = null)
+    {
+        var commands = App.Services.GetRequiredService<ResourceCommandService>();
+        var model = App.Services.GetRequiredService<DistributedApplicationModel>();
+        var target = model.Resources.Single(r => r.Name == resource);
+        using var timeout = new CancellationTokenSource(StartTimeout);
+        var instances = await WaitForReplicasHealthyAsync(resource, Replicas.GetValueOrDefault(resource, 1), timeout.Token);
+        var stop = await commands.ExecuteCommandAsync(target, KnownResourceCommands.StopCommand, timeout.Token);
+        Assert.True(stop.Success, stop.Message);
+        foreach (var id in instances)
+            await App.ResourceNotifications.WaitForResourceAsync(resource,
+                e => e.ResourceId == id && e.Snapshot.State?.Text is "Exited" or "Finished" or "Stopped", timeout.Token);
+        if (downFor is { } pause)
+            await Task.Delay(pause, timeout.Token);
+        var start = await commands.ExecuteCommandAsync(target, KnownResourceCommands.StartCommand, timeout.Token);
+        Assert.True(start.Success, start.Message);
+        await WaitForReplicasHealthyAsync(resource, instances.Count, timeout.Token);
     }
 
     private async Task<string> DescribeHealthAsync()

@@ -298,16 +298,7 @@ public sealed partial class ServingTests(PlatformFixture platform)
             Assert.Equal(20, (int)linear["new_share"]!);
 
             // Serving stops with the rollout at 20 %, stays down past the next step's time, and comes back.
-            var commands = platform.App.Services.GetRequiredService<ResourceCommandService>();
-            using var timeout = new CancellationTokenSource(PlatformFixture.StartTimeout);
-            var stop = await commands.ExecuteCommandAsync(ResourceNames.Serving, KnownResourceCommands.StopCommand, timeout.Token);
-            Assert.True(stop.Success, stop.Message);
-            await platform.App.ResourceNotifications.WaitForResourceAsync(ResourceNames.Serving,
-                e => e.Snapshot.State?.Text is "Exited" or "Finished" or "Stopped", timeout.Token);
-            await Task.Delay(TimeSpan.FromSeconds(3));
-            var start = await commands.ExecuteCommandAsync(ResourceNames.Serving, KnownResourceCommands.StartCommand, timeout.Token);
-            Assert.True(start.Success, start.Message);
-            await platform.App.ResourceNotifications.WaitForResourceHealthyAsync(ResourceNames.Serving, timeout.Token);
+            await platform.RestartAsync(ResourceNames.Serving, downFor: TimeSpan.FromSeconds(3));
 
             var done = await WaitForDeploymentAsync(client, name, (string)linear["deployment_id"]!, "succeeded");
             Assert.Equal([20, 40, 60, 80, 100, 100], done["history"]!.AsArray().Select(e => (int)e!["new_share"]!).ToArray());

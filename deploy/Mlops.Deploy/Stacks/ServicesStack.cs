@@ -98,7 +98,7 @@ public sealed class ServicesStack : Stack
             foreach (var (other, url) in urls)
                 if (other != name)
                     environment[PlatformSettings.ServiceEndpoint(other)] = url;
-            foreach (var (key, value) in ExtraEnvironment(name, registry))
+            foreach (var (key, value) in ExtraEnvironment(name, registry, urls))
                 environment[key] = value;
 
             var service = new PlatformService(this, name, new PlatformServiceProps(
@@ -147,10 +147,15 @@ public sealed class ServicesStack : Stack
 
     // Settings the deployment provides beyond PlatformSettings (the External-mode list): for what the services gain next
     // (capture, SageMaker). Named after the options classes that read them (Storage, SageMakerOptions).
-    private Dictionary<string, string> ExtraEnvironment(string service, RegistryStack registry) => service switch
+    private Dictionary<string, string> ExtraEnvironment(string service, RegistryStack registry, Dictionary<string, string> urls) => service switch
     {
         ResourceNames.PipelineRunner => new()
         {
+            // The services pipeline steps call (the runner's Services section), at their Cloud Map names.
+            [ProductionSettings.RunnerServiceUrl("FeatureStore")] = urls[ResourceNames.FeatureStore],
+            [ProductionSettings.RunnerServiceUrl("ExperimentTracker")] = urls[ResourceNames.ExperimentTracker],
+            [ProductionSettings.RunnerServiceUrl("Serving")] = urls[ResourceNames.Serving],
+            [ProductionSettings.RunnerServiceUrl("Monitor")] = urls[ResourceNames.Monitor],
             [ProductionSettings.SageMakerRegion] = Region,
             [ProductionSettings.SageMakerExecutionRoleArn] = SageMakerExecutionRole.RoleArn,
             [ProductionSettings.SageMakerTrainingImage] = registry.Repositories[RegistryStack.Trainer].RepositoryUriForTag(_settings.ImageTag),

@@ -87,7 +87,7 @@ public static class ExecutionEndpoints
     public static async Task BeginAsync(NpgsqlTransaction tx, ExecutionStore store, Guid id, string pipeline, int version, string startedBy,
         CancellationToken ct)
     {
-        await tx.EnqueueAsync(new PipelineExecutionStarted(id, pipeline, version, DateTimeOffset.UtcNow, startedBy), ct);
+        await tx.EnqueueAsync(new PipelineExecutionStarted(id, pipeline, version, DateTimeOffset.UtcNow, startedBy, 1), ct);
         var view = await store.LoadForUpdateAsync(tx, id, ct);
         await store.AdvanceAsync(tx, view!, ct);
     }
@@ -122,11 +122,15 @@ public static class ExecutionEndpoints
         var view = await store.LoadForUpdateAsync(tx, id, ct) ?? throw ProblemException.NotFound($"Execution {id} does not exist.");
         if (ExecutionStatus.IsTerminal(view.Status))
             throw ProblemException.Conflict($"Execution {id} is {view.Status}: only a running execution can be stopped.");
-        await tx.ExecuteAsync(
+        await tx.ExecuteAsync("UPDATE executions SET stop_requested = true, status = 'stopping' WHERE id = @id", ct, ("id", id));
+        // Steps no runner holds stop here (running ones stop in their runner, which publishes their outcome).
+        var stoppedNow = await connection.ReadAllAsync(
             """
-            UPDATE executions SET stop_requested = true, status = 'stopping' WHERE id = @id;
             UPDATE step_runs SET status = 'stopped', ended_at = now() WHERE execution_id = @id AND status IN ('ready', 'waiting')
-            """, ct, ("id", id));
+            RETURNING step, item, attempt
+            """, [new NpgsqlParameter("id", id)], r => (Step: r.GetString(0), Item: r.GetInt32(1), Attempt: r.GetInt32(2)), ct, tx);
+        foreach (var s in stoppedNow)
+            await tx.EnqueueAsync(ExecutionStore.StepCompleted(view, s.Step, s.Item, s.Attempt, StepStatus.Stopped, "Stopped.", null), ct);
         view = await store.LoadForUpdateAsync(tx, id, ct);
         await store.AdvanceAsync(tx, view!, ct);
         await tx.CommitAsync(ct);
@@ -145,7 +149,7 @@ public static class ExecutionEndpoints
         var fanOuts = view.Definition.Steps.Where(s => s.ForEach is not null).Select(s => s.Name).ToArray();
         await tx.ExecuteAsync(
             """
-            UPDATE executions SET status = 'running', stop_requested = false, error = NULL, ended_at = NULL WHERE id = @id;
+            UPDATE executions SET status = 'running', stop_requested = false, error = NULL, ended_at = NULL, run = run + 1 WHERE id = @id;
             DELETE FROM step_runs WHERE execution_id = @id AND step = 'exit_handler';
             -- A fan-out that had expanded keeps its succeeded items and runs the others again.
             UPDATE step_runs p SET status = 'running', error = NULL, ended_at = NULL
@@ -155,7 +159,8 @@ public static class ExecutionEndpoints
             WHERE execution_id = @id AND status IN ('failed', 'stopped', 'not_run');
             """, ct, ("id", id), ("fanouts", fanOuts));
         view = await store.LoadForUpdateAsync(tx, id, ct);
-        await store.AdvanceAsync(tx, view!, ct);
+        await tx.EnqueueAsync(new PipelineExecutionStarted(id, view!.Pipeline, view.Version, DateTimeOffset.UtcNow, "retry", view.Run), ct);
+        await store.AdvanceAsync(tx, view, ct);
         await tx.CommitAsync(ct);
         return TypedResults.Accepted($"/api/executions/{id}", (await DescribeAsync(db, pipelines, id, ct))!);
     }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Options;
 using Mlops.PipelineRunner.Features.Definitions;
+using Mlops.ServiceDefaults.Messaging;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -75,7 +76,7 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
         // A 'waiting' row (an approval) is claimed again only when its timeout (ready_at) has come.
         await using var cmd = db.Command(
             """
-            UPDATE step_runs s SET status = 'running', lease_owner = @owner, lease_until = now() + @lease, claims = s.claims + 1,
+            UPDATE step_runs s SET status = 'running', lease_owner = @owner, runner = @owner, lease_until = now() + @lease, claims = s.claims + 1,
                 started_at = CASE WHEN s.status = 'ready' THEN now() ELSE s.started_at END
             FROM executions e
             WHERE e.id = s.execution_id AND (s.execution_id, s.step, s.item) = (
@@ -236,6 +237,7 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
         if (view is null)
             return;
         int updated;
+        var retry = false;
         if (result is StepWaiting waiting)
         {
             // Holds no runner: the row is claimed again only when it times out (ready_at), or decided through the API.
@@ -263,6 +265,7 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
         {
             var failed = (StepFailed)result;
             var delay = stopped || view.StopRequested ? null : Planner.RetryDelay(step.Retry, failed.Kind, claim.Attempt);
+            retry = delay is not null;
             // A retry is the same row made ready again after the policy's delay; the failed attempt is kept in 'attempts'.
             updated = await tx.ExecuteAsync(
                 """
@@ -281,6 +284,10 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
         }
         if (updated == 0)
             return; // the lease was lost: another runner owns this step now; its outcome counts, not ours
+        await tx.EnqueueAsync(result is StepFailed f
+            ? ExecutionStore.StepCompleted(view, claim.Step, claim.Item, claim.Attempt, retry ? "retrying" : stopped ? StepStatus.Stopped : StepStatus.Failed,
+                f.Message, f.Kind)
+            : ExecutionStore.StepCompleted(view, claim.Step, claim.Item, claim.Attempt, StepStatus.Succeeded, null, null), ct);
         view = await store.LoadForUpdateAsync(tx, claim.ExecutionId, ct);
         await store.AdvanceAsync(tx, view!, ct);
         await tx.CommitAsync(ct);

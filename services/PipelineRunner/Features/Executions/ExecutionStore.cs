@@ -22,17 +22,17 @@ public sealed class ExecutionStore(PipelineStore pipelines)
     public async Task<ExecutionView?> LoadForUpdateAsync(NpgsqlTransaction tx, Guid id, CancellationToken ct)
     {
         string pipeline, status;
-        int version;
+        int version, run;
         bool stop;
         JsonObject parameters;
         await using (var cmd = tx.Connection!.Command(
-            "SELECT pipeline, version, status, stop_requested, parameters::text FROM executions WHERE id = @id FOR UPDATE", tx, ("id", id)))
+            "SELECT pipeline, version, status, stop_requested, parameters::text, run FROM executions WHERE id = @id FOR UPDATE", tx, ("id", id)))
         await using (var r = await cmd.ExecuteReaderAsync(ct))
         {
             if (!await r.ReadAsync(ct))
                 return null;
-            (pipeline, version, status, stop, parameters) = (r.GetString(0), r.GetInt32(1), r.GetString(2), r.GetBoolean(3),
-                JsonNode.Parse(r.GetString(4))!.AsObject());
+            (pipeline, version, status, stop, parameters, run) = (r.GetString(0), r.GetInt32(1), r.GetString(2), r.GetBoolean(3),
+                JsonNode.Parse(r.GetString(4))!.AsObject(), r.GetInt32(5));
         }
         var definition = await pipelines.DefinitionAsync(tx, pipeline, version, ct);
         var steps = await tx.Connection!.ReadAllAsync("SELECT step, item, status, outputs::text, error FROM step_runs WHERE execution_id = @id",
@@ -40,7 +40,7 @@ public sealed class ExecutionStore(PipelineStore pipelines)
             r => new StepView(r.GetString(0), r.GetInt32(1), r.GetString(2), r.IsDBNull(3) ? null : JsonNode.Parse(r.GetString(3))?.AsObject(),
                 r.IsDBNull(4) ? null : r.GetString(4)),
             ct, tx);
-        return new ExecutionView(id, pipeline, version, status, stop, definition, parameters, steps);
+        return new ExecutionView(id, pipeline, version, status, stop, definition, parameters, steps, run);
     }
 
     /// <summary>Lets the planner decide over the current state and writes what it decided. Answers whether any step was started.</summary>
@@ -70,9 +70,8 @@ public sealed class ExecutionStore(PipelineStore pipelines)
                     break;
                 case CompleteStep c:
                     await UpsertStatusAsync(tx, view.Id, c.Step, c.Item, c.Status, c.Outputs, c.Error, ct);
-                    if (c.Item < 0 && c.Status is StepStatus.Succeeded or StepStatus.Cached or StepStatus.Failed)
-                        await tx.EnqueueAsync(new PipelineStepCompleted(view.Id, view.Pipeline, view.Version, c.Step, c.Status, c.Error,
-                            DateTimeOffset.UtcNow), ct);
+                    if (c.Status is StepStatus.Succeeded or StepStatus.Cached or StepStatus.Failed or StepStatus.Skipped)
+                        await tx.EnqueueAsync(StepCompleted(view, c.Step, c.Item, 0, c.Status, c.Error, null), ct);
                     break;
                 case FinishExecution f:
                     await tx.ExecuteAsync(
@@ -84,7 +83,7 @@ public sealed class ExecutionStore(PipelineStore pipelines)
                         """, ct, ("id", view.Id), ("status", f.Status), ("error", f.Error),
                         ("steps", view.Definition.Steps.Select(s => s.Name).ToArray()));
                     await tx.EnqueueAsync(new PipelineExecutionCompleted(view.Id, view.Pipeline, view.Version, f.Status, f.Error,
-                        DateTimeOffset.UtcNow), ct);
+                        DateTimeOffset.UtcNow, view.Run), ct);
                     break;
             }
         }
@@ -93,6 +92,15 @@ public sealed class ExecutionStore(PipelineStore pipelines)
         _ = settled;
         return started;
     }
+
+    /// <summary>
+    /// The event of one step run's outcome, enqueued in the transaction that records it. Attempt 0: decided by the planner
+    /// without a runner (cached, skipped, a condition, a fan-out's parent).
+    /// </summary>
+    public static PipelineStepCompleted StepCompleted(ExecutionView view, string step, int item, int attempt, string status, string? error,
+        string? failureKind) =>
+        new(view.Id, view.Pipeline, view.Version, step, status, error, DateTimeOffset.UtcNow, item < 0 ? null : item, attempt,
+            view.Definition.Step(step)?.Type, failureKind, view.Run);
 
     private static async Task UpsertStatusAsync(NpgsqlTransaction tx, Guid id, string step, int item, string status, JsonObject? outputs,
         string? error, CancellationToken ct)

@@ -40,8 +40,9 @@ public static class ExecutionStatus
 /// <summary>One step run as the planner sees it. <paramref name="Item"/> is -1 for a step (or a fan-out's parent), else the item index.</summary>
 public sealed record StepView(string Step, int Item, string Status, JsonObject? Outputs, string? Error = null);
 
+/// <param name="Run">1, then + 1 per retry from failure (events carry it).</param>
 public sealed record ExecutionView(Guid Id, string Pipeline, int Version, string Status, bool StopRequested, PipelineDefinition Definition,
-    JsonObject Parameters, IReadOnlyList<StepView> Steps);
+    JsonObject Parameters, IReadOnlyList<StepView> Steps, int Run = 1);
 
 /// <summary>What the planner decides; the engine applies it in the same transaction as the state change that led to it.</summary>
 public abstract record Decision;

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Mlops.PipelineRunner.Features.Definitions;
 using Mlops.PipelineRunner.Features.Executions;
 using Mlops.PipelineRunner.Features.Pipelines;
+using Mlops.ServiceDefaults.Messaging;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -70,6 +71,7 @@ public static class ApprovalEndpoints
 
         var by = decision?.By ?? http.Request.Headers["X-Mlops-Actor"].FirstOrDefault() ?? "api-key";
         var at = DateTimeOffset.UtcNow;
+        var rejection = $"Rejected by {by}{(string.IsNullOrEmpty(decision?.Comment) ? "." : $": {decision.Comment}")}";
         if (approve)
         {
             await using var cmd = connection.Command(
@@ -87,7 +89,14 @@ public static class ApprovalEndpoints
                 UPDATE step_runs SET status = 'failed', error = @error, failure_kind = @kind, ended_at = now(), ready_at = NULL
                 WHERE execution_id = @id AND step = @step AND item = @item AND status = 'waiting'
                 """, ct, ("id", id), ("step", step), ("item", item ?? -1), ("kind", FailureKinds.StepFailed),
-                ("error", $"Rejected by {by}{(string.IsNullOrEmpty(decision?.Comment) ? "." : $": {decision.Comment}")}"));
+                ("error", rejection));
+        int attempt;
+        await using (var read = connection.Command("SELECT attempt FROM step_runs WHERE execution_id = @id AND step = @step AND item = @item", tx,
+                         ("id", id), ("step", step), ("item", item ?? -1)))
+            attempt = (int)(await read.ExecuteScalarAsync(ct))!;
+        await tx.EnqueueAsync(approve
+            ? ExecutionStore.StepCompleted(view, step, item ?? -1, attempt, StepStatus.Succeeded, null, null)
+            : ExecutionStore.StepCompleted(view, step, item ?? -1, attempt, StepStatus.Failed, rejection, FailureKinds.StepFailed), ct);
         view = await store.LoadForUpdateAsync(tx, id, ct);
         await store.AdvanceAsync(tx, view!, ct);
         await tx.CommitAsync(ct);

@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.Http.Resilience;
 using Mlops.ExperimentTracker.Client;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -108,10 +109,41 @@ public static class ServiceApiRegistration
             client.BaseAddress = new Uri(url.TrimEnd('/') + "/");
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Key(sp));
         }
-        services.AddHttpClient<FeatureStoreApi>((sp, c) => Configure(sp, c, urls.FeatureStore));
-        services.AddHttpClient<ServingApi>((sp, c) => Configure(sp, c, urls.Serving));
-        services.AddHttpClient<MonitorApi>((sp, c) => Configure(sp, c, urls.Monitor));
+        // The platform's default resilience handler (ServiceDefaults, for every client) is replaced on these clients by
+        // one fitted to step calls (below); the default one is shared by all clients under one name and cannot be tuned per client.
+        StepCalls(services.AddHttpClient<FeatureStoreApi>((sp, c) => Configure(sp, c, urls.FeatureStore)), retryWrites: false);
+        StepCalls(services.AddHttpClient<ServingApi>((sp, c) => Configure(sp, c, urls.Serving)), retryWrites: false);
+        StepCalls(services.AddHttpClient<MonitorApi>((sp, c) => Configure(sp, c, urls.Monitor)), retryWrites: false);
         services.AddExperimentTrackerClient(new Uri(urls.ExperimentTracker), Key);
+        // The tracker's writes (runs, metrics, versions tagged with the step attempt) are safe to repeat: its retries stay.
+        StepCalls(services.AddHttpClient<TrackingClient>(), retryWrites: true);
         return services;
+    }
+
+    /// <summary>
+    /// The platform's standard resilience handler, fitted to step calls: an attempt may take as long as the call needs (a
+    /// deployment's PUT loads the model; a quality check scores a window of capture) instead of the default 10 s. For the
+    /// services whose POSTs and PUTs start work (jobs, deployments, runs) only safe methods are retried by the handler: a
+    /// write is retried by the step's own retry policy, which finds the earlier attempt's work again, never blindly.
+    /// </summary>
+    public static void StepCallResilience(HttpStandardResilienceOptions o)
+    {
+        o.AttemptTimeout.Timeout = TimeSpan.FromMinutes(10);
+        o.TotalRequestTimeout.Timeout = TimeSpan.FromMinutes(30);
+        o.CircuitBreaker.SamplingDuration = TimeSpan.FromMinutes(20); // at least twice the attempt timeout (validated)
+    }
+
+    private static void StepCalls(IHttpClientBuilder client, bool retryWrites)
+    {
+        // Experimental (EXTEXP0001) but the documented way to override ConfigureHttpClientDefaults' handler for one client.
+#pragma warning disable EXTEXP0001
+        client.RemoveAllResilienceHandlers();
+#pragma warning restore EXTEXP0001
+        client.AddStandardResilienceHandler(o =>
+        {
+            StepCallResilience(o);
+            if (!retryWrites)
+                o.Retry.DisableForUnsafeHttpMethods();
+        });
     }
 }

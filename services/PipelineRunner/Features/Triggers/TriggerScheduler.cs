@@ -35,10 +35,15 @@ public sealed class TriggerScheduler(NpgsqlDataSource db, TriggerStarts starts, 
         }
     }
 
+    // A cron expression with no later occurrence.
+    private static readonly DateTimeOffset Never = new(9999, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
     /// <summary>Fires every schedule with an occurrence due at <paramref name="now"/>; answers how many fired.</summary>
     public async Task<int> FireSchedulesAsync(DateTimeOffset now, CancellationToken ct)
     {
-        var ids = await db.ReadAllAsync("SELECT id FROM pipeline_schedules WHERE enabled", r => r.GetGuid(0), ct);
+        // Only the schedules whose next occurrence has come (next_due, kept by this method; NULL until first computed).
+        var ids = await db.ReadAllAsync("SELECT id FROM pipeline_schedules WHERE enabled AND (next_due IS NULL OR next_due <= @now)",
+            r => r.GetGuid(0), ct, ("now", now));
         var fired = 0;
         foreach (var id in ids)
         {
@@ -54,9 +59,15 @@ public sealed class TriggerScheduler(NpgsqlDataSource db, TriggerStarts starts, 
             if (row.Count == 0)
                 continue; // deleted, disabled, or another replica holds it right now
             var s = row[0];
-            var due = CronSchedule.TryParse(s.Cron, s.Zone, [])?.Due(s.After, now);
+            var cron = CronSchedule.TryParse(s.Cron, s.Zone, []);
+            var due = cron?.Due(s.After, now);
             if (due is null)
+            {
+                await tx.ExecuteAsync("UPDATE pipeline_schedules SET next_due = @next WHERE id = @id", ct,
+                    ("next", cron?.Next(s.After) ?? Never), ("id", id));
+                await tx.CommitAsync(ct);
                 continue;
+            }
 
             var claimed = await tx.ExecuteAsync(
                 "INSERT INTO schedule_firings (schedule_id, occurrence, skipped) VALUES (@id, @occurrence, @skipped) ON CONFLICT DO NOTHING",
@@ -71,8 +82,8 @@ public sealed class TriggerScheduler(NpgsqlDataSource db, TriggerStarts starts, 
                     logger.LogWarning("Schedule {Schedule} of {Pipeline} at {Occurrence} started nothing: {Error}", s.Name, s.Pipeline, due.Occurrence, error);
                 fired++;
             }
-            await tx.ExecuteAsync("UPDATE pipeline_schedules SET last_occurrence = @occurrence WHERE id = @id", ct,
-                ("occurrence", due.Occurrence), ("id", id));
+            await tx.ExecuteAsync("UPDATE pipeline_schedules SET last_occurrence = @occurrence, next_due = @next WHERE id = @id", ct,
+                ("occurrence", due.Occurrence), ("next", cron!.Next(due.Occurrence) ?? Never), ("id", id));
             await tx.CommitAsync(ct);
         }
         return fired;

@@ -1,9 +1,28 @@
 namespace Mlops.Serving.Features.Alarms;
 
-/// <summary>A variant's requests, errors and latency percentile over a window, as one replica measured them.</summary>
+/// <summary>A variant's requests, errors and latency percentile over a window (one replica's, or the fleet's sum).</summary>
 public sealed record WindowStats(long Requests, long Errors, double? P99Ms)
 {
     public double ErrorRate => Requests == 0 ? 0 : (double)Errors / Requests;
+}
+
+/// <summary>
+/// A window's raw counts: requests, errors and the latency histogram of the successful ones. Counts of several replicas
+/// add up (<see cref="Add"/>) to the fleet's, from which the fleet's p99 is read as from one replica's.
+/// </summary>
+public sealed record WindowCounts(long Requests, long Errors, long[] Latency)
+{
+    public static WindowCounts Empty => new(0, 0, new long[VariantWindow.BucketCount]);
+
+    public WindowCounts Add(WindowCounts other)
+    {
+        var latency = (long[])Latency.Clone();
+        for (var b = 0; b < Math.Min(latency.Length, other.Latency.Length); b++)
+            latency[b] += other.Latency[b];
+        return new(Requests + other.Requests, Errors + other.Errors, latency);
+    }
+
+    public WindowStats Stats => new(Requests, Errors, VariantWindow.Percentile(Latency, 0.99));
 }
 
 /// <summary>
@@ -16,6 +35,7 @@ public sealed class VariantWindow(TimeProvider clock)
 {
     private const int SubBuckets = 8;                 // per doubling
     private const int Buckets = 26 * SubBuckets;      // 1 µs .. 2^26 µs (67 s); slower lands in the last one
+    public const int BucketCount = Buckets;
     private const int Slots = DeploymentAlarmsLimits.Seconds + 1;
 
     private sealed class Slot
@@ -40,7 +60,10 @@ public sealed class VariantWindow(TimeProvider clock)
     }
 
     /// <summary>The last <paramref name="seconds"/> seconds (the current one included). P99 is over the successful requests; null without any.</summary>
-    public WindowStats Read(int seconds)
+    public WindowStats Read(int seconds) => ReadCounts(seconds).Stats;
+
+    /// <summary>The last <paramref name="seconds"/> seconds' counts (the current one included).</summary>
+    public WindowCounts ReadCounts(int seconds)
     {
         seconds = Math.Clamp(seconds, 1, DeploymentAlarmsLimits.Seconds);
         var now = Second();
@@ -55,7 +78,7 @@ public sealed class VariantWindow(TimeProvider clock)
             for (var b = 0; b < Buckets; b++)
                 latency[b] += Interlocked.Read(ref slot.Latency[b]);
         }
-        return new WindowStats(requests, errors, Percentile(latency, 0.99));
+        return new WindowCounts(requests, errors, latency);
     }
 
     /// <summary>The bucket a latency falls in: 8 per doubling of microseconds.</summary>

@@ -14,8 +14,9 @@ public sealed record CaptureStatus(long Written, long Buffered, long Dropped, lo
 /// <summary>
 /// Data capture off the request path. A request only samples itself and queues its scored rows (no formatting, no I/O);
 /// the writer formats them as SageMaker capture records and writes one JSON Lines object per endpoint, variant and hour
-/// every flush interval. When the buffer holds its limit, further rows are dropped and counted: capture never blocks or
-/// fails a prediction. A write that fails is retried at the next flush while the buffer has room.
+/// every flush interval, or as soon as a quarter of the buffer is waiting (batch traffic at 100 % sampling fills an
+/// interval's worth in well under a second). When the buffer holds its limit, further rows are dropped and counted: capture
+/// never blocks or fails a prediction. A write that fails is retried at the next flush while the buffer has room.
 /// </summary>
 public sealed class CaptureWriter(ObjectStore store, IOptions<ServingOptions> options, IOptions<StorageOptions> storage, TimeProvider clock,
     ILogger<CaptureWriter> logger) : BackgroundService
@@ -46,7 +47,13 @@ public sealed class CaptureWriter(ObjectStore store, IOptions<ServingOptions> op
             return;
         }
         _queue.Writer.TryWrite(new Batch(route.Name, variant, inputs, rows, at));
+        // Under load the writer does not wait for its interval: a quarter of the buffer is reason enough to write now.
+        if (Interlocked.Read(ref _buffered) >= options.Value.CaptureBufferRecords / 4 && Interlocked.Exchange(ref _woken, 1) == 0)
+            _wake.Release();
     }
+
+    private readonly SemaphoreSlim _wake = new(0);
+    private int _woken;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -56,11 +63,12 @@ public sealed class CaptureWriter(ObjectStore store, IOptions<ServingOptions> op
         {
             try
             {
-                await Task.Delay(interval, clock, stoppingToken);
+                await _wake.WaitAsync(interval, stoppingToken);
             }
             catch (OperationCanceledException)
             {
             }
+            Volatile.Write(ref _woken, 0);
             // On shutdown: one last flush of what is buffered.
             await FlushAsync(pending, CancellationToken.None);
         }

@@ -98,6 +98,12 @@ public sealed class DeploymentEngine(NpgsqlDataSource db, TrackingClient tracker
 
     private async Task ApplyAsync(NpgsqlTransaction transaction, DeploymentResponse d, DeploymentStep step, DateTimeOffset now, CancellationToken ct)
     {
+        // A configuration that started without traffic (blue/green, shadow) is deployed at the step that gives it a share;
+        // one rolled back before it ever had any was never deployed, so it is not retired either.
+        var tookTraffic = d.NewShare > 0;
+        if (!tookTraffic && step.State != DeploymentStates.RolledBack && (step.NewShare > 0 || step.State == DeploymentStates.Succeeded)
+            && await EndpointStore.LoadConfigAsync(transaction, d.Endpoint, d.ToVersion, ct) is { } starting)
+            await EndpointChanges.PublishDeployedAsync(transaction, starting, options.Value.Environment, now, ct);
         switch (step.State)
         {
             case DeploymentStates.Succeeded:
@@ -119,7 +125,7 @@ public sealed class DeploymentEngine(NpgsqlDataSource db, TrackingClient tracker
             case DeploymentStates.RolledBack:
             {
                 await EndpointStore.TouchEndpointAsync(transaction, d.Endpoint, null, ct);
-                if (await EndpointStore.LoadConfigAsync(transaction, d.Endpoint, d.ToVersion, ct) is { } rejected)
+                if (tookTraffic && await EndpointStore.LoadConfigAsync(transaction, d.Endpoint, d.ToVersion, ct) is { } rejected)
                     await EndpointChanges.PublishRetiredAsync(transaction, rejected, now, ct);
                 await transaction.EnqueueAsync(new DeploymentRolledBack(d.DeploymentId, d.Endpoint, d.Strategy.Type, d.FromVersion, d.ToVersion, step.Note, now), ct);
                 break;

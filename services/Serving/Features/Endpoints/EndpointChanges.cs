@@ -41,7 +41,7 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
         var note = "endpoint created: all traffic on configuration 1";
         await EndpointStore.InsertDeploymentAsync(transaction, new DeploymentResponse(deploymentId, name, null, 1, DeploymentStrategy.Immediate,
             DeploymentStates.Succeeded, 100, null, note, [new DeploymentEvent(now, DeploymentStates.Succeeded, 100, note)], now, now, now), ct);
-        await PublishDeployedAsync(transaction, config, now, ct);
+        await PublishDeployedAsync(transaction, config, options.Value.Environment, now, ct);
         await transaction.CommitAsync(ct);
         return (await EndpointStore.LoadAsync(db, name, ct))!;
     }
@@ -74,7 +74,10 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
             null, [new DeploymentEvent(now, step.State, step.NewShare, step.Note)], now, now, null);
         await EndpointStore.InsertDeploymentAsync(transaction, deployment, ct);
         await EndpointStore.TouchEndpointAsync(transaction, name, null, ct);
-        await PublishDeployedAsync(transaction, config, now, ct);
+        // A configuration is deployed when it takes traffic: now, unless it starts with none (blue/green provisioning,
+        // shadowing), in which case the deployment engine publishes it at the step that gives it a share.
+        if (step.NewShare > 0)
+            await PublishDeployedAsync(transaction, config, options.Value.Environment, now, ct);
         await transaction.CommitAsync(ct);
         return deployment;
     }
@@ -117,10 +120,11 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
         return variants;
     }
 
-    internal async Task PublishDeployedAsync(NpgsqlTransaction transaction, EndpointConfig config, DateTimeOffset at, CancellationToken ct)
+    internal static async Task PublishDeployedAsync(NpgsqlTransaction transaction, EndpointConfig config, string environment, DateTimeOffset at,
+        CancellationToken ct)
     {
         foreach (var v in config.Variants)
-            await transaction.EnqueueAsync(new ModelDeployed(LineageId(config, v), config.Endpoint, v.ModelName, v.ModelVersion, options.Value.Environment, at), ct);
+            await transaction.EnqueueAsync(new ModelDeployed(LineageId(config, v), config.Endpoint, v.ModelName, v.ModelVersion, environment, at), ct);
     }
 
     internal static async Task PublishRetiredAsync(NpgsqlTransaction transaction, EndpointConfig config, DateTimeOffset at, CancellationToken ct)

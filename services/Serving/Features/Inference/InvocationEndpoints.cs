@@ -31,7 +31,7 @@ public static class InvocationEndpoints
 
     internal static async Task<Ok<MlflowPredictions>> Invoke(string name, HttpContext http, Invoker invoker, CancellationToken ct)
     {
-        var route = invoker.Route(name);
+        var route = await invoker.RouteAsync(name, ct);
         var request = http.Request;
         var mediaType = request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
         InputFrame frame;

@@ -20,8 +20,11 @@ public sealed record InvocationResult(LiveVariant Variant, IReadOnlyList<ScoredR
 /// </summary>
 public sealed class Invoker(RoutingTable routes, CaptureWriter capture, ShadowMirror shadow, IOptions<ServingOptions> options, TimeProvider clock)
 {
-    public EndpointRoute Route(string endpoint) =>
-        routes.Find(endpoint) ?? throw ProblemException.NotFound($"Endpoint '{endpoint}' does not exist.");
+    public ValueTask<EndpointRoute> RouteAsync(string endpoint, CancellationToken ct) =>
+        routes.Find(endpoint) is { } route ? ValueTask.FromResult(route) : LoadRouteAsync(endpoint, ct);
+
+    private async ValueTask<EndpointRoute> LoadRouteAsync(string endpoint, CancellationToken ct) =>
+        await routes.FindOrLoadAsync(endpoint, ct) ?? throw ProblemException.NotFound($"Endpoint '{endpoint}' does not exist.");
 
     public InvocationResult Invoke(EndpointRoute route, InputFrame frame, InvocationOptions invocation)
     {
@@ -60,7 +63,10 @@ public sealed class Invoker(RoutingTable routes, CaptureWriter capture, ShadowMi
         }
         catch (Exception e)
         {
-            variant.Window?.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, failed: true);
+            // Input the current configuration refuses as well (a missing column, a wrong type) is the caller's mistake: a 400
+            // that counts against no variant. Only what the new variant alone refuses, or a scoring error, is its failure.
+            if (variant.Window is { } window && !(e is ProblemException && RefusedByCurrent(route, frame)))
+                window.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, failed: true);
             tags.Add("kind", e is ProblemException ? "schema" : "model");
             ServingMetrics.Errors.Add(1, tags);
             throw;
@@ -84,5 +90,21 @@ public sealed class Invoker(RoutingTable routes, CaptureWriter capture, ShadowMi
         if (route.ShadowPercent > 0)
             shadow.Offer(route, frame, ids, now);
         return new InvocationResult(variant, rows);
+    }
+
+    /// <summary>Whether the current configuration's model refuses these rows too (on the error path only: one more bind).</summary>
+    internal static bool RefusedByCurrent(EndpointRoute route, InputFrame frame)
+    {
+        if (route.Current.FirstOrDefault(v => v.Model is not null)?.Model is not { } current)
+            return true;
+        try
+        {
+            SchemaBinder.Bind(frame, current.Package.Manifest.InputSchema);
+            return false;
+        }
+        catch (ProblemException)
+        {
+            return true;
+        }
     }
 }

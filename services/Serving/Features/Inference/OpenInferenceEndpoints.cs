@@ -33,22 +33,22 @@ public static class OpenInferenceEndpoints
         return app;
     }
 
-    internal static Ok<ModelMetadata> Metadata(string name, Invoker invoker)
+    internal static async Task<Ok<ModelMetadata>> Metadata(string name, Invoker invoker, CancellationToken ct)
     {
-        var route = invoker.Route(name);
+        var route = await invoker.RouteAsync(name, ct);
         var model = Primary(route).Model!.Package.Manifest;
         return TypedResults.Ok(new ModelMetadata(name, [.. route.All.Select(v => v.Spec.ModelVersion).Distinct()], "mlnet",
             [.. model.InputSchema.Select(c => new TensorMetadata(c.Name, Datatype(c.Type), [-1]))], Outputs(model)));
     }
 
-    internal static Results<Ok, ProblemHttpResult> Ready(string name, Invoker invoker) =>
-        invoker.Route(name).All.All(v => v.Model is not null)
+    internal static async Task<Results<Ok, ProblemHttpResult>> Ready(string name, Invoker invoker, CancellationToken ct) =>
+        (await invoker.RouteAsync(name, ct)).All.All(v => v.Model is not null)
             ? TypedResults.Ok()
             : TypedResults.Problem($"Endpoint '{name}' is loading.", statusCode: StatusCodes.Status503ServiceUnavailable, title: "Not ready");
 
-    internal static Ok<InferResponse> Infer(string name, InferRequest request, Invoker invoker, HttpContext http)
+    internal static async Task<Ok<InferResponse>> Infer(string name, InferRequest request, Invoker invoker, HttpContext http, CancellationToken ct)
     {
-        var route = invoker.Route(name);
+        var route = await invoker.RouteAsync(name, ct);
         var frame = ToFrame(request);
         var parameters = request.Parameters;
         if (request.Id is { } id && !InferenceIds.IsValid(id))

@@ -23,6 +23,31 @@ public sealed class RoutingTable(NpgsqlDataSource db, ModelCache models, BuiltIn
 
     public EndpointRoute? Find(string name) => _routes.GetValueOrDefault(name);
 
+    // Names looked up in PostgreSQL and not found, with when (Environment.TickCount64): a flood of requests for an unknown
+    // endpoint costs one query per refresh interval, not one per request.
+    private readonly ConcurrentDictionary<string, long> _missing = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The route of an endpoint this replica does not know yet (created on another replica since the last refresh) is
+    /// loaded on the request that asks for it, so a new endpoint answers on every replica at once, not after a refresh.
+    /// </summary>
+    public async ValueTask<EndpointRoute?> FindOrLoadAsync(string name, CancellationToken ct)
+    {
+        if (Find(name) is { } known)
+            return known;
+        var now = Environment.TickCount64;
+        if (_missing.TryGetValue(name, out var at) && now - at < options.Value.RefreshMilliseconds)
+            return null;
+        var loaded = await LoadAsync(name, ct);
+        if (loaded is null)
+        {
+            if (_missing.Count > 10_000)
+                _missing.Clear();
+            _missing[name] = now;
+        }
+        return loaded;
+    }
+
     /// <summary>Every route this replica serves now.</summary>
     public ICollection<EndpointRoute> Routes => _routes.Values;
 
