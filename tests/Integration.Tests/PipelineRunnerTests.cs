@@ -253,7 +253,9 @@ public sealed class PipelineRunnerTests(PlatformFixture platform)
         var done = await WaitForAsync(after, id, "succeeded");
         Assert.Equal(1, Step(done, "before")["claims"]!.GetValue<int>());
         Assert.Equal(1, Step(done, "slow")["attempt"]!.GetValue<int>());
-        Assert.Equal(2, Step(done, "slow")["claims"]!.GetValue<int>()); // taken again once its lease ran out, same attempt
+        // Taken again after the restart, same attempt. With replicas the one still running may take it over first while the
+        // other stops (its lease given back), so twice or three times; never a second attempt.
+        Assert.InRange(Step(done, "slow")["claims"]!.GetValue<int>(), 2, 1 + PlatformFixture.Replicas.GetValueOrDefault(ResourceNames.PipelineRunner, 1));
         Assert.Equal(1, Step(done, "after")["claims"]!.GetValue<int>());
     }
 }
