@@ -98,6 +98,43 @@ public sealed class PipelineTriggerTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task MonitorAlarmRaised_AnOlderStateChangeDeliveredLate_IsRecordedStale_AndStartsNothing()
+    {
+        var runner = Client();
+        var pipeline = Unique("alarm-order");
+        var alarm = Guid.NewGuid().ToString();
+        await runner.UpsertPipelineAsync(pipeline, Pipeline);
+        await runner.CreateTriggerAsync(pipeline, new("on-alarm", "monitor_alarm_raised", new JsonObject { ["alarm_id"] = alarm },
+            new JsonObject { ["batch"] = "${event.state_change_id}" }));
+
+        var latest = new MonitorAlarmRaised(alarm, "order-alarm", 5, "ep", null, "model", null, "data_drift", "m", 1, 0.5, "drifted", null, DateTimeOffset.UtcNow);
+        var bus = await platform.StartTestBusAsync();
+        try
+        {
+            await bus.Publish(latest);
+            await Poll.UntilAsync(async () => await runner.GetTriggerAsync(pipeline, "on-alarm") is { Firings: [{ Status: "started" }] } t ? t : null,
+                TimeSpan.FromSeconds(30), "the alarm's state change 5 to start an execution");
+            // An ALARM from before the last OK/ALARM cycle, redelivered late (new key, newer clock), and state change 5 again.
+            await bus.Publish(latest with { StateChangeId = 3, RaisedAt = DateTimeOffset.UtcNow });
+            await bus.Publish(latest with { Reason = "a duplicate" });
+            var trigger = await Poll.UntilAsync(async () => await runner.GetTriggerAsync(pipeline, "on-alarm") is { Firings.Count: 2 } t ? t : null,
+                TimeSpan.FromSeconds(30), "the late state change 3 to be recorded");
+            await Task.Delay(TimeSpan.FromSeconds(1)); // the duplicate would show up by now
+            trigger = await runner.GetTriggerAsync(pipeline, "on-alarm");
+            var stale = Assert.Single(trigger.Firings!, f => f.EventKey == $"{alarm}/3");
+            Assert.Equal("stale", stale.Status);
+            Assert.Null(stale.ExecutionId);
+            Assert.Equal("started", Assert.Single(trigger.Firings!, f => f.EventKey == $"{alarm}/5").Status);
+            Assert.Equal(2, trigger.Firings!.Count);
+            Assert.Single(await runner.ListExecutionsAsync(pipeline));
+        }
+        finally
+        {
+            await bus.StopAsync();
+        }
+    }
+
+    [Fact]
     public async Task DebouncedTrigger_FoldsABurstOfEvents_IntoOneExecution_WithTheLastConsumedEventsParameters()
     {
         var runner = Client();

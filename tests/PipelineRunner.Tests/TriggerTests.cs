@@ -96,6 +96,23 @@ public sealed class TriggerTests
     }
 
     [Fact]
+    public void AlarmStateChanges_AreOrderedPerAlarm_ByTheMonotonicStateChangeId_OtherEventsAreNot()
+    {
+        var definition = TriggerEvents.Find("monitor_alarm_raised")!;
+        var raised = new MonitorAlarmRaised("alarm-1", "drift", 7, "ep", null, "model", "3", "data_drift", "m", 1, 0.5, "drifted", null,
+            new(2026, 3, 10, 12, 0, 0, TimeSpan.Zero));
+        Assert.Equal(("alarm-1", 7L), definition.Order!(raised));
+        // An older state change of the same alarm, raised "later" by its clock: the sequence, not RaisedAt, orders it.
+        var older = raised with { StateChangeId = 5, RaisedAt = raised.RaisedAt.AddHours(1) };
+        Assert.Equal(("alarm-1", 5L), definition.Order!(older));
+        Assert.NotEqual(definition.Key(raised), definition.Key(older)); // a new key: the exact-duplicate claim alone would start it
+        Assert.Equal(definition.Key(raised), definition.Key(raised with { Reason = "again" }));
+
+        Assert.Null(TriggerEvents.Find("features_ingested")!.Order);
+        Assert.Null(TriggerEvents.Find("model_version_created")!.Order);
+    }
+
+    [Fact]
     public void Check_NamesUnknownFieldsAndReferences_WithTheirPaths()
     {
         var definition = TriggerEvents.Find("monitor_alarm_raised")!;

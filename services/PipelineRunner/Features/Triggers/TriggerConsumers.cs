@@ -9,7 +9,8 @@ namespace Mlops.PipelineRunner.Features.Triggers;
 /// Starts the pipelines whose triggers match an event. Once per message (the inbox, by MessageId) and once per event and
 /// trigger (trigger_firings keyed by the event's natural key, so the same event published twice under two MessageIds
 /// starts one execution). With a debounce window the start waits in trigger_pending until the window passes without a
-/// newer event; the scheduler then starts one execution with the latest event's parameters.
+/// newer event; the scheduler then starts one execution with the latest event's parameters. A state change (an alarm's)
+/// older than the latest one a trigger acted on for that alarm is recorded <c>stale</c> and starts nothing.
 /// </summary>
 /// An event no trigger matches (an alarm for an endpoint without a retraining pipeline) is logged and acknowledged: the
 /// sender keeps its own record (the monitor's alarm history), and nothing retries.
@@ -24,6 +25,7 @@ public abstract class TriggerConsumer<T>(NpgsqlDataSource db, TriggerStarts star
         var definition = TriggerEvents.For(typeof(T));
         var fields = TriggerEvents.Fields(message);
         var key = definition.Key(message);
+        var order = definition.Order?.Invoke(message);
         var matched = 0;
         foreach (var trigger in await TriggerStore.TriggersForAsync(tx, definition.Name, ct))
         {
@@ -35,6 +37,27 @@ public abstract class TriggerConsumer<T>(NpgsqlDataSource db, TriggerStarts star
                 ct, ("id", trigger.Id), ("key", key), ("message", messageId));
             if (claimed == 0)
                 continue; // this event already reached this trigger
+            if (order is var (subject, sequence))
+            {
+                // Acts only on a state change newer than the latest this trigger acted on for the subject (an alarm): an
+                // older one delivered late (a redelivered ALARM from before the last OK/ALARM cycle) is recorded 'stale'.
+                // The upsert locks the row, so two state changes of one alarm consumed at once are ordered here too.
+                var newer = await tx.ExecuteAsync(
+                    """
+                    INSERT INTO trigger_event_order (trigger_id, subject, sequence, event_key) VALUES (@id, @subject, @sequence, @key)
+                    ON CONFLICT (trigger_id, subject) DO UPDATE SET sequence = excluded.sequence, event_key = excluded.event_key, updated_at = now()
+                    WHERE trigger_event_order.sequence < excluded.sequence
+                    """, ct, ("id", trigger.Id), ("subject", subject), ("sequence", sequence), ("key", key));
+                if (newer == 0)
+                {
+                    await tx.ExecuteAsync(
+                        "UPDATE trigger_firings SET status = 'stale', error = @error WHERE trigger_id = @id AND event_key = @key",
+                        ct, ("error", $"state change {sequence} of {subject} is not newer than the latest this trigger acted on"), ("id", trigger.Id), ("key", key));
+                    logger.LogInformation("Event {Event} {Key} is older than the latest state change trigger {Trigger} acted on; ignored",
+                        definition.Name, key, trigger.Name);
+                    continue;
+                }
+            }
             var parameters = TriggerEvents.Map(trigger.Parameters, fields);
             if (trigger.DebounceSeconds > 0)
             {

@@ -6,8 +6,13 @@ using Mlops.Contracts;
 
 namespace Mlops.PipelineRunner.Features.Triggers;
 
-/// <summary>A bus event a trigger can listen to: its name in the API, its fields (snake_case) and its natural key.</summary>
-public sealed record TriggerEvent(string Name, Type Message, IReadOnlyList<string> Fields, Func<object, string> Key);
+/// <summary>
+/// A bus event a trigger can listen to: its name in the API, its fields (snake_case) and its natural key. Events that are
+/// state changes of one subject carry an <paramref name="Order"/>: the subject (an alarm's id) and its monotonic sequence
+/// (the state change id), so a trigger acts only on a state change newer than the latest it acted on for that subject.
+/// </summary>
+public sealed record TriggerEvent(string Name, Type Message, IReadOnlyList<string> Fields, Func<object, string> Key,
+    Func<object, (string Subject, long Sequence)>? Order = null);
 
 /// <summary>
 /// The events that start pipelines, and how a trigger's parameters are mapped from them: a parameter's value is any JSON
@@ -22,12 +27,13 @@ public static partial class TriggerEvents
     public static readonly IReadOnlyList<TriggerEvent> All =
     [
         Define<FeaturesIngested>("features_ingested", e => $"{e.Group}/{e.Version}/{e.BatchId}"),
-        Define<MonitorAlarmRaised>("monitor_alarm_raised", e => $"{e.AlarmId}/{e.StateChangeId}"),
+        Define<MonitorAlarmRaised>("monitor_alarm_raised", e => $"{e.AlarmId}/{e.StateChangeId}", e => (e.AlarmId, e.StateChangeId)),
         Define<ModelVersionCreated>("model_version_created", e => $"{e.Name}/{e.Version}"),
     ];
 
-    private static TriggerEvent Define<T>(string name, Func<T, string> key) =>
-        new(name, typeof(T), [.. typeof(T).GetProperties().Select(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name))], o => key((T)o));
+    private static TriggerEvent Define<T>(string name, Func<T, string> key, Func<T, (string, long)>? order = null) =>
+        new(name, typeof(T), [.. typeof(T).GetProperties().Select(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name))], o => key((T)o),
+            order is null ? null : o => order((T)o));
 
     /// <summary>By API name (<c>features_ingested</c>) or record name (<c>FeaturesIngested</c>).</summary>
     public static TriggerEvent? Find(string? name) =>
