@@ -669,6 +669,40 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task LakeImport_RepeatedWithTheSameIdempotencyKey_AnswersTheSameJob_AndAnotherRequestIs409()
+    {
+        using var client = platform.CreateClient(ResourceNames.FeatureStore);
+        var (group, _) = await CsvGroupAsync(client, "lakeidem");
+        using var s3 = await S3Async();
+        var key = $"tests/feature-store/{group}/more.csv";
+        await new ObjectStore(s3).PutAsync(ResourceNames.LakeBucket, key,
+            new MemoryStream(Encoding.UTF8.GetBytes("user_id,ts,page,score\n9,2024-01-03T00:00:00Z,cart,2.5\n")));
+        var idempotencyKey = $"it-{Guid.NewGuid():N}";
+        Task<HttpResponseMessage> ImportAsync(string format)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, $"/api/feature-groups/{group}/imports")
+            {
+                Content = JsonContent.Create(new JsonObject { ["object_key"] = key, ["format"] = format }),
+            };
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
+            return client.SendAsync(request);
+        }
+
+        var first = (string)(await OkAsync(await ImportAsync("csv"), HttpStatusCode.Accepted))["job_id"]!;
+        var job = await FinishedJobAsync(client, first);
+        Assert.True((string)job["status"]! == "succeeded", job.ToJsonString());
+        // The repeat (a runner taking the step over) finds the job, done, and imports nothing again.
+        var again = await OkAsync(await ImportAsync("csv"), HttpStatusCode.Accepted);
+        Assert.Equal(first, (string)again["job_id"]!);
+        Assert.Equal("succeeded", (string)again["status"]!);
+        Assert.Equal(2, await ScalarAsync("SELECT sum(rows) FROM ingestion_batches WHERE group_name = @g", group));
+
+        var conflict = await OkAsync(await ImportAsync("parquet"), HttpStatusCode.Conflict);
+        Assert.Contains(idempotencyKey, (string)conflict["detail"]!);
+        Assert.Contains(first, (string)conflict["detail"]!);
+    }
+
+    [Fact]
     public async Task TrainingSet_UnreadableEntitySource_FailsTheJobWith400_NamingNoServerPath()
     {
         using var client = platform.CreateClient(ResourceNames.FeatureStore);

@@ -111,6 +111,44 @@ public sealed class StepTypeTests
         Assert.NotEqual(name, TrainHandler.JobName("flights", "train", execution, 0, 1));
     }
 
+    [Fact]
+    public async Task IdempotencyKey_IsTheSameForTheSameAttemptTakenOver_AndSentAsTheHeader()
+    {
+        var execution = Guid.Parse("019a0000-0000-7000-8000-000000000002");
+        var step = new StepDefinition("ingest", "ingest", [], [], null, null, null, [], null, null);
+        // The first claim, and a runner's takeover of the same attempt after the first died before recording the job id:
+        // another claim time, no external id, the same (execution, run, step, item, attempt).
+        var first = new StepContext(execution, "p", "ingest", 2, 1, step, [], DateTimeOffset.UtcNow, null, null, Run: 3);
+        var takeover = new StepContext(execution, "p", "ingest", 2, 1, step, [], DateTimeOffset.UtcNow.AddMinutes(5), null, null, Run: 3);
+        Assert.Equal(first.IdempotencyKey, takeover.IdempotencyKey);
+        Assert.Equal(first.IdempotencyKey, StepContext.IdempotencyKeyOf(execution, 3, "ingest", 2, 1));
+        Assert.InRange(first.IdempotencyKey.Length, 1, 255);
+        // A retry (next attempt), a retried execution (next run), another item, step or execution is new work.
+        Assert.NotEqual(first.IdempotencyKey, StepContext.IdempotencyKeyOf(execution, 3, "ingest", 2, 2));
+        Assert.NotEqual(first.IdempotencyKey, StepContext.IdempotencyKeyOf(execution, 4, "ingest", 2, 1));
+        Assert.NotEqual(first.IdempotencyKey, StepContext.IdempotencyKeyOf(execution, 3, "ingest", 3, 1));
+        Assert.NotEqual(first.IdempotencyKey, StepContext.IdempotencyKeyOf(execution, 3, "deploy", 2, 1));
+        Assert.NotEqual(first.IdempotencyKey, StepContext.IdempotencyKeyOf(Guid.NewGuid(), 3, "ingest", 2, 1));
+
+        var sent = new List<string?>();
+        var api = new FeatureStoreApi(new HttpClient(new Recording(sent)) { BaseAddress = new Uri("http://fs/") });
+        await api.PostAsync("api/feature-groups/g/imports", new JsonObject(), CancellationToken.None, first.IdempotencyKey);
+        await api.PostAsync("api/feature-groups/g/imports", new JsonObject(), CancellationToken.None, takeover.IdempotencyKey);
+        Assert.Equal([first.IdempotencyKey, first.IdempotencyKey], sent);
+    }
+
+    private sealed class Recording(List<string?> keys) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
+        {
+            keys.Add(request.Headers.TryGetValues(ServiceApi.IdempotencyKeyHeader, out var v) ? v.Single() : null);
+            return Task.FromResult(new HttpResponseMessage(System.Net.HttpStatusCode.Accepted)
+            {
+                Content = new StringContent("""{"job_id":"j1"}""", System.Text.Encoding.UTF8, "application/json"),
+            });
+        }
+    }
+
     [Theory]
     [InlineData("flights_delay_model_with_a_very_long_name", "train_the_model_on_the_snapshot_of_today", 3, 20)]
     [InlineData("___", "___", -1, 1)]

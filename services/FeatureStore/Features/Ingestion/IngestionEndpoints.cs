@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Amazon.S3;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
 using Mlops.FeatureStore.Features.Groups;
@@ -73,8 +74,13 @@ public static class IngestionEndpoints
         }
     }
 
-    /// <summary>Queues the import of a Parquet or CSV object in the lake bucket; 202 with the job.</summary>
+    /// <summary>
+    /// Queues the import of a Parquet or CSV object in the lake bucket; 202 with the job. With an <c>Idempotency-Key</c>
+    /// header a repeat of the same request answers the job queued first (202, same id) instead of queueing another; the
+    /// same key with another request → 409.
+    /// </summary>
     internal static async Task<Results<Accepted<JobResponse>, ValidationProblem, ProblemHttpResult>> StartImport(string name, LakeImportRequest request,
+        [FromHeader(Name = IdempotencyKeyHeader)] string? idempotencyKey,
         NpgsqlDataSource db, FeatureGroupCatalog catalog, IAmazonS3 s3, IOptions<StorageOptions> storage, CancellationToken ct)
     {
         await catalog.GetLiveAsync(name, ct);
@@ -94,7 +100,22 @@ public static class IngestionEndpoints
         {
             return Problems.NotFound($"The lake bucket '{storage.Value.LakeBucket}' has no object '{request.ObjectKey}'.");
         }
-        var id = await JobStore.EnqueueAsync(db, JobKinds.LakeImport, new LakeImportJobRequest(name, request.ObjectKey, format), ct);
+        var jobRequest = new LakeImportJobRequest(name, request.ObjectKey, format);
+        if (string.IsNullOrWhiteSpace(idempotencyKey))
+            return await AcceptedAsync(db, await JobStore.EnqueueAsync(db, JobKinds.LakeImport, jobRequest, ct), ct);
+        if (idempotencyKey.Length > 255)
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [IdempotencyKeyHeader] = ["At most 255 characters."] });
+        var (id, same) = await JobStore.EnqueueOnceAsync(db, JobKinds.LakeImport, jobRequest, idempotencyKey, ct);
+        if (!same)
+            return Problems.Conflict($"Idempotency key '{idempotencyKey}' was already used for another request (job {id}); " +
+                "a repeat must send the same feature group, object_key and format.");
+        return await AcceptedAsync(db, id, ct);
+    }
+
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
+
+    private static async Task<Accepted<JobResponse>> AcceptedAsync(NpgsqlDataSource db, Guid id, CancellationToken ct)
+    {
         return TypedResults.Accepted($"/api/jobs/{id}", await JobStore.LoadAsync(db, id, ct));
     }
 }

@@ -15,6 +15,30 @@ public static class JobStore
         return id;
     }
 
+    /// <summary>
+    /// Queues a job under the caller's idempotency key, or finds the job queued earlier under it: its id, and whether it
+    /// was for the same kind and request (false: the key was used for something else).
+    /// </summary>
+    public static async Task<(Guid Id, bool SameRequest)> EnqueueOnceAsync(NpgsqlDataSource db, string kind, object request, string key, CancellationToken ct)
+    {
+        var json = JsonSerializer.Serialize(request, FeatureStoreJson.Options);
+        if (await db.ReadFirstOrDefaultAsync(
+                """
+                WITH inserted AS (
+                    INSERT INTO jobs (job_id, kind, status, request, idempotency_key, created_at, updated_at)
+                    VALUES (@id, @kind, 'queued', @request::jsonb, @key, now(), now())
+                    ON CONFLICT (idempotency_key) DO NOTHING RETURNING job_id)
+                SELECT job_id FROM inserted
+                """, reader => (Guid?)reader.GetGuid(0), ct, ("id", Guid.CreateVersion7()), ("kind", kind), ("request", json), ("key", key)) is { } id)
+        {
+            await db.ExecuteAsync("NOTIFY fs_jobs", ct);
+            return (id, true);
+        }
+        return await db.ReadFirstOrDefaultAsync(
+            "SELECT job_id, kind = @kind AND request = @request::jsonb FROM jobs WHERE idempotency_key = @key",
+            reader => (reader.GetGuid(0), reader.GetBoolean(1)), ct, ("kind", kind), ("request", json), ("key", key));
+    }
+
     public static Task<JobResponse?> LoadAsync(NpgsqlDataSource db, Guid id, CancellationToken ct) =>
         db.ReadFirstOrDefaultAsync(
             "SELECT job_id, kind, status, rows_done, rows_total, result::text, error::text, cancel_requested, created_at, updated_at FROM jobs WHERE job_id = @id",

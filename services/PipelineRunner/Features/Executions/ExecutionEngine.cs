@@ -69,7 +69,7 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
     }
 
     private sealed record Claim(Guid ExecutionId, string Pipeline, int Version, string Step, int Item, int Attempt, JsonObject Inputs,
-        DateTimeOffset StartedAt, string? ExternalId);
+        DateTimeOffset StartedAt, string? ExternalId, int Run);
 
     private async Task<Claim?> ClaimAsync(CancellationToken ct)
     {
@@ -83,12 +83,12 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
                 SELECT execution_id, step, item FROM step_runs
                 WHERE (status IN ('ready', 'waiting') AND ready_at <= now()) OR (status = 'running' AND lease_until < now())
                 ORDER BY ready_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-            RETURNING s.execution_id, e.pipeline, e.version, s.step, s.item, s.attempt, coalesce(s.inputs::text, '{}'), s.started_at, s.external_id
+            RETURNING s.execution_id, e.pipeline, e.version, s.step, s.item, s.attempt, coalesce(s.inputs::text, '{}'), s.started_at, s.external_id, e.run
             """, ("owner", _owner), ("lease", options.Value.Lease));
         await using var r = await cmd.ExecuteReaderAsync(ct);
         return await r.ReadAsync(ct)
             ? new Claim(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetString(3), r.GetInt32(4), r.GetInt32(5), JsonNode.Parse(r.GetString(6))!.AsObject(),
-                r.GetFieldValue<DateTimeOffset>(7), r.IsDBNull(8) ? null : r.GetString(8))
+                r.GetFieldValue<DateTimeOffset>(7), r.IsDBNull(8) ? null : r.GetString(8), r.GetInt32(9))
             : null;
     }
 
@@ -139,7 +139,7 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
         var stopped = false;
         _handlers.TryGetValue(step.Type, out var handler);
         var context = new StepContext(claim.ExecutionId, claim.Pipeline, claim.Step, claim.Item, claim.Attempt, step, claim.Inputs,
-            claim.StartedAt, claim.ExternalId, (id, ct) => RecordExternalIdAsync(claim, id, ct));
+            claim.StartedAt, claim.ExternalId, (id, ct) => RecordExternalIdAsync(claim, id, ct), claim.Run);
         try
         {
             result = handler is not null

@@ -8,9 +8,21 @@ namespace Mlops.PipelineRunner.Features.Executions;
 /// <param name="ExternalId">What an earlier claim of this attempt recorded (e.g. the training job's name), or null.</param>
 /// <param name="RecordExternalId">Records the attempt's external resource, so logs and a later claim find it.</param>
 public sealed record StepContext(Guid ExecutionId, string Pipeline, string Step, int Item, int Attempt, StepDefinition Definition, JsonObject Inputs,
-    DateTimeOffset StartedAt = default, string? ExternalId = null, Func<string, CancellationToken, Task>? RecordExternalId = null)
+    DateTimeOffset StartedAt = default, string? ExternalId = null, Func<string, CancellationToken, Task>? RecordExternalId = null, int Run = 1)
 {
     private string? _recorded;
+
+    /// <summary>
+    /// The attempt's idempotency key for calls that start work elsewhere (a lake import, a deployment), sent as the
+    /// <c>Idempotency-Key</c> header: a function of execution, run, step, item and attempt only, so a runner taking the same
+    /// attempt over after another died sends the same key and the callee answers the work it started before; a retry
+    /// (a new attempt, or a new run) is new work.
+    /// </summary>
+    public string IdempotencyKey => IdempotencyKeyOf(ExecutionId, Run, Step, Item, Attempt);
+
+    public static string IdempotencyKeyOf(Guid executionId, int run, string step, int item, int attempt) =>
+        $"pipeline-{executionId:N}-r{run}-a{attempt}-" +
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{step}/{item}")))[..16];
 
     /// <summary>The external resource of this attempt as far as known now: recorded by this claim, else by an earlier one.</summary>
     public string? CurrentExternalId => _recorded ?? ExternalId;

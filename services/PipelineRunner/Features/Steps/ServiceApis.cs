@@ -28,8 +28,14 @@ public abstract class ServiceApi(HttpClient http, string service)
 {
     protected HttpClient Http => http;
 
-    public Task<JsonObject> PostAsync(string path, JsonNode body, CancellationToken ct) => SendAsync(HttpMethod.Post, path, body, ct);
-    public Task<JsonObject> PutAsync(string path, JsonNode body, CancellationToken ct) => SendAsync(HttpMethod.Put, path, body, ct);
+    /// <summary>The header the platform's services honour on calls that start work: a repeat with the same key finds that work.</summary>
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
+
+    /// <param name="idempotencyKey">Sent as <see cref="IdempotencyKeyHeader"/> (a step attempt's <see cref="StepContext.IdempotencyKey"/>).</param>
+    public Task<JsonObject> PostAsync(string path, JsonNode body, CancellationToken ct, string? idempotencyKey = null) =>
+        SendAsync(HttpMethod.Post, path, body, ct, idempotencyKey);
+    public Task<JsonObject> PutAsync(string path, JsonNode body, CancellationToken ct, string? idempotencyKey = null) =>
+        SendAsync(HttpMethod.Put, path, body, ct, idempotencyKey);
     public Task<JsonObject> GetAsync(string path, CancellationToken ct) => SendAsync(HttpMethod.Get, path, null, ct);
 
     /// <summary>GET that answers null on 404 instead of failing.</summary>
@@ -45,9 +51,11 @@ public abstract class ServiceApi(HttpClient http, string service)
         }
     }
 
-    private async Task<JsonObject> SendAsync(HttpMethod method, string path, JsonNode? body, CancellationToken ct)
+    private async Task<JsonObject> SendAsync(HttpMethod method, string path, JsonNode? body, CancellationToken ct, string? idempotencyKey = null)
     {
         using var request = new HttpRequestMessage(method, path);
+        if (idempotencyKey is not null)
+            request.Headers.Add(IdempotencyKeyHeader, idempotencyKey);
         if (body is not null)
             request.Content = new StringContent(body.ToJsonString(), System.Text.Encoding.UTF8, "application/json");
         using var response = await http.SendAsync(request, ct);
