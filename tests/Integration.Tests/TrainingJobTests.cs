@@ -220,15 +220,29 @@ public sealed class TrainingJobTests(PlatformFixture platform)
         var s3 = await platform.CreateS3ClientAsync();
         var prefix = UniqueName("limit");
         var train = await UploadAsync(s3, prefix, "train/a.csv", "a\n1\n");
-        // The service's default limit is 8; jobs of other tests have all finished (the collection runs one test at a time).
-        var names = Enumerable.Range(0, 8).Select(i => $"{prefix[..30]}-{i}").ToList();
+        // The service's default limit is 8. Jobs of other work may be running (the sample's loop trains in the background),
+        // so fill up to the limit from whatever runs now: the refusal must come by the ninth create, say limit 8 and
+        // utilisation 8.
+        var names = new List<string>();
         try
         {
-            foreach (var name in names)
-                await client.CreateTrainingJobAsync(ByoJob(name, train, new() { ["sleep_seconds"] = "600" }));
-            var refused = await Assert.ThrowsAsync<SageMakerException>(() =>
-                client.CreateTrainingJobAsync(ByoJob($"{prefix[..30]}-9", train, new() { ["sleep_seconds"] = "600" })));
+            SageMakerException? refused = null;
+            for (var i = 0; i < 9 && refused is null; i++)
+            {
+                var name = $"{prefix[..30]}-{i}";
+                try
+                {
+                    await client.CreateTrainingJobAsync(ByoJob(name, train, new() { ["sleep_seconds"] = "600" }));
+                    names.Add(name);
+                }
+                catch (SageMakerException e)
+                {
+                    refused = e;
+                }
+            }
+            Assert.NotNull(refused);
             Assert.Equal((SageMakerErrors.ResourceLimitExceeded, 400), (refused.ErrorCode, refused.StatusCode));
+            Assert.Contains("is 8 jobs, with current utilization of 8 jobs", refused.Message);
         }
         finally
         {
