@@ -71,6 +71,9 @@ public static class LoopDefinitions
               experiment: ${params.model}
               hyperparameters: {label: label, num_iterations: {{s.NumIterations}}, importance_rows: 0, diagnostics_rows: 200}
               max_runtime_seconds: 600
+            # A training host lost mid-job (the training service restarted), no free slot, or the API briefly down: train
+            # again as a new job, as SageMaker Pipelines' RetryPolicy does for these failure kinds.
+            retry: {exception_type: [SageMaker.JOB_INTERNAL_ERROR, SageMaker.CAPACITY_ERROR, SageMaker.RESOURCE_LIMIT, Step.SERVICE_FAULT, Step.THROTTLING], interval_seconds: 2, backoff_rate: 2, max_attempts: 4}
           gate:
             type: evaluate
             inputs:

@@ -7,7 +7,6 @@ namespace Mlops.Tests;
 /// SageMaker compatibility checked with a client nobody here wrote: boto3 (Debian's python3-boto3, installed by
 /// eng/bootstrap.sh) runs a job on the local training service and reads every answer (<c>training/boto3_client.py</c>).
 /// </summary>
-[Collection(PlatformCollection.Name)]
 public sealed class Boto3ClientTests(PlatformFixture platform)
 {
     [Fact]

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Xunit.Abstractions;
 using Mlops.ExperimentTracker.Client;
 using Mlops.Samples.FlightsLoop;
 using Mlops.SageMaker;
@@ -14,7 +13,7 @@ namespace Mlops.Tests;
 /// live ground truth with the alias left alone — while the pipeline runner and RabbitMQ are restarted mid-loop. Then
 /// lineage both ways, and nothing happened twice.
 /// </summary>
-[Collection(PlatformCollection.Name)]
+[Collection(FaultsCollection.Name)]
 public sealed class ContinuousTrainingLoopTests(PlatformFixture platform, ITestOutputHelper output)
 {
     private const string Sample = "flights-delay";

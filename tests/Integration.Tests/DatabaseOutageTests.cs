@@ -15,7 +15,7 @@ namespace Mlops.Tests;
 /// (ProblemDetails on native routes, MLflow's TEMPORARILY_UNAVAILABLE under MLflow's), never a 500; a write acknowledged
 /// before the outage is still there after it, and the services come back healthy by themselves.
 /// </summary>
-[Collection(PlatformCollection.Name)]
+[Collection(FaultsCollection.Name)]
 public sealed class DatabaseOutageTests(PlatformFixture platform)
 {
     [Fact]

@@ -5,7 +5,6 @@ using Mlops.ExperimentTracker.Client;
 namespace Mlops.Tests;
 
 /// <summary>The typed .NET client against the running tracker: the flow a data scientist follows from a notebook.</summary>
-[Collection(PlatformCollection.Name)]
 public sealed class ExperimentTrackerClientTests(PlatformFixture platform)
 {
     private readonly TrackingClient _client = new(platform.CreateClient(ResourceNames.ExperimentTracker));

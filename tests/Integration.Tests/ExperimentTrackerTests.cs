@@ -6,7 +6,6 @@ using Mlops.ServiceDefaults.Data;
 namespace Mlops.Tests;
 
 /// <summary>The MLflow REST API 2.0 of the ExperimentTracker, through the running AppHost, with MLflow's JSON shapes.</summary>
-[Collection(PlatformCollection.Name)]
 public sealed partial class ExperimentTrackerTests(PlatformFixture platform)
 {
     private const string Api = "/api/2.0/mlflow";

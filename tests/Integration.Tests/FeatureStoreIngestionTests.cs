@@ -18,7 +18,6 @@ namespace Mlops.Tests;
 /// Ingestion, online reads and training sets through the running AppHost, on the flights data (vega-datasets) and on
 /// small hand-checked batches: late arrivals, ties, TTL, entities with no history, rejected batches leaving no trace.
 /// </summary>
-[Collection(PlatformCollection.Name)]
 public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
 {
     private static string UniqueName(string prefix) => $"{prefix}_{Guid.NewGuid():N}"[..(prefix.Length + 13)];

@@ -7,7 +7,6 @@ using Npgsql;
 namespace Mlops.Tests;
 
 /// <summary>The feature store through the running AppHost: definitions, ingestion into both stores, online reads, training sets.</summary>
-[Collection(PlatformCollection.Name)]
 public sealed class FeatureStoreTests(PlatformFixture platform)
 {
     private static string UniqueName(string prefix) => $"{prefix}_{Guid.NewGuid():N}"[..(prefix.Length + 13)];

@@ -8,7 +8,6 @@ namespace Mlops.Tests;
 /// eng/bootstrap.sh) drives experiments, runs, metrics and artifacts through the running AppHost
 /// (<c>js/mlflow-client-compat.js</c>, which checks every answer itself).
 /// </summary>
-[Collection(PlatformCollection.Name)]
 public sealed class MlflowJsClientTests(PlatformFixture platform)
 {
     private static readonly TimeSpan ScriptTimeout = TimeSpan.FromMinutes(3);

@@ -11,7 +11,6 @@ namespace Mlops.Tests;
 /// Clarify's bias metrics on demand through the running monitor, over a planted biased dataset in the lake (the unit
 /// tests' hand-checked example, ten times over: the metrics are ratios, so the values are the same), and its bad input.
 /// </summary>
-[Collection(PlatformCollection.Name)]
 public sealed class MonitorBiasTests(PlatformFixture platform)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };

@@ -17,7 +17,6 @@ namespace Mlops.Tests;
 /// merges them by inference id. Its AUC and F1 must equal the ones computed here, directly, from the invocation answers
 /// and the labels; an alarm on quality.auc raises MonitorAlarmRaised naming the variant and the model version it serves.
 /// </summary>
-[Collection(PlatformCollection.Name)]
 public sealed class MonitorQualityTests(PlatformFixture platform)
 {
     private const string Model = FlightsModel.Name;

@@ -20,7 +20,6 @@ namespace Mlops.Tests;
 /// events; bad input. Expected drift (measured with NumPy/SciPy the way Evidently computes it): June's delay moves
 /// (normed Wasserstein ≈ 0.108 ≥ 0.1), distance/origin/destination/hour do not; a second January sample moves nothing.
 /// </summary>
-[Collection(PlatformCollection.Name)]
 public sealed class MonitorTests(PlatformFixture platform)
 {
     private const string Bucket = ResourceNames.LakeBucket; // where Serving writes capture (and the monitor reads it)

@@ -2,7 +2,6 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Xunit.Abstractions;
 
 namespace Mlops.Tests;
 
@@ -12,7 +11,6 @@ namespace Mlops.Tests;
 /// refusal must say why (ProblemDetails, or MLflow's error format under MLflow's routes), so no future endpoint can
 /// regress. Requests carry the platform API key: administrative operations answer 403 to it, which is part of the sweep.
 /// </summary>
-[Collection(PlatformCollection.Name)]
 public sealed class OpenApiSweepTests(PlatformFixture platform, ITestOutputHelper output)
 {
     private static readonly string LongText = new('x', 10_000);

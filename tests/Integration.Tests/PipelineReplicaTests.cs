@@ -14,7 +14,7 @@ namespace Mlops.Tests;
 /// executions with no step run twice, and when one is killed (no shutdown, so it gives nothing up) the other takes its
 /// leases over once they run out.
 /// </summary>
-[Collection(PlatformCollection.Name)]
+[Collection(FaultsCollection.Name)]
 public sealed class PipelineReplicaTests(PlatformFixture platform)
 {
     private HttpClient Client() => platform.CreateClient(ResourceNames.PipelineRunner);

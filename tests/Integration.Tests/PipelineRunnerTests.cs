@@ -12,7 +12,6 @@ using static Mlops.Tests.PipelineApi;
 namespace Mlops.Tests;
 
 /// <summary>The pipeline runner through the running AppHost: definitions, durable executions, retries, resume, cache.</summary>
-[Collection(PlatformCollection.Name)]
 public sealed class PipelineRunnerTests(PlatformFixture platform)
 {
     private static readonly TimeSpan Finish = TimeSpan.FromSeconds(90);
@@ -233,8 +232,8 @@ public sealed class PipelineRunnerTests(PlatformFixture platform)
         Assert.Equal("stopped", Step(stopped, "exit_handler")["outputs"]!["status"]!.GetValue<string>());
     }
 
-    [Fact]
-    public async Task RunnerRestartedMidExecution_FinishesWithoutRunningFinishedStepsAgain()
+    // Runs alone: PipelineRunnerTestsFaults.
+    internal async Task RunnerRestartedMidExecution_FinishesWithoutRunningFinishedStepsAgain()
     {
         using var client = Client();
         var name = Unique("restart");
@@ -258,4 +257,12 @@ public sealed class PipelineRunnerTests(PlatformFixture platform)
         Assert.InRange(Step(done, "slow")["claims"]!.GetValue<int>(), 2, 1 + PlatformFixture.Replicas.GetValueOrDefault(ResourceNames.PipelineRunner, 1));
         Assert.Equal(1, Step(done, "after")["claims"]!.GetValue<int>());
     }
+}
+
+/// <summary>The test of <see cref="PipelineRunnerTests"/> that restarts the pipeline runner: in the faults collection, so it runs alone.</summary>
+[Collection(FaultsCollection.Name)]
+public sealed class PipelineRunnerTestsFaults(PlatformFixture platform)
+{
+    [Fact]
+    public Task RunnerRestartedMidExecution_FinishesWithoutRunningFinishedStepsAgain() => new PipelineRunnerTests(platform).RunnerRestartedMidExecution_FinishesWithoutRunningFinishedStepsAgain();
 }

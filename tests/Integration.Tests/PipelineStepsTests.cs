@@ -15,7 +15,6 @@ namespace Mlops.Tests;
 /// The pipeline step types that call the other services, through the running AppHost on the flights data: a feature-store
 /// training set, a training job tracked in the tracker, gates, registration, and what happens when the runner dies mid-job.
 /// </summary>
-[Collection(PlatformCollection.Name)]
 public sealed class PipelineStepsTests(PlatformFixture platform)
 {
     private static readonly TimeSpan Finish = TimeSpan.FromMinutes(4);
@@ -157,8 +156,8 @@ public sealed class PipelineStepsTests(PlatformFixture platform)
         Assert.Single(jobs.TrainingJobSummaries);
     }
 
-    [Fact]
-    public async Task RunnerStoppedMidTraining_AfterRestartTheExecutionFinishes_WithExactlyOneTrainingJobForTheStep()
+    // Runs alone: PipelineStepsTestsFaults.
+    internal async Task RunnerStoppedMidTraining_AfterRestartTheExecutionFinishes_WithExactlyOneTrainingJobForTheStep()
     {
         var (_, parameters) = await FlightsDataAsync(trainRows: 600, validationRows: 300);
         using var client = Runner();
@@ -406,4 +405,12 @@ public sealed class PipelineStepsTests(PlatformFixture platform)
             ["experiment"] = $"pipeline-steps-{Guid.NewGuid():N}",
         });
     }
+}
+
+/// <summary>The test of <see cref="PipelineStepsTests"/> that restarts the pipeline runner: in the faults collection, so it runs alone.</summary>
+[Collection(FaultsCollection.Name)]
+public sealed class PipelineStepsTestsFaults(PlatformFixture platform)
+{
+    [Fact]
+    public Task RunnerStoppedMidTraining_AfterRestartTheExecutionFinishes_WithExactlyOneTrainingJobForTheStep() => new PipelineStepsTests(platform).RunnerStoppedMidTraining_AfterRestartTheExecutionFinishes_WithExactlyOneTrainingJobForTheStep();
 }

@@ -8,7 +8,6 @@ using Mlops.ServiceDefaults.Messaging;
 namespace Mlops.Tests;
 
 /// <summary>Cron schedules and event triggers of the pipeline runner, through the running AppHost and the typed client.</summary>
-[Collection(PlatformCollection.Name)]
 public sealed class PipelineTriggerTests(PlatformFixture platform)
 {
     private const string Pipeline = """

@@ -12,12 +12,21 @@ using Mlops.SageMaker;
 using Mlops.ServiceDefaults.Storage;
 using Npgsql;
 
+// One AppHost for the whole assembly. Test classes run side by side (one collection each, xunit.runner.json caps how many
+// at once), except those that stop, restart or kill a resource everyone uses, or that take every training slot: those
+// are in the faults collection, which xunit runs alone after all the others.
+[assembly: AssemblyFixture(typeof(PlatformFixture))]
+
 namespace Mlops.Tests;
 
-[CollectionDefinition(Name)]
-public sealed class PlatformCollection : ICollectionFixture<PlatformFixture>
+/// <summary>
+/// Tests that stop, restart or kill a shared resource (RabbitMQ, PostgreSQL, a service's replicas) or fill a shared
+/// limit: run one at a time, after every other collection has finished, so no other test sees their faults.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class FaultsCollection
 {
-    public const string Name = "platform";
+    public const string Name = "platform-faults";
 }
 
 /// <summary>
@@ -50,7 +59,7 @@ public sealed class PlatformFixture : IAsyncLifetime
     public string AdminKey { get; private set; } = "";
     public Uri DashboardUrl { get; private set; } = null!;
 
-    public async Task InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
         await Otlp.StartAsync();
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(
@@ -234,7 +243,7 @@ public sealed class PlatformFixture : IAsyncLifetime
         return connection;
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         if (App is not null)
         {

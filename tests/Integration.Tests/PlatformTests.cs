@@ -7,7 +7,6 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Mlops.Tests;
 
-[Collection(PlatformCollection.Name)]
 public sealed class PlatformTests(PlatformFixture platform)
 {
     [Fact]

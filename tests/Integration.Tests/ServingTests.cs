@@ -16,7 +16,6 @@ namespace Mlops.Tests;
 /// Serving through the running AppHost, with the tests' flights delay model (FlightsModel) registered as champion:
 /// endpoints, both inference protocols, data capture and ground truth in S3, canary traffic, rollback on an alarm.
 /// </summary>
-[Collection(PlatformCollection.Name)]
 public sealed partial class ServingTests(PlatformFixture platform)
 {
     private const string Model = FlightsModel.Name;
@@ -288,8 +287,8 @@ public sealed partial class ServingTests(PlatformFixture platform)
         Assert.Equal(challenger.Version, (await tracker.GetModelVersionByAliasAsync(Model, alias)).Version);
     }
 
-    [Fact]
-    public async Task Deployment_InterruptedByAServingRestart_ResumesFromItsStoredStep()
+    // Runs alone: ServingTestsFaults.
+    internal async Task Deployment_InterruptedByAServingRestart_ResumesFromItsStoredStep()
     {
         var (champion, challenger, tracker, name) = await EndpointOnTheChampionWithAChallengerAsync();
         using (var client = platform.CreateClient(ResourceNames.Serving))
@@ -395,4 +394,12 @@ public sealed partial class ServingTests(PlatformFixture platform)
     // yyyy/mm/dd/hh/mm-ss-fff-<uuid>.jsonl
     [GeneratedRegex(@"^\d{4}/\d{2}/\d{2}/\d{2}/\d{2}-\d{2}-\d{3}-[0-9a-f-]{36}\.jsonl$")]
     private static partial Regex CaptureKey();
+}
+
+/// <summary>The test of <see cref="ServingTests"/> that restarts every Serving replica: in the faults collection, so it runs alone.</summary>
+[Collection(FaultsCollection.Name)]
+public sealed class ServingTestsFaults(PlatformFixture platform)
+{
+    [Fact]
+    public Task Deployment_InterruptedByAServingRestart_ResumesFromItsStoredStep() => new ServingTests(platform).Deployment_InterruptedByAServingRestart_ResumesFromItsStoredStep();
 }

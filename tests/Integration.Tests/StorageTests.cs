@@ -8,7 +8,6 @@ using Mlops.ServiceDefaults.Storage;
 namespace Mlops.Tests;
 
 /// <summary>Objects go into the local S3 API and come back byte for byte (the emulator must not store aws-chunked framing).</summary>
-[Collection(PlatformCollection.Name)]
 public sealed class StorageTests(PlatformFixture platform)
 {
     [Theory]

@@ -16,7 +16,6 @@ namespace Mlops.Tests;
 /// The platform's trainer as a training job on feature-store snapshots, against the same trainer run directly; and the
 /// training service's restart in the middle of a job.
 /// </summary>
-[Collection(PlatformCollection.Name)]
 public sealed class TrainingJobFlightsTests(PlatformFixture platform)
 {
     private static readonly Dictionary<string, string> HyperParameters = new()
@@ -140,8 +139,8 @@ public sealed class TrainingJobFlightsTests(PlatformFixture platform)
         }
     }
 
-    [Fact]
-    public async Task Restart_OfTheTrainingServiceMidJob_LeavesNoJobInProgress()
+    // Runs alone: TrainingJobFlightsTestsFaults.
+    internal async Task Restart_OfTheTrainingServiceMidJob_LeavesNoJobInProgress()
     {
         var client = await platform.CreateSageMakerClientAsync();
         using var s3 = await platform.CreateS3ClientAsync();
@@ -213,4 +212,12 @@ public sealed class TrainingJobFlightsTests(PlatformFixture platform)
             dir = dir.Parent;
         return Path.Combine([dir!.FullName, .. path]);
     }
+}
+
+/// <summary>The test of <see cref="TrainingJobFlightsTests"/> that restarts the training service: in the faults collection, so it runs alone.</summary>
+[Collection(FaultsCollection.Name)]
+public sealed class TrainingJobFlightsTestsFaults(PlatformFixture platform)
+{
+    [Fact]
+    public Task Restart_OfTheTrainingServiceMidJob_LeavesNoJobInProgress() => new TrainingJobFlightsTests(platform).Restart_OfTheTrainingServiceMidJob_LeavesNoJobInProgress();
 }

@@ -12,7 +12,6 @@ namespace Mlops.Tests;
 /// From a training job to an endpoint: the trainer's per-iteration metrics while the job runs, then its model.tar.gz
 /// registered as a model version and served by Serving with the scores of the package itself.
 /// </summary>
-[Collection(PlatformCollection.Name)]
 public sealed class TrainingJobServingTests(PlatformFixture platform)
 {
     private static readonly TimeSpan Wait = TimeSpan.FromMinutes(3);

@@ -8,7 +8,6 @@ using Mlops.SageMaker;
 namespace Mlops.Tests;
 
 /// <summary>Training jobs through SageMaker's API against the local training service the AppHost runs.</summary>
-[Collection(PlatformCollection.Name)]
 public sealed class TrainingJobTests(PlatformFixture platform)
 {
     private static readonly TimeSpan JobTimeout = TimeSpan.FromSeconds(90);
@@ -213,8 +212,8 @@ public sealed class TrainingJobTests(PlatformFixture platform)
         Assert.Equal((400, SageMakerErrors.UnknownOperationException), (unknown.Status, unknown.Type));
     }
 
-    [Fact]
-    public async Task PastMaxConcurrentJobs_CreateIsResourceLimitExceeded()
+    // Runs alone: TrainingJobTestsFaults.
+    internal async Task PastMaxConcurrentJobs_CreateIsResourceLimitExceeded()
     {
         var client = await platform.CreateSageMakerClientAsync();
         var s3 = await platform.CreateS3ClientAsync();
@@ -316,4 +315,12 @@ public sealed class TrainingJobTests(PlatformFixture platform)
                 files[entry.Name.TrimStart('.', '/')] = await new StreamReader(entry.DataStream).ReadToEndAsync();
         return files;
     }
+}
+
+/// <summary>The test of <see cref="TrainingJobTests"/> that takes every training slot: in the faults collection, so it runs alone.</summary>
+[Collection(FaultsCollection.Name)]
+public sealed class TrainingJobTestsFaults(PlatformFixture platform)
+{
+    [Fact]
+    public Task PastMaxConcurrentJobs_CreateIsResourceLimitExceeded() => new TrainingJobTests(platform).PastMaxConcurrentJobs_CreateIsResourceLimitExceeded();
 }

@@ -15,7 +15,7 @@ namespace Mlops.Tests;
 /// hyperparameters, Hyperband halving poor trials, stop and warm start, a tune step followed by register_model, and a
 /// runner restart in the middle of all of them. The cases run concurrently (trials are small jobs; the budget is wall time).
 /// </summary>
-[Collection(PlatformCollection.Name)]
+[Collection(FaultsCollection.Name)]
 public sealed class TuningTests(PlatformFixture platform)
 {
     private static readonly TimeSpan Finish = TimeSpan.FromMinutes(4);

@@ -273,6 +273,22 @@ public sealed class StepTypeTests
             "Training job names must be unique within an AWS account and region, and a training job with this name already exists (arn)", 400)));
         Assert.False(TrainHandler.IsAlreadyExists(new Mlops.SageMaker.SageMakerException("ValidationException", "bad channel", 400)));
     }
+
+    [Theory]
+    [InlineData("ResourceLimitExceeded", 400, "SageMaker.RESOURCE_LIMIT")]
+    [InlineData("ThrottlingException", 400, "Step.SERVICE_FAULT")]
+    [InlineData("ValidationException", 400, "Step.FAILED")]
+    public void RefusedCreate_IsTheFailureKindARetryPolicyNames(string code, int status, string kind) =>
+        Assert.Equal(kind, TrainHandler.FailureKind(new Mlops.SageMaker.SageMakerException(code, "refused", status)));
+
+    [Theory]
+    [InlineData("InternalServerError: the training service shut down while this job was in progress.", "SageMaker.JOB_INTERNAL_ERROR")]
+    [InlineData("AlgorithmError: label column 'y' not found", "Step.FAILED")]
+    public void FailedJob_IsTheFailureKindARetryPolicyNames(string reason, string kind) =>
+        Assert.Equal(kind, TrainHandler.FailureKind(new Mlops.SageMaker.DescribeTrainingJobResponse
+        {
+            TrainingJobName = "j", TrainingJobArn = "arn:j", TrainingJobStatus = "Failed", SecondaryStatus = "Failed", FailureReason = reason,
+        }));
 }
 
 /// <summary>The transform's SQL on the embedded DuckDB, over local files.</summary>

@@ -73,7 +73,7 @@ public sealed class TrainHandler(IServiceProvider services, ILogger<TrainHandler
         }
         catch (SageMakerException e)
         {
-            throw new StepException(e.IsRetryable ? FailureKinds.ServiceFault : FailureKinds.StepFailed, $"SageMaker: {e.ErrorCode}: {e.ErrorMessage}");
+            throw new StepException(FailureKind(e), $"SageMaker: {e.ErrorCode}: {e.ErrorMessage}");
         }
     }
 
@@ -245,6 +245,15 @@ public sealed class TrainHandler(IServiceProvider services, ILogger<TrainHandler
     /// sample scenario logs the same way). Step outputs keep SageMaker's names.
     /// </summary>
     public static string TrackerKey(string metric) => metric.Replace(':', '/');
+
+    /// <summary>
+    /// A refused SageMaker call as the kind a retry policy names: every slot taken (ResourceLimitExceeded on
+    /// CreateTrainingJob) is SageMaker Pipelines' <c>SageMaker.RESOURCE_LIMIT</c>, throttling and 5xx a service fault.
+    /// </summary>
+    public static string FailureKind(SageMakerException e) =>
+        e.ErrorCode == SageMakerErrors.ResourceLimitExceeded ? FailureKinds.ResourceLimit
+        : e.IsRetryable ? FailureKinds.ServiceFault
+        : FailureKinds.StepFailed;
 
     /// <summary>SageMaker's failure reasons as the kinds a retry policy names.</summary>
     public static string FailureKind(DescribeTrainingJobResponse job)
