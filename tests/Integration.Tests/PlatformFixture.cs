@@ -15,7 +15,7 @@ using Npgsql;
 // One AppHost for the whole assembly. Test classes run side by side (one collection each, xunit.runner.json caps how many
 // at once), except those that stop, restart or kill a resource everyone uses, or that take every training slot: those
 // are in the faults collection, which xunit runs alone after all the others.
-[assembly: AssemblyFixture(typeof(PlatformFixture))]
+[assembly: AssemblyFixture(typeof(Mlops.Tests.PlatformFixture))]
 
 namespace Mlops.Tests;
 
