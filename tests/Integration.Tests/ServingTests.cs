@@ -307,6 +307,40 @@ public sealed partial class ServingTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task Update_RepeatedWithTheSameIdempotencyKey_AnswersTheSameDeployment_AndAnotherRequestIs409()
+    {
+        var (champion, challenger, _, name) = await EndpointOnTheChampionWithAChallengerAsync();
+        using var client = platform.CreateClient(ResourceNames.Serving);
+        var key = $"it-{Guid.NewGuid():N}";
+        Task<HttpResponseMessage> PutAsync(string version)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Put, $"/api/endpoints/{name}")
+            {
+                Content = JsonContent.Create(new
+                {
+                    variants = new[] { new { name = "primary", model_name = Model, model_version = version } },
+                    deployment = new { type = "canary", canary_percent = 30, wait_seconds = 3600, baking_seconds = 0 },
+                }),
+            };
+            request.Headers.Add("Idempotency-Key", key);
+            return client.SendAsync(request);
+        }
+
+        var first = await PutAsync(challenger.Version);
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        var id = (string)(await first.Content.ReadFromJsonAsync<JsonObject>())!["deployment_id"]!;
+        // The repeat (a runner taking the step over) is answered the deployment in progress, not 409 for it; nothing new starts.
+        var again = await PutAsync(challenger.Version);
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        Assert.Equal(id, (string)(await again.Content.ReadFromJsonAsync<JsonObject>())!["deployment_id"]!);
+        var deployments = (await client.GetFromJsonAsync<JsonObject>($"/api/endpoints/{name}/deployments"))!;
+        Assert.Equal(2, deployments["deployments"]!.AsArray().Count); // the creation's and this one
+
+        await AssertProblemAsync(await PutAsync(champion.Version), HttpStatusCode.Conflict, key);
+        await client.PostAsJsonAsync($"/api/endpoints/{name}/deployments/{id}/rollback", new { reason = "test" });
+    }
+
+    [Fact]
     public async Task Invocation_WithoutTheApiKey_Is401()
     {
         using var anonymous = platform.CreateClient(ResourceNames.Serving, authenticated: false);

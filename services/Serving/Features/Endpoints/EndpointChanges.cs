@@ -46,9 +46,23 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
         return (await EndpointStore.LoadAsync(db, name, ct))!;
     }
 
-    /// <summary>Stores a new configuration and starts its deployment; 409 while another deployment of the endpoint is in progress.</summary>
-    public async Task<DeploymentResponse> UpdateAsync(string name, UpdateEndpointRequest request, CancellationToken ct)
+    /// <summary>
+    /// Stores a new configuration and starts its deployment; 409 while another deployment of the endpoint is in progress.
+    /// With an <paramref name="idempotencyKey"/>, a repeat of the same request answers the deployment the key started
+    /// (whatever its state) instead of starting another; the key with another endpoint or request → 409.
+    /// </summary>
+    public async Task<DeploymentResponse> UpdateAsync(string name, UpdateEndpointRequest request, CancellationToken ct, string? idempotencyKey = null)
     {
+        var requestHash = idempotencyKey is null ? null : RequestHash(name, request);
+        if (idempotencyKey is not null)
+        {
+            if (idempotencyKey.Length > 255)
+                throw ProblemException.BadRequest("The Idempotency-Key header has at most 255 characters.");
+            await using var lookupConnection = await db.OpenConnectionAsync(ct);
+            await using var lookup = await lookupConnection.BeginTransactionAsync(ct);
+            if (await RepeatedAsync(lookup, name, idempotencyKey, requestHash!, ct) is { } earlier)
+                return earlier;
+        }
         var strategy = request.Deployment ?? DeploymentStrategy.Immediate;
         EndpointValidation.ThrowIfAny([.. EndpointValidation.Validate(request.Variants), .. EndpointValidation.Validate(request.DataCapture),
             .. DeploymentSchedule.Validate(strategy)]);
@@ -62,6 +76,9 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         var endpoint = await EndpointStore.LockEndpointAsync(transaction, name, ct) ?? throw ProblemException.NotFound($"Endpoint '{name}' does not exist.");
+        // A concurrent repeat that won the endpoint's lock first.
+        if (idempotencyKey is not null && await RepeatedAsync(transaction, name, idempotencyKey, requestHash!, ct) is { } repeated)
+            return repeated;
         if (await EndpointStore.LockActiveAsync(transaction, name, ct) is { } active)
             throw ProblemException.Conflict($"Endpoint '{name}' has deployment {active.DeploymentId} in progress ({active.State}); wait for it or roll it back.");
 
@@ -72,7 +89,7 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
         var step = DeploymentSchedule.Start(strategy, now);
         var deployment = new DeploymentResponse(deploymentId, name, endpoint.ConfigVersion, version, strategy, step.State, step.NewShare, step.NextAt,
             null, [new DeploymentEvent(now, step.State, step.NewShare, step.Note)], now, now, null);
-        await EndpointStore.InsertDeploymentAsync(transaction, deployment, ct);
+        await EndpointStore.InsertDeploymentAsync(transaction, deployment, ct, idempotencyKey, requestHash);
         await EndpointStore.TouchEndpointAsync(transaction, name, null, ct);
         // A configuration is deployed when it takes traffic: now, unless it starts with none (blue/green provisioning,
         // shadowing), in which case the deployment engine publishes it at the step that gives it a share.
@@ -135,6 +152,21 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
 
     /// <summary>The id a variant's ModelDeployed/ModelRetired carry: the deployment that put it live, and the variant.</summary>
     public static string LineageId(EndpointConfig config, Variant variant) => $"{config.DeploymentId}:{variant.Name}";
+
+    /// <summary>The deployment an idempotency key started, if the request is the same; 409 naming it if it is not.</summary>
+    private static async Task<DeploymentResponse?> RepeatedAsync(NpgsqlTransaction transaction, string name, string key, string requestHash,
+        CancellationToken ct)
+    {
+        if (await EndpointStore.FindByIdempotencyKeyAsync(transaction, key, ct) is not { } found)
+            return null;
+        if (found.Deployment.Endpoint != name || found.RequestHash != requestHash)
+            throw ProblemException.Conflict($"Idempotency key '{key}' was already used for another request (deployment {found.Deployment.DeploymentId} " +
+                $"of endpoint '{found.Deployment.Endpoint}'); a repeat must send the same endpoint and body.");
+        return found.Deployment;
+    }
+
+    private static string RequestHash(string name, UpdateEndpointRequest request) => Convert.ToHexStringLower(
+        System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{name}\n{ServingJson.Serialize(request)}")));
 
     private static string NewDeploymentId() => $"dep-{Guid.CreateVersion7():N}";
 }
