@@ -3,6 +3,7 @@ using Mlops.Contracts;
 using Mlops.ExperimentTracker.Client;
 using Mlops.Serving.Features.Deployments;
 using Mlops.Serving.Features.Models;
+using Mlops.ServiceDefaults.Idempotency;
 using Mlops.ServiceDefaults.Messaging;
 using Npgsql;
 
@@ -53,16 +54,10 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
     /// </summary>
     public async Task<DeploymentResponse> UpdateAsync(string name, UpdateEndpointRequest request, CancellationToken ct, string? idempotencyKey = null)
     {
-        var requestHash = idempotencyKey is null ? null : RequestHash(name, request);
-        if (idempotencyKey is not null)
-        {
-            if (idempotencyKey.Length > 255)
-                throw ProblemException.BadRequest("The Idempotency-Key header has at most 255 characters.");
-            await using var lookupConnection = await db.OpenConnectionAsync(ct);
-            await using var lookup = await lookupConnection.BeginTransactionAsync(ct);
-            if (await RepeatedAsync(lookup, name, idempotencyKey, requestHash!, ct) is { } earlier)
-                return earlier;
-        }
+        // The key first: a repeat is answered its deployment even while that deployment is the one in progress.
+        var requestHash = idempotencyKey is null ? null : IdempotencyKey.Hash($"{name}\n{ServingJson.Serialize(request)}");
+        if (idempotencyKey is not null && Repeated(name, idempotencyKey, requestHash!, await EndpointStore.FindByIdempotencyKeyAsync(db, idempotencyKey, ct)) is { } earlier)
+            return earlier;
         var strategy = request.Deployment ?? DeploymentStrategy.Immediate;
         EndpointValidation.ThrowIfAny([.. EndpointValidation.Validate(request.Variants), .. EndpointValidation.Validate(request.DataCapture),
             .. DeploymentSchedule.Validate(strategy)]);
@@ -77,7 +72,8 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
         await using var transaction = await connection.BeginTransactionAsync(ct);
         var endpoint = await EndpointStore.LockEndpointAsync(transaction, name, ct) ?? throw ProblemException.NotFound($"Endpoint '{name}' does not exist.");
         // A concurrent repeat that won the endpoint's lock first.
-        if (idempotencyKey is not null && await RepeatedAsync(transaction, name, idempotencyKey, requestHash!, ct) is { } repeated)
+        if (idempotencyKey is not null
+            && Repeated(name, idempotencyKey, requestHash!, await EndpointStore.FindByIdempotencyKeyAsync(transaction, idempotencyKey, ct)) is { } repeated)
             return repeated;
         if (await EndpointStore.LockActiveAsync(transaction, name, ct) is { } active)
             throw ProblemException.Conflict($"Endpoint '{name}' has deployment {active.DeploymentId} in progress ({active.State}); wait for it or roll it back.");
@@ -89,7 +85,15 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
         var step = DeploymentSchedule.Start(strategy, now);
         var deployment = new DeploymentResponse(deploymentId, name, endpoint.ConfigVersion, version, strategy, step.State, step.NewShare, step.NextAt,
             null, [new DeploymentEvent(now, step.State, step.NewShare, step.Note)], now, now, null);
-        await EndpointStore.InsertDeploymentAsync(transaction, deployment, ct, idempotencyKey, requestHash);
+        try
+        {
+            await EndpointStore.InsertDeploymentAsync(transaction, deployment, ct, idempotencyKey, requestHash);
+        }
+        catch (PostgresException e) when (e.IsUniqueViolation() && idempotencyKey is not null)
+        {
+            // Changes to one endpoint are serialized by its lock: the key was taken meanwhile by an update of another endpoint.
+            throw IdempotencyKey.Reused(idempotencyKey, "a deployment of another endpoint", "the same endpoint and body");
+        }
         await EndpointStore.TouchEndpointAsync(transaction, name, null, ct);
         // A configuration is deployed when it takes traffic: now, unless it starts with none (blue/green provisioning,
         // shadowing), in which case the deployment engine publishes it at the step that gives it a share.
@@ -154,19 +158,10 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
     public static string LineageId(EndpointConfig config, Variant variant) => $"{config.DeploymentId}:{variant.Name}";
 
     /// <summary>The deployment an idempotency key started, if the request is the same; 409 naming it if it is not.</summary>
-    private static async Task<DeploymentResponse?> RepeatedAsync(NpgsqlTransaction transaction, string name, string key, string requestHash,
-        CancellationToken ct)
-    {
-        if (await EndpointStore.FindByIdempotencyKeyAsync(transaction, key, ct) is not { } found)
-            return null;
-        if (found.Deployment.Endpoint != name || found.RequestHash != requestHash)
-            throw ProblemException.Conflict($"Idempotency key '{key}' was already used for another request (deployment {found.Deployment.DeploymentId} " +
-                $"of endpoint '{found.Deployment.Endpoint}'); a repeat must send the same endpoint and body.");
-        return found.Deployment;
-    }
-
-    private static string RequestHash(string name, UpdateEndpointRequest request) => Convert.ToHexStringLower(
-        System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{name}\n{ServingJson.Serialize(request)}")));
+    private static DeploymentResponse? Repeated(string name, string key, string requestHash, (DeploymentResponse Deployment, string? RequestHash)? found) =>
+        found is not { } earlier ? null
+        : earlier.Deployment.Endpoint == name && earlier.RequestHash == requestHash ? earlier.Deployment
+        : throw IdempotencyKey.Reused(key, $"deployment {earlier.Deployment.DeploymentId} of endpoint '{earlier.Deployment.Endpoint}'", "the same endpoint and body");
 
     private static string NewDeploymentId() => $"dep-{Guid.CreateVersion7():N}";
 }

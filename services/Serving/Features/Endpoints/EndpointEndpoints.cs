@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Mlops.Serving.Features.Deployments;
 using Mlops.Serving.Features.Routing;
+using Mlops.ServiceDefaults.Idempotency;
 using Npgsql;
 
 namespace Mlops.Serving.Features.Endpoints;
@@ -50,9 +51,9 @@ public static class EndpointEndpoints
     /// With an <c>Idempotency-Key</c> header a repeat of the same request answers the deployment it started (202, same id).
     /// </summary>
     internal static async Task<Accepted<DeploymentResponse>> Update(string name, UpdateEndpointRequest request,
-        [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, EndpointChanges changes, RoutingTable routes, CancellationToken ct)
+        [FromHeader(Name = IdempotencyKey.Header)] string? idempotencyKey, EndpointChanges changes, RoutingTable routes, CancellationToken ct)
     {
-        var deployment = await changes.UpdateAsync(name, request, ct, string.IsNullOrWhiteSpace(idempotencyKey) ? null : idempotencyKey);
+        var deployment = await changes.UpdateAsync(name, request, ct, IdempotencyKey.Read(idempotencyKey));
         await routes.LoadAsync(name, ct);
         return TypedResults.Accepted($"/api/endpoints/{name}/deployments/{deployment.DeploymentId}", deployment);
     }

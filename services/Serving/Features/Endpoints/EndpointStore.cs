@@ -113,14 +113,21 @@ public static class EndpointStore
             ("key", idempotencyKey), ("hash", requestHash));
 
     /// <summary>The deployment started under an idempotency key, with the hash of the request it came with; null if none.</summary>
+    public static Task<(DeploymentResponse Deployment, string? RequestHash)?> FindByIdempotencyKeyAsync(NpgsqlDataSource db, string key, CancellationToken ct) =>
+        db.ReadFirstOrDefaultAsync(FindByIdempotencyKeySql, ReadKeyed, ct, ("key", key));
+
+    /// <inheritdoc cref="FindByIdempotencyKeyAsync(NpgsqlDataSource, string, CancellationToken)"/>
     public static async Task<(DeploymentResponse Deployment, string? RequestHash)?> FindByIdempotencyKeyAsync(NpgsqlTransaction transaction,
         string key, CancellationToken ct)
     {
-        await using var command = transaction.Connection!.Command($"SELECT {DeploymentColumns}, request_hash FROM deployments WHERE idempotency_key = @key",
-            transaction, ("key", key));
+        await using var command = transaction.Connection!.Command(FindByIdempotencyKeySql, transaction, ("key", key));
         await using var reader = await command.ExecuteReaderAsync(ct);
-        return await reader.ReadAsync(ct) ? (ReadDeployment(reader), reader.GetNullableString(reader.FieldCount - 1)) : null;
+        return await reader.ReadAsync(ct) ? ReadKeyed(reader) : null;
     }
+
+    private const string FindByIdempotencyKeySql = $"SELECT {DeploymentColumns}, request_hash FROM deployments WHERE idempotency_key = @key";
+
+    private static (DeploymentResponse, string?)? ReadKeyed(NpgsqlDataReader reader) => (ReadDeployment(reader), reader.GetNullableString(13));
 
     /// <summary>Records a step of the deployment and appends it to its history.</summary>
     public static Task UpdateDeploymentAsync(NpgsqlTransaction transaction, string id, DeploymentStep step, DateTimeOffset now, CancellationToken ct) =>
