@@ -702,6 +702,59 @@ public sealed class FeatureStoreIngestionTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task TrainingSet_RepeatedWithTheSameIdempotencyKey_AnswersTheSameSnapshotOrJob_AndAnotherRequestIs409()
+    {
+        using var client = platform.CreateClient(ResourceNames.FeatureStore);
+        var (group, _) = await CsvGroupAsync(client, "setidem");
+        JsonObject Inline(int user) => new()
+        {
+            ["features"] = new JsonArray($"{group}:score"),
+            ["entity_rows"] = new JsonArray(new JsonObject { ["user_id"] = user, ["event_timestamp"] = "2024-02-01T00:00:00Z" }),
+        };
+        var lake = new JsonObject { ["features"] = new JsonArray($"{group}:score"), ["entity_source"] = new JsonObject { ["object_key"] = $"tests/{group}/none.parquet" } };
+        Task<HttpResponseMessage> PostAsync(JsonObject request, string key)
+        {
+            var message = new HttpRequestMessage(HttpMethod.Post, "/api/training-sets") { Content = JsonContent.Create(request.DeepClone()) };
+            message.Headers.Add("Idempotency-Key", key);
+            return client.SendAsync(message);
+        }
+        async Task<string> ProblemAsync(HttpResponseMessage response, HttpStatusCode status)
+        {
+            var problem = await OkAsync(response, status);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            return (string)problem["detail"]!;
+        }
+
+        // Answered at once: the repeat is the same snapshot (no second one with that content), built once.
+        var key = $"it-{Guid.NewGuid():N}";
+        var first = await OkAsync(await PostAsync(Inline(1), key), HttpStatusCode.Created);
+        var snapshot = (string)first["snapshot_id"]!;
+        var again = await OkAsync(await PostAsync(Inline(1), key), HttpStatusCode.Created);
+        Assert.Equal((snapshot, (string)first["content_hash"]!), ((string)again["snapshot_id"]!, (string)again["content_hash"]!));
+        Assert.Equal(1, await ScalarAsync("SELECT count(*) FROM dataset_snapshots WHERE content_hash = @g", (string)first["content_hash"]!));
+        Assert.Equal(1, await ScalarAsync(
+            "SELECT count(*) FROM outbox_messages WHERE message_type = 'Mlops.Contracts.DatasetSnapshotCreated' AND body->>'contentHash' = @g",
+            (string)first["content_hash"]!));
+        // Other entity rows, or a request that would be a job, under the key: 409 naming the key and the snapshot.
+        foreach (var other in new[] { Inline(2), lake })
+        {
+            var detail = await ProblemAsync(await PostAsync(other, key), HttpStatusCode.Conflict);
+            Assert.Contains(key, detail);
+            Assert.Contains(snapshot, detail);
+        }
+
+        // Answered as a job: the repeat is the same job; a request answered at once under its key is another request.
+        var jobKey = $"it-{Guid.NewGuid():N}";
+        var job = (string)(await OkAsync(await PostAsync(lake, jobKey), HttpStatusCode.Accepted))["job_id"]!;
+        Assert.Equal(job, (string)(await OkAsync(await PostAsync(lake, jobKey), HttpStatusCode.Accepted))["job_id"]!);
+        Assert.Contains(job, await ProblemAsync(await PostAsync(Inline(1), jobKey), HttpStatusCode.Conflict));
+        Assert.Equal(1, await ScalarAsync("SELECT count(*) FROM jobs WHERE request->'entity_source'->>'object_key' = @g", $"tests/{group}/none.parquet"));
+
+        Assert.Contains("Idempotency-Key", await ProblemAsync(await PostAsync(Inline(3), new string('k', 256)), HttpStatusCode.BadRequest));
+        Assert.Equal(1, await ScalarAsync("SELECT count(*) FROM dataset_snapshots WHERE manifest->'group_versions' ? @g", group));
+    }
+
+    [Fact]
     public async Task TrainingSet_UnreadableEntitySource_FailsTheJobWith400_NamingNoServerPath()
     {
         using var client = platform.CreateClient(ResourceNames.FeatureStore);

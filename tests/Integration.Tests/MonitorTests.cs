@@ -261,6 +261,50 @@ public sealed class MonitorTests(PlatformFixture platform)
             Assert.Contains(field, body);
     }
 
+    [Fact]
+    public async Task Run_RepeatedWithTheSameIdempotencyKey_AnswersTheSameRun_AndAnotherRequestIs409()
+    {
+        var name = await BaselineAsync();
+        using var client = platform.CreateClient(ResourceNames.Monitor);
+        var endpoint = $"idem-{Guid.NewGuid():N}"[..20];
+        var start = new DateTimeOffset(2031, 4, 4, 4, 0, 0, TimeSpan.Zero);
+        var key = $"it-{Guid.NewGuid():N}";
+        Task<HttpResponseMessage> StartAsync(object window, int wait, string idempotencyKey)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/api/runs")
+            {
+                Content = JsonContent.Create(new { baseline = new { name }, capture = window, wait }, options: Json),
+            };
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
+            return client.SendAsync(request);
+        }
+        async Task<int> RunsAsync() => (await client.GetFromJsonAsync<JsonObject>($"/api/runs?endpoint={endpoint}"))!["runs"]!.AsArray().Count;
+
+        var first = await StartAsync(new { endpoint, start, end = start.AddHours(1) }, 90, key);
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        var run = (await first.Content.ReadFromJsonAsync<JsonObject>())!;
+        Assert.Equal("completed", (string?)run["status"]);
+        // The repeat (a runner taking the step over): the same instants written with another offset, not waiting this time.
+        var local = TimeSpan.FromHours(2);
+        var again = await StartAsync(new { endpoint, start = start.ToOffset(local), end = start.AddHours(1).ToOffset(local) }, 0, key);
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        var repeated = (await again.Content.ReadFromJsonAsync<JsonObject>())!;
+        Assert.Equal(((string?)run["id"], "completed"), ((string?)repeated["id"], (string?)repeated["status"]));
+        Assert.Equal(1, await RunsAsync());
+
+        // Another window under the key: 409 naming the key and the run; an over-long key: 400. Neither starts a run.
+        var conflict = await StartAsync(new { endpoint, start, end = start.AddHours(2) }, 0, key);
+        Assert.Equal(HttpStatusCode.Conflict, conflict.StatusCode);
+        Assert.Equal("application/problem+json", conflict.Content.Headers.ContentType?.MediaType);
+        var detail = await DetailAsync(conflict);
+        Assert.Contains(key, detail);
+        Assert.Contains((string)run["id"]!, detail);
+        var tooLong = await StartAsync(new { endpoint, start, end = start.AddHours(3) }, 0, new string('k', 256));
+        Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+        Assert.Contains("Idempotency-Key", await DetailAsync(tooLong));
+        Assert.Equal(1, await RunsAsync());
+    }
+
     /// <summary>A ProblemDetails' detail (JSON escapes quotes, so the raw body does not show them as written).</summary>
     private static async Task<string> DetailAsync(HttpResponseMessage response)
     {

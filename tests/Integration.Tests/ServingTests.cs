@@ -306,6 +306,62 @@ public sealed partial class ServingTests(PlatformFixture platform)
     }
 
     [Fact]
+    public async Task Update_RepeatedWithTheSameIdempotencyKey_AnswersTheSameDeployment_AndAnotherRequestIs409()
+    {
+        var (champion, challenger, _, name) = await EndpointOnTheChampionWithAChallengerAsync();
+        using var client = platform.CreateClient(ResourceNames.Serving);
+        var key = $"it-{Guid.NewGuid():N}";
+        Task<HttpResponseMessage> PutAsync(string version, string endpoint, string idempotencyKey)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Put, $"/api/endpoints/{endpoint}")
+            {
+                Content = JsonContent.Create(new
+                {
+                    variants = new[] { new { name = "primary", model_name = Model, model_version = version } },
+                    deployment = new { type = "canary", canary_percent = 30, wait_seconds = 3600, baking_seconds = 0 },
+                }),
+            };
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
+            return client.SendAsync(request);
+        }
+
+        var first = await PutAsync(challenger.Version, name, key);
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        var id = (string)(await first.Content.ReadFromJsonAsync<JsonObject>())!["deployment_id"]!;
+        // The repeat (a runner taking the step over) is answered the deployment in progress, not 409 for it; nothing new starts.
+        var again = await PutAsync(challenger.Version, name, key);
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        var repeated = (await again.Content.ReadFromJsonAsync<JsonObject>())!;
+        Assert.Equal((id, "shifting"), ((string?)repeated["deployment_id"], (string?)repeated["state"]));
+        await AssertCreatedNothingAsync();
+
+        // Another body, or the key on another endpoint: 409 naming the key and the deployment; an over-long key: 400. Nothing changes.
+        await AssertProblemAsync(await PutAsync(champion.Version, name, key), HttpStatusCode.Conflict, key);
+        var other = await CreateEndpointAsync(new { name = "primary", model_name = Model, model_version = champion.Version });
+        await AssertProblemAsync(await PutAsync(challenger.Version, other, key), HttpStatusCode.Conflict, id);
+        await AssertProblemAsync(await PutAsync(challenger.Version, name, new string('k', 256)), HttpStatusCode.BadRequest, "Idempotency-Key");
+        await AssertCreatedNothingAsync();
+        Assert.Single((await client.GetFromJsonAsync<JsonObject>($"/api/endpoints/{other}/deployments"))!["deployments"]!.AsArray());
+
+        // Ended, the deployment is still the answer to its key: the repeat starts no new one.
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsJsonAsync($"/api/endpoints/{name}/deployments/{id}/rollback", new { reason = "test" })).StatusCode);
+        var afterRollback = await PutAsync(challenger.Version, name, key);
+        Assert.Equal(HttpStatusCode.Accepted, afterRollback.StatusCode);
+        var ended = (await afterRollback.Content.ReadFromJsonAsync<JsonObject>())!;
+        Assert.Equal((id, "rolled_back"), ((string?)ended["deployment_id"], (string?)ended["state"]));
+        await AssertCreatedNothingAsync();
+        Assert.Null((await client.GetFromJsonAsync<JsonObject>($"/api/endpoints/{name}"))!["active_deployment"]);
+
+        async Task AssertCreatedNothingAsync()
+        {
+            // The creation's deployment and this one; configurations 1 (creation) and 2 (this update), no third.
+            Assert.Equal(2, (await client.GetFromJsonAsync<JsonObject>($"/api/endpoints/{name}/deployments"))!["deployments"]!.AsArray().Count);
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"/api/endpoints/{name}/configs/2")).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/endpoints/{name}/configs/3")).StatusCode);
+        }
+    }
+
+    [Fact]
     public async Task Invocation_WithoutTheApiKey_Is401()
     {
         using var anonymous = platform.CreateClient(ResourceNames.Serving, authenticated: false);

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
 using Mlops.FeatureStore.Features.Groups;
 using Mlops.FeatureStore.Features.Jobs;
+using Mlops.ServiceDefaults.Idempotency;
 using Mlops.ServiceDefaults.Storage;
 using Microsoft.OpenApi;
 using Npgsql;
@@ -77,12 +78,13 @@ public static class IngestionEndpoints
     /// <summary>
     /// Queues the import of a Parquet or CSV object in the lake bucket; 202 with the job. With an <c>Idempotency-Key</c>
     /// header a repeat of the same request answers the job queued first (202, same id) instead of queueing another; the
-    /// same key with another request → 409.
+    /// same key with another request → 409 (<see cref="IdempotencyKey"/>).
     /// </summary>
     internal static async Task<Results<Accepted<JobResponse>, ValidationProblem, ProblemHttpResult>> StartImport(string name, LakeImportRequest request,
-        [FromHeader(Name = IdempotencyKeyHeader)] string? idempotencyKey,
+        [FromHeader(Name = IdempotencyKey.Header)] string? idempotencyKey,
         NpgsqlDataSource db, FeatureGroupCatalog catalog, IAmazonS3 s3, IOptions<StorageOptions> storage, CancellationToken ct)
     {
+        var key = IdempotencyKey.Read(idempotencyKey);
         await catalog.GetLiveAsync(name, ct);
         if (string.IsNullOrWhiteSpace(request.ObjectKey))
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["object_key"] = ["Required: an object in the lake bucket."] });
@@ -101,21 +103,11 @@ public static class IngestionEndpoints
             return Problems.NotFound($"The lake bucket '{storage.Value.LakeBucket}' has no object '{request.ObjectKey}'.");
         }
         var jobRequest = new LakeImportJobRequest(name, request.ObjectKey, format);
-        if (string.IsNullOrWhiteSpace(idempotencyKey))
-            return await AcceptedAsync(db, await JobStore.EnqueueAsync(db, JobKinds.LakeImport, jobRequest, ct), ct);
-        if (idempotencyKey.Length > 255)
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { [IdempotencyKeyHeader] = ["At most 255 characters."] });
-        var (id, same) = await JobStore.EnqueueOnceAsync(db, JobKinds.LakeImport, jobRequest, idempotencyKey, ct);
+        if (key is null)
+            return await JobEndpoints.AcceptedAsync(db, await JobStore.EnqueueAsync(db, JobKinds.LakeImport, jobRequest, ct), ct);
+        var (id, same) = await JobStore.EnqueueOnceAsync(db, JobKinds.LakeImport, jobRequest, key, ct);
         if (!same)
-            return Problems.Conflict($"Idempotency key '{idempotencyKey}' was already used for another request (job {id}); " +
-                "a repeat must send the same feature group, object_key and format.");
-        return await AcceptedAsync(db, id, ct);
-    }
-
-    public const string IdempotencyKeyHeader = "Idempotency-Key";
-
-    private static async Task<Accepted<JobResponse>> AcceptedAsync(NpgsqlDataSource db, Guid id, CancellationToken ct)
-    {
-        return TypedResults.Accepted($"/api/jobs/{id}", await JobStore.LoadAsync(db, id, ct));
+            return IdempotencyKey.Reused(key, $"job {id}", "the same feature group, object_key and format").ToResult();
+        return await JobEndpoints.AcceptedAsync(db, id, ct);
     }
 }

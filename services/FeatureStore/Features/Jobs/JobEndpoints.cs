@@ -21,5 +21,9 @@ public static class JobEndpoints
     internal static async Task<Results<Ok<JobResponse>, ProblemHttpResult>> Cancel(Guid id, NpgsqlDataSource db, CancellationToken ct) =>
         await JobStore.RequestCancelAsync(db, id, ct) && await JobStore.LoadAsync(db, id, ct) is { } job ? TypedResults.Ok(job) : Missing(id);
 
+    /// <summary>The 202 that answers a request queued as (or found to be) job <paramref name="id"/>.</summary>
+    public static async Task<Accepted<JobResponse>> AcceptedAsync(NpgsqlDataSource db, Guid id, CancellationToken ct) =>
+        TypedResults.Accepted($"/api/jobs/{id}", await JobStore.LoadAsync(db, id, ct));
+
     private static ProblemHttpResult Missing(Guid id) => Problems.NotFound($"Job '{id}' does not exist.");
 }

@@ -39,6 +39,10 @@ public static class JobStore
             reader => (reader.GetGuid(0), reader.GetBoolean(1)), ct, ("kind", kind), ("request", json), ("key", key));
     }
 
+    /// <summary>The job queued under an idempotency key, or null.</summary>
+    public static Task<Guid?> FindByIdempotencyKeyAsync(NpgsqlDataSource db, string key, CancellationToken ct) =>
+        db.ReadFirstOrDefaultAsync("SELECT job_id FROM jobs WHERE idempotency_key = @key", reader => (Guid?)reader.GetGuid(0), ct, ("key", key));
+
     public static Task<JobResponse?> LoadAsync(NpgsqlDataSource db, Guid id, CancellationToken ct) =>
         db.ReadFirstOrDefaultAsync(
             "SELECT job_id, kind, status, rows_done, rows_total, result::text, error::text, cancel_requested, created_at, updated_at FROM jobs WHERE job_id = @id",

@@ -56,7 +56,10 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
         return groups;
     }
 
-    public async Task<SnapshotManifest> BuildAsync(TrainingSetRequest request, Func<long, long?, Task>? progress, CancellationToken ct)
+    /// <param name="idempotency">The caller's key and its request's hash, stored with the snapshot (unique: a concurrent
+    /// build under the same key that stored first makes this one fail with a unique violation, writing nothing).</param>
+    public async Task<SnapshotManifest> BuildAsync(TrainingSetRequest request, Func<long, long?, Task>? progress, CancellationToken ct,
+        (string Key, string RequestHash)? idempotency = null)
     {
         var started = DateTime.UtcNow;
         await ValidateAsync(request, ct);
@@ -146,8 +149,12 @@ public sealed class TrainingSetBuilder(NpgsqlDataSource db, ObjectStore store, I
             await using (var transaction = await connection.BeginTransactionAsync(ct))
             {
                 await transaction.ExecuteAsync(
-                    "INSERT INTO dataset_snapshots (snapshot_id, content_hash, rows, manifest, created_at) VALUES (@id, @hash, @rows, @manifest::jsonb, @created)",
-                    ct, ("id", id), ("hash", hash), ("rows", rowCount), ("manifest", manifestJson), ("created", manifest.CreatedAt));
+                    """
+                    INSERT INTO dataset_snapshots (snapshot_id, content_hash, rows, manifest, created_at, idempotency_key, request_hash)
+                    VALUES (@id, @hash, @rows, @manifest::jsonb, @created, @key, @request_hash)
+                    """,
+                    ct, ("id", id), ("hash", hash), ("rows", rowCount), ("manifest", manifestJson), ("created", manifest.CreatedAt),
+                    ("key", idempotency?.Key), ("request_hash", idempotency?.RequestHash));
                 await transaction.EnqueueAsync(new DatasetSnapshotCreated(id.ToString(), hash, rowCount, manifest.DataUri, manifest.ManifestUri,
                     manifest.GroupVersions, manifest.CreatedAt), ct);
                 await transaction.CommitAsync(ct);

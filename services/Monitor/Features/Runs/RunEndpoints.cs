@@ -1,7 +1,10 @@
+using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Mlops.Monitor.Features.Baselines;
 using Mlops.Monitor.Features.Datasets;
 using Mlops.Monitor.Features.Drift;
+using Mlops.ServiceDefaults.Idempotency;
 using Npgsql;
 
 namespace Mlops.Monitor.Features.Runs;
@@ -45,9 +48,15 @@ public static class RunEndpoints
         }
     }
 
+    /// <summary>
+    /// Starts a run (pending; answered when done if <c>wait</c> allows). With an <c>Idempotency-Key</c> header a repeat of
+    /// the same request (<c>wait</c> aside) answers the run the key started instead of starting another; the key with
+    /// another request → 409 (<see cref="IdempotencyKey"/>).
+    /// </summary>
     internal static async Task<Results<Created<RunResponse>, Accepted<RunResponse>, ValidationProblem, ProblemHttpResult>> Start(StartRunRequest request,
-        BaselineStore baselines, RunStore runs, CancellationToken ct)
+        [FromHeader(Name = IdempotencyKey.Header)] string? idempotencyKey, BaselineStore baselines, RunStore runs, CancellationToken ct)
     {
+        var key = IdempotencyKey.Read(idempotencyKey);
         var errors = new List<string>();
         if (request.Baseline?.Name is null) errors.Add("'baseline.name' is required.");
         if ((request.Dataset is null) == (request.Capture is null)) errors.Add("Give exactly one of 'dataset' (an s3:// object) and 'capture' (an endpoint's window).");
@@ -75,8 +84,19 @@ public static class RunEndpoints
             return BaselineEndpoints.NotFound(request.Baseline.Name!, request.Baseline.Version);
         // PostgreSQL keeps instants in UTC; any offset the caller wrote is the same instant.
         var capture = request.Capture is { } w ? w with { Start = w.Start!.Value.ToUniversalTime(), End = w.End!.Value.ToUniversalTime() } : null;
-        var run = await runs.InsertAsync(null, capture?.Endpoint, capture?.Variant, baseline, new RunSource(request.Dataset, capture, request.Quality),
-            request.Drift ?? DriftOptions.Default, capture?.Start, capture?.End, ct);
+        var source = new RunSource(request.Dataset, capture, request.Quality);
+        RunRow run;
+        if (key is null)
+            run = await runs.InsertAsync(null, capture?.Endpoint, capture?.Variant, baseline, source, request.Drift ?? DriftOptions.Default, capture?.Start, capture?.End, ct);
+        else
+        {
+            // The request as given (the baseline version as asked, not as resolved), instants in UTC; how long to wait is not part of it.
+            var hash = IdempotencyKey.Hash(JsonSerializer.Serialize(request with { Capture = capture, Wait = null }, ModelMonitorJson.Options));
+            (run, var same) = await runs.InsertOnceAsync(key, hash, capture?.Endpoint, capture?.Variant, baseline, source, request.Drift ?? DriftOptions.Default,
+                capture?.Start, capture?.End, ct);
+            if (!same)
+                return IdempotencyKey.Reused(key, $"run {run.Id}", "the same baseline, dataset or capture window, drift and quality options").ToResult();
+        }
         RunWorker.Nudge();
         if (request.Wait is > 0)
         {

@@ -24,11 +24,31 @@ public sealed class RunStore(NpgsqlDataSource db)
         new(name, NpgsqlDbType.Jsonb) { Value = JsonSerializer.Serialize(value, ModelMonitorJson.Options) };
 
     public async Task<RunRow> InsertAsync(string? schedule, string? endpoint, string? variant, BaselineRow baseline, RunSource source, DriftOptions drift,
-        DateTimeOffset? start, DateTimeOffset? end, CancellationToken ct, NpgsqlTransaction? transaction = null)
+        DateTimeOffset? start, DateTimeOffset? end, CancellationToken ct, NpgsqlTransaction? transaction = null) =>
+        (await InsertAsync(schedule, endpoint, variant, baseline, source, drift, start, end, null, null, ct, transaction))!;
+
+    /// <summary>
+    /// Starts a run under the caller's idempotency key, or finds the run started earlier under it: the run, and whether it
+    /// came with the same request (by hash; false: the key was used for something else).
+    /// </summary>
+    public async Task<(RunRow Run, bool SameRequest)> InsertOnceAsync(string key, string requestHash, string? endpoint, string? variant, BaselineRow baseline,
+        RunSource source, DriftOptions drift, DateTimeOffset? start, DateTimeOffset? end, CancellationToken ct)
+    {
+        if (await InsertAsync(null, endpoint, variant, baseline, source, drift, start, end, key, requestHash, ct) is { } run)
+            return (run, true);
+        return await db.ReadFirstOrDefaultAsync($"SELECT {Columns}, request_hash = @hash FROM runs WHERE idempotency_key = @key",
+            r => (Map(r), r.GetBoolean(24)), ct, ("key", key), ("hash", requestHash));
+    }
+
+    /// <summary>The inserted run; null if <paramref name="key"/> is already taken.</summary>
+    private async Task<RunRow?> InsertAsync(string? schedule, string? endpoint, string? variant, BaselineRow baseline, RunSource source, DriftOptions drift,
+        DateTimeOffset? start, DateTimeOffset? end, string? key, string? requestHash, CancellationToken ct, NpgsqlTransaction? transaction = null)
     {
         var sql = $"""
-            INSERT INTO runs (id, schedule_name, endpoint, variant, baseline_name, baseline_version, source, drift_options, window_start, window_end, status)
-            VALUES (@id, @schedule, @endpoint, @variant, @baseline, @version, @source, @drift, @start, @end, 'pending')
+            INSERT INTO runs (id, schedule_name, endpoint, variant, baseline_name, baseline_version, source, drift_options, window_start, window_end, status,
+                              idempotency_key, request_hash)
+            VALUES (@id, @schedule, @endpoint, @variant, @baseline, @version, @source, @drift, @start, @end, 'pending', @key, @hash)
+            ON CONFLICT (idempotency_key) DO NOTHING
             RETURNING {Columns}
             """;
         NpgsqlConnection? own = null;
@@ -36,12 +56,11 @@ public sealed class RunStore(NpgsqlDataSource db)
         try
         {
             await using var command = connection.Command(sql, transaction, ("id", Guid.CreateVersion7()), ("schedule", schedule), ("endpoint", endpoint),
-                ("variant", variant), ("baseline", baseline.Name), ("version", baseline.Version), ("start", start), ("end", end));
+                ("variant", variant), ("baseline", baseline.Name), ("version", baseline.Version), ("start", start), ("end", end), ("key", key), ("hash", requestHash));
             command.Parameters.Add(Jsonb("source", source));
             command.Parameters.Add(Jsonb("drift", drift));
             await using var reader = await command.ExecuteReaderAsync(ct);
-            await reader.ReadAsync(ct);
-            return Map(reader);
+            return await reader.ReadAsync(ct) ? Map(reader) : null;
         }
         finally
         {

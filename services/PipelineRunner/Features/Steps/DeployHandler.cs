@@ -9,7 +9,8 @@ namespace Mlops.PipelineRunner.Features.Steps;
 /// <c>deploy</c>: puts a registered model version (or the version behind an alias) on a Serving endpoint — creating the
 /// endpoint, or rolling a new configuration out with the step's strategy (all_at_once, canary, linear; baking; promote
 /// alias) — and waits until the deployment has succeeded or was rolled back. The deployment's id is recorded, so a runner
-/// taking the step over follows it instead of starting another; stopping the step rolls an unfinished deployment back.
+/// taking the step over follows it instead of starting another (and the update carries the attempt's idempotency key, so
+/// one that died before recording the id is answered the same deployment); stopping the step rolls an unfinished one back.
 /// </summary>
 public sealed class DeployHandler(IServiceProvider services, ILogger<DeployHandler> logger) : IStepHandler
 {
@@ -55,7 +56,7 @@ public sealed class DeployHandler(IServiceProvider services, ILogger<DeployHandl
             var update = new JsonObject { ["variants"] = new JsonArray(variant), ["deployment"] = Strategy(context.Inputs) };
             if (Capture(context.Inputs) is { } capture)
                 update["data_capture"] = capture;
-            var deployment = await serving.PutAsync(path, update, ct);
+            var deployment = await serving.PutAsync(path, update, ct, context.IdempotencyKey); // a taker-over meets the same deployment
             deploymentId = deployment["deployment_id"]!.ToString();
             await context.RecordExternalIdAsync(deploymentId, ct);
         }

@@ -8,7 +8,8 @@ namespace Mlops.PipelineRunner.Features.Steps;
 /// <c>quality_check</c>: an on-demand Monitor run of a dataset (an S3 object, e.g. a snapshot's data_uri) or of an
 /// endpoint's captured data over the last <c>window_seconds</c> against a baseline; violations of the baseline's
 /// constraints fail the step (unless <c>fail_on_violations: false</c>), naming them. The run's id is recorded, so a runner
-/// taking the step over follows the same run.
+/// taking the step over follows the same run; the run is requested with the attempt's idempotency key (and a capture window
+/// ending at the attempt's start), so one that died before recording it is answered the same run.
 /// </summary>
 public sealed class QualityCheckHandler(IServiceProvider services, TimeProvider time) : IStepHandler
 {
@@ -22,7 +23,10 @@ public sealed class QualityCheckHandler(IServiceProvider services, TimeProvider 
         var runId = context.ExternalId;
         if (runId is null)
         {
-            var started = await monitor.PostAsync("api/runs", Request(context.Inputs, time.GetUtcNow()), ct);
+            // The attempt's key, and a window ending when the attempt started (not now): a runner taking over after this
+            // one died before recording the run sends the same request and key, and is answered the same run.
+            var end = context.StartedAt == default ? time.GetUtcNow() : context.StartedAt;
+            var started = await monitor.PostAsync("api/runs", Request(context.Inputs, end), ct, context.IdempotencyKey);
             runId = started["id"]!.ToString();
             await context.RecordExternalIdAsync(runId, ct);
         }

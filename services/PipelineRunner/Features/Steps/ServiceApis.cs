@@ -29,7 +29,7 @@ public abstract class ServiceApi(HttpClient http, string service)
     protected HttpClient Http => http;
 
     /// <summary>The header the platform's services honour on calls that start work: a repeat with the same key finds that work.</summary>
-    public const string IdempotencyKeyHeader = "Idempotency-Key";
+    public const string IdempotencyKeyHeader = Mlops.ServiceDefaults.Idempotency.IdempotencyKey.Header;
 
     /// <param name="idempotencyKey">Sent as <see cref="IdempotencyKeyHeader"/> (a step attempt's <see cref="StepContext.IdempotencyKey"/>).</param>
     public Task<JsonObject> PostAsync(string path, JsonNode body, CancellationToken ct, string? idempotencyKey = null) =>

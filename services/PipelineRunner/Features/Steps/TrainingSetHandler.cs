@@ -7,7 +7,8 @@ namespace Mlops.PipelineRunner.Features.Steps;
 /// <summary>
 /// <c>training_set</c>: a point-in-time-correct training set from the FeatureStore (<c>POST /api/training-sets</c>), an
 /// immutable content-hashed snapshot. Small inline requests answer at once; larger ones (or an <c>entity_source</c>) are
-/// a FeatureStore job, whose id is recorded so that a runner taking the step over follows the same job.
+/// a FeatureStore job, whose id is recorded so that a runner taking the step over follows the same job. The request carries
+/// the attempt's idempotency key, so a repeat after a runner died unrecorded builds nothing twice.
 /// </summary>
 public sealed class TrainingSetHandler(IServiceProvider services, ILogger<TrainingSetHandler> logger) : IStepHandler
 {
@@ -25,7 +26,9 @@ public sealed class TrainingSetHandler(IServiceProvider services, ILogger<Traini
         }
         else
         {
-            var answer = await store.PostAsync("api/training-sets", Request(context.Inputs), ct);
+            // With the attempt's key: a runner taking over after this one died before recording the job (or before the
+            // snapshot's answer arrived) is answered the same job or snapshot.
+            var answer = await store.PostAsync("api/training-sets", Request(context.Inputs), ct, context.IdempotencyKey);
             if (answer["job_id"] is { } job && answer["snapshot_id"] is null)
             {
                 await context.RecordExternalIdAsync(job.ToString(), ct);

@@ -3,6 +3,7 @@ using Mlops.Contracts;
 using Mlops.ExperimentTracker.Client;
 using Mlops.Serving.Features.Deployments;
 using Mlops.Serving.Features.Models;
+using Mlops.ServiceDefaults.Idempotency;
 using Mlops.ServiceDefaults.Messaging;
 using Npgsql;
 
@@ -46,9 +47,17 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
         return (await EndpointStore.LoadAsync(db, name, ct))!;
     }
 
-    /// <summary>Stores a new configuration and starts its deployment; 409 while another deployment of the endpoint is in progress.</summary>
-    public async Task<DeploymentResponse> UpdateAsync(string name, UpdateEndpointRequest request, CancellationToken ct)
+    /// <summary>
+    /// Stores a new configuration and starts its deployment; 409 while another deployment of the endpoint is in progress.
+    /// With an <paramref name="idempotencyKey"/>, a repeat of the same request answers the deployment the key started
+    /// (whatever its state) instead of starting another; the key with another endpoint or request → 409.
+    /// </summary>
+    public async Task<DeploymentResponse> UpdateAsync(string name, UpdateEndpointRequest request, CancellationToken ct, string? idempotencyKey = null)
     {
+        // The key first: a repeat is answered its deployment even while that deployment is the one in progress.
+        var requestHash = idempotencyKey is null ? null : IdempotencyKey.Hash($"{name}\n{ServingJson.Serialize(request)}");
+        if (idempotencyKey is not null && Repeated(name, idempotencyKey, requestHash!, await EndpointStore.FindByIdempotencyKeyAsync(db, idempotencyKey, ct)) is { } earlier)
+            return earlier;
         var strategy = request.Deployment ?? DeploymentStrategy.Immediate;
         EndpointValidation.ThrowIfAny([.. EndpointValidation.Validate(request.Variants), .. EndpointValidation.Validate(request.DataCapture),
             .. DeploymentSchedule.Validate(strategy)]);
@@ -62,6 +71,10 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         var endpoint = await EndpointStore.LockEndpointAsync(transaction, name, ct) ?? throw ProblemException.NotFound($"Endpoint '{name}' does not exist.");
+        // A concurrent repeat that won the endpoint's lock first.
+        if (idempotencyKey is not null
+            && Repeated(name, idempotencyKey, requestHash!, await EndpointStore.FindByIdempotencyKeyAsync(transaction, idempotencyKey, ct)) is { } repeated)
+            return repeated;
         if (await EndpointStore.LockActiveAsync(transaction, name, ct) is { } active)
             throw ProblemException.Conflict($"Endpoint '{name}' has deployment {active.DeploymentId} in progress ({active.State}); wait for it or roll it back.");
 
@@ -72,7 +85,15 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
         var step = DeploymentSchedule.Start(strategy, now);
         var deployment = new DeploymentResponse(deploymentId, name, endpoint.ConfigVersion, version, strategy, step.State, step.NewShare, step.NextAt,
             null, [new DeploymentEvent(now, step.State, step.NewShare, step.Note)], now, now, null);
-        await EndpointStore.InsertDeploymentAsync(transaction, deployment, ct);
+        try
+        {
+            await EndpointStore.InsertDeploymentAsync(transaction, deployment, ct, idempotencyKey, requestHash);
+        }
+        catch (PostgresException e) when (e.IsUniqueViolation() && idempotencyKey is not null)
+        {
+            // Changes to one endpoint are serialized by its lock: the key was taken meanwhile by an update of another endpoint.
+            throw IdempotencyKey.Reused(idempotencyKey, "a deployment of another endpoint", "the same endpoint and body");
+        }
         await EndpointStore.TouchEndpointAsync(transaction, name, null, ct);
         // A configuration is deployed when it takes traffic: now, unless it starts with none (blue/green provisioning,
         // shadowing), in which case the deployment engine publishes it at the step that gives it a share.
@@ -135,6 +156,12 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
 
     /// <summary>The id a variant's ModelDeployed/ModelRetired carry: the deployment that put it live, and the variant.</summary>
     public static string LineageId(EndpointConfig config, Variant variant) => $"{config.DeploymentId}:{variant.Name}";
+
+    /// <summary>The deployment an idempotency key started, if the request is the same; 409 naming it if it is not.</summary>
+    private static DeploymentResponse? Repeated(string name, string key, string requestHash, (DeploymentResponse Deployment, string? RequestHash)? found) =>
+        found is not { } earlier ? null
+        : earlier.Deployment.Endpoint == name && earlier.RequestHash == requestHash ? earlier.Deployment
+        : throw IdempotencyKey.Reused(key, $"deployment {earlier.Deployment.DeploymentId} of endpoint '{earlier.Deployment.Endpoint}'", "the same endpoint and body");
 
     private static string NewDeploymentId() => $"dep-{Guid.CreateVersion7():N}";
 }

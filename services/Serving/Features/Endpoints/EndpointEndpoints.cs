@@ -1,6 +1,8 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Mlops.Serving.Features.Deployments;
 using Mlops.Serving.Features.Routing;
+using Mlops.ServiceDefaults.Idempotency;
 using Npgsql;
 
 namespace Mlops.Serving.Features.Endpoints;
@@ -44,11 +46,14 @@ public static class EndpointEndpoints
         CancellationToken ct) =>
         await EndpointStore.LoadAsync(db, name, ct) is { } snapshot ? TypedResults.Ok(ToResponse(snapshot, routes.Find(name))) : Missing(name);
 
-    /// <summary>A new configuration for the endpoint, rolled out by the given strategy; answers the deployment (202: it runs on).</summary>
-    internal static async Task<Accepted<DeploymentResponse>> Update(string name, UpdateEndpointRequest request, EndpointChanges changes,
-        RoutingTable routes, CancellationToken ct)
+    /// <summary>
+    /// A new configuration for the endpoint, rolled out by the given strategy; answers the deployment (202: it runs on).
+    /// With an <c>Idempotency-Key</c> header a repeat of the same request answers the deployment it started (202, same id).
+    /// </summary>
+    internal static async Task<Accepted<DeploymentResponse>> Update(string name, UpdateEndpointRequest request,
+        [FromHeader(Name = IdempotencyKey.Header)] string? idempotencyKey, EndpointChanges changes, RoutingTable routes, CancellationToken ct)
     {
-        var deployment = await changes.UpdateAsync(name, request, ct);
+        var deployment = await changes.UpdateAsync(name, request, ct, IdempotencyKey.Read(idempotencyKey));
         await routes.LoadAsync(name, ct);
         return TypedResults.Accepted($"/api/endpoints/{name}/deployments/{deployment.DeploymentId}", deployment);
     }

@@ -100,13 +100,34 @@ public static class EndpointStore
             """, ct, ("endpoint", config.Endpoint), ("version", config.Version), ("variants", Jsonb(config.Variants)),
             ("capture", Jsonb(config.DataCapture)), ("deployment", config.DeploymentId));
 
-    public static Task InsertDeploymentAsync(NpgsqlTransaction transaction, DeploymentResponse d, CancellationToken ct) =>
+    /// <param name="idempotencyKey">The caller's key, stored with <paramref name="requestHash"/> (what it was sent with).</param>
+    public static Task InsertDeploymentAsync(NpgsqlTransaction transaction, DeploymentResponse d, CancellationToken ct,
+        string? idempotencyKey = null, string? requestHash = null) =>
         transaction.ExecuteAsync(
             """
-            INSERT INTO deployments (deployment_id, endpoint, from_version, to_version, strategy, state, new_share, next_at, reason, history, finished_at)
-            VALUES (@id, @endpoint, @from, @to, @strategy::jsonb, @state, @share, @next, @reason, @history::jsonb, @finished)
+            INSERT INTO deployments (deployment_id, endpoint, from_version, to_version, strategy, state, new_share, next_at, reason, history, finished_at,
+                idempotency_key, request_hash)
+            VALUES (@id, @endpoint, @from, @to, @strategy::jsonb, @state, @share, @next, @reason, @history::jsonb, @finished, @key, @hash)
             """, ct, ("id", d.DeploymentId), ("endpoint", d.Endpoint), ("from", d.FromVersion), ("to", d.ToVersion), ("strategy", Jsonb(d.Strategy)),
-            ("state", d.State), ("share", d.NewShare), ("next", d.NextAt), ("reason", d.Reason), ("history", Jsonb(d.History)), ("finished", d.FinishedAt));
+            ("state", d.State), ("share", d.NewShare), ("next", d.NextAt), ("reason", d.Reason), ("history", Jsonb(d.History)), ("finished", d.FinishedAt),
+            ("key", idempotencyKey), ("hash", requestHash));
+
+    /// <summary>The deployment started under an idempotency key, with the hash of the request it came with; null if none.</summary>
+    public static Task<(DeploymentResponse Deployment, string? RequestHash)?> FindByIdempotencyKeyAsync(NpgsqlDataSource db, string key, CancellationToken ct) =>
+        db.ReadFirstOrDefaultAsync(FindByIdempotencyKeySql, ReadKeyed, ct, ("key", key));
+
+    /// <inheritdoc cref="FindByIdempotencyKeyAsync(NpgsqlDataSource, string, CancellationToken)"/>
+    public static async Task<(DeploymentResponse Deployment, string? RequestHash)?> FindByIdempotencyKeyAsync(NpgsqlTransaction transaction,
+        string key, CancellationToken ct)
+    {
+        await using var command = transaction.Connection!.Command(FindByIdempotencyKeySql, transaction, ("key", key));
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        return await reader.ReadAsync(ct) ? ReadKeyed(reader) : null;
+    }
+
+    private const string FindByIdempotencyKeySql = $"SELECT {DeploymentColumns}, request_hash FROM deployments WHERE idempotency_key = @key";
+
+    private static (DeploymentResponse, string?)? ReadKeyed(NpgsqlDataReader reader) => (ReadDeployment(reader), reader.GetNullableString(13));
 
     /// <summary>Records a step of the deployment and appends it to its history.</summary>
     public static Task UpdateDeploymentAsync(NpgsqlTransaction transaction, string id, DeploymentStep step, DateTimeOffset now, CancellationToken ct) =>
