@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using Mlops.Benchmarks;
 using Mlops.Trainer;
@@ -28,7 +29,8 @@ internal static class EarlyStopping
 {
     private const int MaxIterations = 450;
     private const int ReportEvery = 50;
-    private const string Metric = "validation:auc";
+    // The in-process trials (Support.cs's FakeTrainingJobs) report the curve's values as "objective"; they are validation AUCs.
+    private const string Metric = "objective";
     private static readonly string[] LearningRates = ["0.01", "0.03", "0.1", "0.3"];
     private static readonly string[] Leaves = ["4", "16", "64"];
     private static readonly string[] MinDataInLeaf = ["5", "50", "500"];
@@ -66,14 +68,19 @@ internal static class EarlyStopping
                 return (curve.Select(p => p.Auc).ToArray(), result.Metrics.Channels["validation"].Metrics["auc"]);
             }
 
-            var curves = new Dictionary<string, double[]>();
+            // The curves take minutes to train; a rerun with the same data and space reads them back (delete the file to retrain).
+            var cache = Path.Combine(Path.GetTempPath(), $"tuning-early-stopping-curves-{trainRows}-{validationRows}-{MaxIterations}.json");
+            var curves = File.Exists(cache) ? JsonSerializer.Deserialize<Dictionary<string, double[]>>(File.ReadAllText(cache))! : [];
+            var cached = curves.Count;
             foreach (var lr in LearningRates)
                 foreach (var leaves in Leaves)
                     foreach (var minData in MinDataInLeaf)
-                        curves[Key(lr, leaves, minData)] = (await TrainAsync(lr, leaves, minData, MaxIterations)).Curve;
+                        if (!curves.ContainsKey(Key(lr, leaves, minData)))
+                            curves[Key(lr, leaves, minData)] = (await TrainAsync(lr, leaves, minData, MaxIterations)).Curve;
+            File.WriteAllText(cache, JsonSerializer.Serialize(curves));
             Console.WriteLine($"## Early stopping on flights LightGBM: {curves.Count} configurations trained to {MaxIterations} iterations " +
                               $"({trainRows:N0} train rows Jan–Apr 2001, {validationRows:N0} validation rows May) in {sw.Elapsed.TotalSeconds:F0} s " +
-                              $"(load average {Machine.LoadAverage()})");
+                              $"({cached} read from {cache}; load average {Machine.LoadAverage()})");
             var finals = curves.Values.Select(c => c[^1]).Order().ToList();
             Console.WriteLine($"   final validation AUC over the configurations: min {finals[0]:F4}, median {Median(finals):F4}, max {finals[^1]:F4}");
 
