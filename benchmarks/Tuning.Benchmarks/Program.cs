@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Mlops.Benchmarks;
+using Mlops.Tuning.Benchmarks;
 using Mlops.Tuning.Configuration;
 using Mlops.Tuning.Strategies;
 using Mlops.Tuning.Tests;
@@ -10,10 +11,14 @@ using static Mlops.Tuning.Tests.TestFunctions;
 // the unit tests' own). Seeds 1..N; per seed and strategy one run, its best-so-far read at each checkpoint.
 //   efficiency: median best value and median regret (|best − optimum|) after 25, 50, 100, 200 trials, Random vs Bayesian,
 //               on Hartmann-6 (maximize, optimum 3.32237) and Branin (minimize, optimum 0.397887). Seeds run 2 at a time.
-//   latency:    Bayesian Propose(1, history) with a history of --latency-history completed trials (Random's on the same
-//               function, seeds 1..N), one timed call per seed after one untimed warm-up, single-threaded.
-// Usage: dotnet run -c Release --project benchmarks/Tuning.Benchmarks [-- --only efficiency|latency --seeds 20 --trials 200
-//        --bayesian-trials 100 --latency-history 200 --functions hartmann6,branin]
+//   latency:    Bayesian Fit + Propose(1, history), as the runner calls them, with a history of --latency-history completed
+//               trials (Random's on the same function, seeds 1..N), single-threaded, after one untimed warm-up: with the
+//               surrogate fit the job state would hold (current), with the previous refit point's (one refit), with none.
+//   early-stopping: flights LightGBM trained in process per configuration, tuning jobs over the real learning curves with and
+//               without median stopping, and Hyperband (EarlyStopping.cs). Needs the flights data (npm install --prefix eng/node).
+// Usage: dotnet run -c Release --project benchmarks/Tuning.Benchmarks [-- --only efficiency|latency|early-stopping --seeds 20
+//        --trials 200 --bayesian-trials 100 --latency-history 200 --functions hartmann6,branin
+//        --es-seeds 20 --es-trials 20 --es-train-rows 20000 --es-validation-rows 10000]
 var only = Arg("--only");
 var seeds = int.Parse(Arg("--seeds") ?? "20");
 var randomTrials = int.Parse(Arg("--trials") ?? "200");
@@ -67,21 +72,39 @@ if (only is null or "latency")
     foreach (var name in functionNames)
     {
         var problem = functions[name];
-        var times = new List<double>();
+        // Per seed, three calls over the same history, each timed as the runner makes it (Fit, then Propose with the fit):
+        //   current: the job state holds the fit for these trials (the usual case: between refits, one factorization);
+        //   refit:   it holds the fit from the previous refit point (one refinement from it, then the proposal);
+        //   none:    it holds no fit (a job persisted before fits were kept): the schedule is replayed from the start.
+        var times = new Dictionary<string, List<double>> { ["current"] = [], ["refit"] = [], ["none"] = [] };
+        var previousPoint = latencyHistory - 1;
+        while (!SurrogateSchedule.IsRefitPoint(previousPoint)) previousPoint--;
         for (var seed = 1; seed <= seeds; seed++)
         {
-            var history = TuningHistory.Of(Loop.Run(Create(problem.Config("Random", latencyHistory, seed)), problem.Objective, latencyHistory));
-            var bayesian = Create(problem.Config("Bayesian", latencyHistory + 1, seed));
+            var trials = Loop.Run(Create(problem.Config("Random", latencyHistory, seed)), problem.Objective, latencyHistory);
+            var bayesian = (BayesianSearch)Create(problem.Config("Bayesian", latencyHistory + 1, seed));
+            var history = TuningHistory.Of(trials);
+            var current = bayesian.Fit(history);
+            var previous = bayesian.Fit(TuningHistory.Of(trials.Where(t => t.EndOrder < previousPoint).ToList()));
             if (seed == 1)
-                bayesian.Propose(1, history); // JIT and first-touch, not timed
-            var sw = Stopwatch.StartNew();
-            var proposal = bayesian.Propose(1, history);
-            times.Add(sw.Elapsed.TotalMilliseconds);
-            if (proposal.Count != 1) throw new InvalidOperationException("no proposal");
+                bayesian.Propose(1, history with { Surrogate = current }); // JIT and first-touch, not timed
+            foreach (var (kind, cached) in new[] { ("current", current), ("refit", previous), ("none", (SurrogateFit?)null) })
+            {
+                var sw = Stopwatch.StartNew();
+                var withFit = history with { Surrogate = cached };
+                var proposal = bayesian.Propose(1, withFit with { Surrogate = bayesian.Fit(withFit) });
+                times[kind].Add(sw.Elapsed.TotalMilliseconds);
+                if (proposal.Count != 1) throw new InvalidOperationException("no proposal");
+            }
         }
-        Console.WriteLine($"## {problem.Name}, Bayesian proposal with {latencyHistory} completed trials: median {Median(times):F1} ms, p95 {Quantile(times, 0.95):F1} ms, " +
-                          $"max {times.Max():F1} ms over {times.Count} calls (load average {Machine.LoadAverage()})");
+        Console.WriteLine($"## {problem.Name}, Bayesian proposal with {latencyHistory} completed trials, {seeds} calls each (load average {Machine.LoadAverage()}):");
+        foreach (var (kind, label) in new[] { ("current", "fit current (the usual call)"), ("refit", $"refit from the fit at {previousPoint}"), ("none", "no fit kept (replays the schedule)") })
+            Console.WriteLine($"   {label}: median {Median(times[kind]):F1} ms, p95 {Quantile(times[kind], 0.95):F1} ms, max {times[kind].Max():F1} ms");
     }
+
+if (only is null or "early-stopping")
+    await EarlyStopping.RunAsync(int.Parse(Arg("--es-seeds") ?? seeds.ToString()), int.Parse(Arg("--es-train-rows") ?? "20000"),
+        int.Parse(Arg("--es-validation-rows") ?? "10000"), int.Parse(Arg("--es-trials") ?? "20"));
 
 static ISearchStrategy Create(HyperParameterTuningJobConfig config) =>
     SearchStrategies.Create(new TuningJobDefinition { HyperParameterTuningJobName = "bench", HyperParameterTuningJobConfig = config }, config.RandomSeed!.Value);

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using MassTransit;
+using Mlops.Contracts;
 using Mlops.ExperimentTracker.Client;
 using Mlops.PipelineRunner.Client;
 using Mlops.SageMaker;
@@ -120,6 +122,24 @@ public sealed class TuningTests(PlatformFixture platform)
 
     [Fact]
     public async Task TuningJobs_Bayesian_Hyperband_StopAndWarmStart_AndATuneStep_AllSurviveARunnerRestart()
+    {
+        // Every job's TuningJobCompleted must reach RabbitMQ: the test's own receive endpoint is bound before any job starts.
+        var completed = new List<TuningJobCompleted>();
+        var bus = await platform.StartTestBusAsync();
+        try
+        {
+            var handle = bus.ConnectReceiveEndpoint($"tuning-tests-{Guid.NewGuid():N}", e =>
+                e.Handler<TuningJobCompleted>(c => { lock (completed) completed.Add(c.Message); return Task.CompletedTask; }));
+            await handle.Ready.WaitAsync(TimeSpan.FromSeconds(30));
+            await RunCasesAsync(completed);
+        }
+        finally
+        {
+            await bus.StopAsync();
+        }
+    }
+
+    private async Task RunCasesAsync(List<TuningJobCompleted> completed)
     {
         var clock = Stopwatch.StartNew();
         var flights = await TrainingJobFlightsTests.SnapshotsAsync(platform);
@@ -264,6 +284,22 @@ public sealed class TuningTests(PlatformFixture platform)
         Assert.Equal(tune["parent_run_id"]!.GetValue<string>(), tuneRun.Tag("mlflow.parentRunId"));
         Assert.Equal(execution.ToString(), tuneRun.Tag("mlops.pipeline.execution_id"));
         Assert.InRange(tune["metrics"]!["validation:auc"]!.GetValue<double>(), 0.3, 1.0);
+
+        // Each job's TuningJobCompleted came through the outbox to the bus (the Bayesian one across the runner's restart) with
+        // the outcome the API describes. At least once: a consumer deduplicates by MessageId, so copies are not counted here.
+        string[] names = [bayesian, hyperband, stopped, warm];
+        await Poll.UntilAsync(() => Task.FromResult(names.All(n => { lock (completed) return completed.Any(c => c.TuningJobName == n); }) ? "" : null),
+            TimeSpan.FromSeconds(30), () => $"TuningJobCompleted for {string.Join(", ", names)}; got {string.Join(", ", completed.Select(c => c.TuningJobName))}");
+        TuningJobCompleted Event(string name) { lock (completed) return completed.First(c => c.TuningJobName == name); }
+        var bayesEvent = Event(bayesian);
+        Assert.Equal(("Completed", "validation:auc", best.TrainingJobName, bestAuc, 6), (bayesEvent.Status, bayesEvent.ObjectiveMetric,
+            bayesEvent.BestTrainingJobName, bayesEvent.BestObjectiveValue, bayesEvent.Trials));
+        Assert.Equal((best.RunId, best.ModelUri, bayes.ParentRunId), (bayesEvent.BestRunId, bayesEvent.BestModelUri, bayesEvent.ParentRunId));
+        var hbandEvent = Event(hyperband);
+        Assert.Equal(("Completed", 4, 2), (hbandEvent.Status, hbandEvent.Trials, hbandEvent.TrialsStoppedEarly));
+        var stopEvent = Event(stopped);
+        Assert.Equal(("Stopped", stoppedJob.TrainingJobs.Count), (stopEvent.Status, stopEvent.Trials));
+        Assert.Equal(("Completed", 2), (Event(warm).Status, Event(warm).Trials));
 
         var listed = await client.ListTuningJobsAsync(limit: 1000);
         Assert.Contains(listed, j => j.HyperParameterTuningJobName == bayesian && j.BestTrainingJobName == best.TrainingJobName);

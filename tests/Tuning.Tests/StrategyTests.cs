@@ -34,6 +34,28 @@ public sealed class StrategyTests
     }
 
     [Fact]
+    public void Bayesian_proposals_are_the_same_with_the_kept_surrogate_fit_without_it_and_with_one_of_other_data()
+    {
+        // 60 trials cross the cold fits (up to 20 observations) and the refit points 22, 24, …, 50, 55, 60.
+        var kept = Loop.Run(Strategy(HartmannConfig("Bayesian", 60, seed: 8)), Hartmann6, 60);
+        var replayed = Loop.Run(Strategy(HartmannConfig("Bayesian", 60, seed: 8)), Hartmann6, 60, carrySurrogate: false);
+        Assert.Equal(kept.Select(t => Key(t.HyperParameters)), replayed.Select(t => Key(t.HyperParameters)));
+
+        var bayesian = (BayesianSearch)Strategy(HartmannConfig("Bayesian", 61, seed: 8));
+        var history = TuningHistory.Of(kept);
+        var fit = bayesian.Fit(history)!;
+        Assert.Equal(60, fit.Observations);
+        // A fit of other results (here: the same points, every result changed) is not taken for this history's.
+        var other = bayesian.Fit(TuningHistory.Of(kept.Select(t => t with { ObjectiveValue = t.ObjectiveValue / 2 }).ToList()))!;
+        Assert.Equal(fit.Observations, other.Observations);
+        Assert.NotEqual(fit.Fingerprint, other.Fingerprint);
+        var expected = Key(bayesian.Propose(1, history with { Surrogate = fit })[0].HyperParameters);
+        Assert.Equal(expected, Key(bayesian.Propose(1, history with { Surrogate = other })[0].HyperParameters));
+        Assert.Equal(expected, Key(bayesian.Propose(1, history)[0].HyperParameters));
+        Assert.Equal(fit.LengthScales, bayesian.Fit(history with { Surrogate = other })!.LengthScales);
+    }
+
+    [Fact]
     public void A_batch_of_Bayesian_proposals_spreads_out_over_pending_trials()
     {
         var strategy = Strategy(BraninConfig("Bayesian", seed: 3));

@@ -87,12 +87,17 @@ internal static class TestFunctions
 internal static class Loop
 {
     public static List<TrialRecord> Run(ISearchStrategy strategy, Func<IReadOnlyDictionary<string, string>, double> objective, int budget,
-        int batch = 1, IReadOnlyList<TrialRecord>? warmStart = null)
+        int batch = 1, IReadOnlyList<TrialRecord>? warmStart = null, bool carrySurrogate = true)
     {
         var trials = new List<TrialRecord>();
+        SurrogateFit? surrogate = null;
         while (trials.Count < budget)
         {
-            var proposals = strategy.Propose(Math.Min(batch, budget - trials.Count), new TuningHistory(trials, warmStart ?? []));
+            var history = new TuningHistory(trials, warmStart ?? []) { Surrogate = surrogate };
+            // The Bayesian surrogate's fit goes from one call to the next as the runner keeps it in the job state.
+            if (carrySurrogate && strategy is BayesianSearch bayesian)
+                history = history with { Surrogate = surrogate = bayesian.Fit(history) };
+            var proposals = strategy.Propose(Math.Min(batch, budget - trials.Count), history);
             if (proposals.Count == 0)
                 break;
             foreach (var p in proposals)

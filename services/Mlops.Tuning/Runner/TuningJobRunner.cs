@@ -236,7 +236,10 @@ public sealed class TuningJobRunner
         var count = Math.Min(_maxParallel - active, _state.MaxNumberOfTrainingJobs - _state.Trials.Count);
         if (count <= 0)
             return;
-        var proposals = _strategy.Propose(count, new TuningHistory(_state.Trials, _state.WarmStartTrials));
+        var history = new TuningHistory(_state.Trials, _state.WarmStartTrials) { Surrogate = _state.Surrogate };
+        if (_strategy is BayesianSearch bayesian)
+            _state = _state with { Surrogate = bayesian.Fit(history) };
+        var proposals = _strategy.Propose(count, history with { Surrogate = _state.Surrogate });
         if (proposals.Count == 0)
         {
             if (active == 0)

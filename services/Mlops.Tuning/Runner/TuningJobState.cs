@@ -25,6 +25,9 @@ public sealed record TuningJobState
     public IReadOnlyList<TrialRecord> Trials { get; init; } = [];
     /// <summary>The parents' finished trials, copied in so a resumed job needs no parent again.</summary>
     public IReadOnlyList<TrialRecord> WarmStartTrials { get; init; } = [];
+    /// <summary>The Bayesian surrogate's fitted kernel hyperparameters after the last proposal (null for other strategies): the next
+    /// proposal refits from them on schedule, or not at all. Dropping it changes no proposal, only makes the next one slower.</summary>
+    public SurrogateFit? Surrogate { get; init; }
     /// <summary>The best completed trial (never one stopped early or failed); ties go to the earlier trial.</summary>
     public string? BestTrainingJobName { get; init; }
 

@@ -11,6 +11,9 @@ namespace Mlops.Tuning.Strategies;
 /// earlier in the same batch) enter as kriging-believer fantasies: the surrogate's own mean at them, so a batch spreads out.
 /// Warm-start parents' trials are observations like this job's. The first few trials are random (an initial design of
 /// parameters + 1, between 3 and 10, counting warm-start observations).
+/// The kernel's hyperparameters are refitted on a schedule as the data grows, each refit starting from the last
+/// (<see cref="SurrogateSchedule"/>); the fit travels in the job state between calls (<see cref="Fit"/>), so a proposal with
+/// hundreds of trials costs one factorization and the acquisition, not a fit from nothing.
 /// </summary>
 public sealed class BayesianSearch(SearchSpace space, long seed, bool maximize) : ISearchStrategy
 {
@@ -24,14 +27,7 @@ public sealed class BayesianSearch(SearchSpace space, long seed, bool maximize) 
 
     public IReadOnlyList<TrialProposal> Propose(int count, TuningHistory history)
     {
-        var observed = new List<(double[] Point, double Loss)>();
-        foreach (var trial in history.WarmStart.Concat(history.Trials))
-        {
-            if (trial.Status is not (TrialStatus.Completed or TrialStatus.Stopped) || trial.ObjectiveValue is not { } value || !double.IsFinite(value))
-                continue;
-            if (space.PointOf(trial.HyperParameters) is { } point)
-                observed.Add((point, maximize ? -value : value));
-        }
+        var observed = Observations(history);
         var pending = history.Trials.Where(t => t.IsActive).Select(t => space.PointOf(t.HyperParameters)).OfType<double[]>().ToList();
 
         var rng = Seeds.At(seed, history.Trials.Count, stream: 7);
@@ -50,12 +46,11 @@ public sealed class BayesianSearch(SearchSpace space, long seed, bool maximize) 
             }
             if (gp is null)
             {
-                var mean = observed.Average(o => o.Loss);
-                var sd = Math.Sqrt(observed.Sum(o => (o.Loss - mean) * (o.Loss - mean)) / observed.Count);
-                if (!(sd > 1e-12))
-                    sd = 1;
-                var y = observed.Select(o => (o.Loss - mean) / sd).ToList();
-                gp = GaussianProcess.Fit(observed.Select(o => space.Features(o.Point)).ToList(), y);
+                var features = observed.Select(o => space.Features(o.Point)).ToList();
+                var losses = observed.Select(o => o.Loss).ToList();
+                var fit = SurrogateSchedule.For(features, losses, history.Surrogate);
+                var y = SurrogateSchedule.Standardize(losses);
+                gp = GaussianProcess.Condition(features, y, fit.Kernel);
                 bestSoFar = y.Min();
                 foreach (var p in pending)
                 {
@@ -67,12 +62,39 @@ public sealed class BayesianSearch(SearchSpace space, long seed, bool maximize) 
             }
             var next = MaximizeExpectedImprovement(gp, bestSoFar, observed, rng);
             proposals.Add(new TrialProposal(space.Format(next)));
-            var features = space.Features(next);
-            var fantasy = gp.Predict(features).Mean;
-            gp.Add(features, fantasy);
+            var nextFeatures = space.Features(next);
+            var fantasy = gp.Predict(nextFeatures).Mean;
+            gp.Add(nextFeatures, fantasy);
             bestSoFar = Math.Min(bestSoFar, fantasy);
         }
         return proposals;
+    }
+
+    /// <summary>
+    /// The surrogate's hyperparameters for this history (null below 2 observations), from <see cref="TuningHistory.Surrogate"/>
+    /// when that is a fit of the same data, else refitted (<see cref="SurrogateSchedule"/>). Pass it on in the next history:
+    /// <see cref="Propose"/> then conditions on the data with it instead of fitting, and proposes exactly what it would without.
+    /// </summary>
+    public SurrogateFit? Fit(TuningHistory history)
+    {
+        var observed = Observations(history);
+        return observed.Count < 2 ? null
+            : SurrogateSchedule.For(observed.Select(o => space.Features(o.Point)).ToList(), observed.Select(o => o.Loss).ToList(), history.Surrogate);
+    }
+
+    /// <summary>Finished trials with a result, as losses: the warm-start ones first, then this job's in the order they ended, so
+    /// the observations only ever grow at the end (a refit's prefix stays the same data).</summary>
+    private List<(double[] Point, double Loss)> Observations(TuningHistory history)
+    {
+        var observed = new List<(double[] Point, double Loss)>();
+        foreach (var trial in history.WarmStart.Concat(history.Trials.OrderBy(t => t.EndOrder ?? int.MaxValue).ThenBy(t => t.Index)))
+        {
+            if (trial.Status is not (TrialStatus.Completed or TrialStatus.Stopped) || trial.ObjectiveValue is not { } value || !double.IsFinite(value))
+                continue;
+            if (space.PointOf(trial.HyperParameters) is { } point)
+                observed.Add((point, maximize ? -value : value));
+        }
+        return observed;
     }
 
     internal static double ExpectedImprovement(double mean, double variance, double best)

@@ -37,12 +37,16 @@ public sealed record TrialProposal(IReadOnlyDictionary<string, string> HyperPara
 /// <summary>What a strategy sees: this job's trials (every status) and the warm-start parents' finished trials.</summary>
 public sealed record TuningHistory(IReadOnlyList<TrialRecord> Trials, IReadOnlyList<TrialRecord> WarmStart)
 {
+    /// <summary>The Bayesian surrogate's last fit (<see cref="BayesianSearch.Fit"/>), if any: saves refitting, changes no proposal.</summary>
+    public SurrogateFit? Surrogate { get; init; }
+
     public static TuningHistory Of(IReadOnlyList<TrialRecord> trials) => new(trials, []);
 }
 
 /// <summary>
 /// Proposes the next configurations. Deterministic: the same seed and the same history give the same proposals, whatever
-/// was proposed before (strategies hold no state between calls, so a resumed job proposes what the first one would have).
+/// was proposed before (strategies hold no state between calls, so a resumed job proposes what the first one would have;
+/// the Bayesian surrogate's fit that a history may carry is a cache of a function of the history).
 /// </summary>
 public interface ISearchStrategy
 {
