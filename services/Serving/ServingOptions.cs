@@ -28,6 +28,9 @@ public sealed class ServingOptions
     /// <summary>The size at which a folder's capture object is written without waiting for the interval (below S3's multipart threshold).</summary>
     [Range(16 * 1024, 15 * 1024 * 1024)] public int CaptureObjectBytes { get; set; } = 8 * 1024 * 1024;
 
+    /// <summary>Tasks formatting captured rows into records at once (each with buffers of its own).</summary>
+    [Range(1, 16)] public int CaptureFormatters { get; set; } = 2;
+
     /// <summary>Capture objects written to S3 at once.</summary>
     [Range(1, 32)] public int CaptureUploads { get; set; } = 4;
 

@@ -13,8 +13,8 @@ public sealed record CaptureStatus(long Written, long Buffered, long Dropped, lo
 
 /// <summary>
 /// Data capture off the request path. A request only samples itself and queues its scored rows (no formatting, no I/O).
-/// One formatter task turns the queue into SageMaker capture records as they arrive, straight into a pooled buffer per
-/// endpoint, variant and hour; a buffer becomes an object when it reaches <see cref="ServingOptions.CaptureObjectBytes"/>
+/// <see cref="ServingOptions.CaptureFormatters"/> formatter tasks turn the queue into SageMaker capture records as they
+/// arrive, straight into pooled buffers per endpoint, variant and hour; a buffer becomes an object when it reaches <see cref="ServingOptions.CaptureObjectBytes"/>
 /// or has waited <see cref="ServingOptions.CaptureFlushMilliseconds"/>, and <see cref="ServingOptions.CaptureUploads"/>
 /// uploaders write the objects in parallel (single PUTs, never multipart), so formatting and uploading overlap and one slow
 /// PUT does not hold the rest. When <see cref="ServingOptions.CaptureBufferRecords"/> rows are waiting (queued, formatted
@@ -35,9 +35,9 @@ public sealed class CaptureWriter(ObjectStore store, IOptions<ServingOptions> op
         public int Count { get; set; }
     }
 
-    private readonly Channel<Batch> _queue = Channel.CreateUnbounded<Batch>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Batch> _queue = Channel.CreateUnbounded<Batch>();
     // Unbounded, but never longer than the buffer's limit allows: every record in it still counts as buffered.
-    private readonly Channel<(string Key, Chunk Chunk)> _objects = Channel.CreateUnbounded<(string, Chunk)>(new UnboundedChannelOptions { SingleWriter = true });
+    private readonly Channel<(string Key, Chunk Chunk)> _objects = Channel.CreateUnbounded<(string, Chunk)>();
     private readonly ServingOptions _options = options.Value;
     private long _buffered, _written, _dropped, _failed, _objectCount;
     private string? _lastError;
@@ -71,7 +71,7 @@ public sealed class CaptureWriter(ObjectStore store, IOptions<ServingOptions> op
         var uploaders = Enumerable.Range(0, _options.CaptureUploads).Select(_ => Task.Run(() => UploadAsync(stoppingToken), CancellationToken.None)).ToArray();
         try
         {
-            await FormatAsync(stoppingToken);
+            await Task.WhenAll(Enumerable.Range(0, _options.CaptureFormatters).Select(_ => Task.Run(() => FormatAsync(stoppingToken), CancellationToken.None)));
         }
         finally
         {
@@ -80,23 +80,34 @@ public sealed class CaptureWriter(ObjectStore store, IOptions<ServingOptions> op
         }
     }
 
+    /// <summary>One formatter's state: its open buffers (per folder), its JSON writers, the folder and size of its last record.</summary>
+    private sealed class Formatter
+    {
+        public Dictionary<string, Chunk> Open { get; } = new(StringComparer.Ordinal);
+        public CaptureFormat.RecordWriter Records { get; } = new();
+        // The folder of the previous batch: consecutive batches mostly share endpoint, variant and hour.
+        public (string Endpoint, string Variant, long Hour, string Folder) LastFolder = ("", "", -1, "");
+        public int RecordBytes;
+    }
+
     /// <summary>
-    /// Formats queued rows as they come; seals a folder's buffer into an object when it is full or has waited a flush
-    /// interval. On shutdown, formats and seals everything still queued.
+    /// One of <see cref="ServingOptions.CaptureFormatters"/> loops: formats queued rows as they come into buffers of its
+    /// own; seals a folder's buffer into an object when it is full or has waited a flush interval. On shutdown, formats
+    /// and seals everything still queued.
     /// </summary>
     private async Task FormatAsync(CancellationToken stoppingToken)
     {
         var interval = TimeSpan.FromMilliseconds(_options.CaptureFlushMilliseconds);
-        var open = new Dictionary<string, Chunk>(StringComparer.Ordinal);
+        var formatter = new Formatter();
+        var open = formatter.Open;
         var due = new List<Chunk>();
-        var records = new CaptureFormat.RecordWriter();
         Task<bool>? waiting = null;
         Task? timer = null;
         while (true)
         {
             var stopping = stoppingToken.IsCancellationRequested;
             while (_queue.Reader.TryRead(out var batch))
-                Format(batch, open, records);
+                Format(batch, formatter);
             var now = clock.GetTimestamp();
             var next = interval;
             foreach (var chunk in open.Values)
@@ -135,16 +146,14 @@ public sealed class CaptureWriter(ObjectStore store, IOptions<ServingOptions> op
 
     private static readonly TimeSpan Coalesce = TimeSpan.FromMilliseconds(10);
 
-    // The folder of the previous batch: consecutive batches mostly share endpoint, variant and hour.
-    private (string Endpoint, string Variant, long Hour, string Folder) _lastFolder = ("", "", -1, "");
-    private int _recordBytes;
-
-    private void Format(Batch batch, Dictionary<string, Chunk> open, CaptureFormat.RecordWriter records)
+    private void Format(Batch batch, Formatter formatter)
     {
+        var (open, records) = (formatter.Open, formatter.Records);
         var hour = batch.At.UtcTicks / TimeSpan.TicksPerHour;
-        if (_lastFolder.Hour != hour || _lastFolder.Endpoint != batch.Endpoint || _lastFolder.Variant != batch.Variant)
-            _lastFolder = (batch.Endpoint, batch.Variant, hour, CaptureFormat.CaptureFolder(_options.CapturePrefix, batch.Endpoint, batch.Variant, batch.At));
-        var folder = _lastFolder.Folder;
+        ref var last = ref formatter.LastFolder;
+        if (last.Hour != hour || last.Endpoint != batch.Endpoint || last.Variant != batch.Variant)
+            last = (batch.Endpoint, batch.Variant, hour, CaptureFormat.CaptureFolder(_options.CapturePrefix, batch.Endpoint, batch.Variant, batch.At));
+        var folder = last.Folder;
         if (!open.TryGetValue(folder, out var chunk))
             open[folder] = chunk = new Chunk(folder, clock.GetTimestamp());
         Span<char> eventId = stackalloc char[36];
@@ -152,17 +161,17 @@ public sealed class CaptureWriter(ObjectStore store, IOptions<ServingOptions> op
         {
             // Seal before the buffer would outgrow the object size (the last record's size as the guess, plus the 4 KiB
             // the JSON writer asks for at a time), so a pooled array of the object size is never doubled for one record.
-            if (chunk.Count > 0 && chunk.Lines.WrittenCount + 2 * _recordBytes + 4096 > _options.CaptureObjectBytes)
+            if (chunk.Count > 0 && chunk.Lines.WrittenCount + 2 * formatter.RecordBytes + 4096 > _options.CaptureObjectBytes)
             {
                 Seal(open, chunk);
                 open[folder] = chunk = new Chunk(folder, clock.GetTimestamp());
             }
             var before = chunk.Lines.WrittenCount;
-            Guid.NewGuid().TryFormat(eventId, out _);
+            CaptureFormat.NewEventId().TryFormat(eventId, out _);
             records.Write(chunk.Lines, batch.Inputs, i, batch.Rows[i], eventId, batch.At);
             chunk.Lines.Write("\n"u8);
             chunk.Count++;
-            _recordBytes = chunk.Lines.WrittenCount - before;
+            formatter.RecordBytes = chunk.Lines.WrittenCount - before;
         }
     }
 
