@@ -149,13 +149,23 @@ foreach (var (name, samples) in sequential)
         $"{samples.Count / samples.Sum() * 1000:N0} predictions/s");
 Console.WriteLine($"| p50 ratio Serving / bare | {Median(sequential["serving"]) / Median(sequential["bare"]):F2}× | | | | |");
 
-// One-row invocations from concurrent clients for a fixed time.
-await Concurrent($"1 row, {clients} concurrent clients, Serving ({seconds} s)", http, invocations, clients, 1, oneRow);
+// One-row invocations from concurrent clients for a fixed time. Each Serving phase starts with the capture buffer empty
+// and is followed by the capture writer's drain, so every phase's captured, dropped and drained rows are its own.
+var captureRows = new List<string>();
+await DrainCaptureAsync();
+await CapturedPhase($"1 row, {clients} clients", () => Concurrent($"1 row, {clients} concurrent clients, Serving ({seconds} s)", http, invocations, clients, 1, oneRow));
 await Concurrent($"1 row, {clients} concurrent clients, bare minimal API ({seconds} s)", bareHttp, "invocations", clients, 1, oneRow);
 foreach (var rows in new[] { 100, 1000 })
-    await Concurrent($"{rows:N0}-row batches, 4 concurrent clients, Serving ({seconds} s)", http, invocations, 4, rows, [.. Enumerable.Range(0, 8).Select(i => Body(rows, i))]);
+    await CapturedPhase($"{rows:N0}-row batches, 4 clients", () => Concurrent($"{rows:N0}-row batches, 4 concurrent clients, Serving ({seconds} s)", http, invocations, 4, rows,
+        [.. Enumerable.Range(0, 8).Select(i => Body(rows, i))]));
 
-var status = JsonNode.Parse(await (await http.GetAsync("api/capture")).Content.ReadAsStringAsync())!;
+var status = await CaptureStatusAsync();
+Console.WriteLine();
+Console.WriteLine("capture at 100 % per phase (first replica; offered = rows the phase scored, written = objects stored by the end of the drain):");
+Console.WriteLine();
+Console.WriteLine("| phase | offered rows | written | dropped | dropped share | drain after the phase (s) | failed writes |");
+Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+captureRows.ForEach(Console.WriteLine);
 Console.WriteLine();
 Console.WriteLine($"capture after the run: {status.ToJsonString()}");
 
@@ -240,7 +250,29 @@ static double Median(IEnumerable<double> values)
     return sorted.Length == 0 ? double.NaN : sorted[sorted.Length / 2];
 }
 
-async Task Concurrent(string label, HttpClient client, string path, int workers, int rows, string[] bodies)
+async Task<JsonNode> CaptureStatusAsync() => JsonNode.Parse(await (await http.GetAsync("api/capture")).Content.ReadAsStringAsync())!;
+
+// Waits until the first replica's capture buffer is empty (everything queued written, or dropped): the seconds it took.
+async Task<double> DrainCaptureAsync()
+{
+    var waited = Stopwatch.StartNew();
+    while ((await CaptureStatusAsync())["buffered"]!.GetValue<long>() > 0 && waited.Elapsed < TimeSpan.FromMinutes(2))
+        await Task.Delay(50);
+    return waited.Elapsed.TotalSeconds;
+}
+
+async Task CapturedPhase(string label, Func<Task<long>> phase)
+{
+    var before = await CaptureStatusAsync();
+    var offered = await phase();
+    var drain = await DrainCaptureAsync();
+    var after = await CaptureStatusAsync();
+    long Delta(string field) => after[field]!.GetValue<long>() - before[field]!.GetValue<long>();
+    var dropped = Delta("dropped");
+    captureRows.Add($"| {label} | {offered:N0} | {Delta("written"):N0} | {dropped:N0} | {(offered == 0 ? 0 : 100.0 * dropped / offered):F1} % | {drain:F1} | {Delta("failed")} |");
+}
+
+async Task<long> Concurrent(string label, HttpClient client, string path, int workers, int rows, string[] bodies)
 {
     for (var i = 0; i < 20; i++)
         await InvokeAsync(client, path, bodies[i % bodies.Length]);
@@ -259,6 +291,8 @@ async Task Concurrent(string label, HttpClient client, string path, int workers,
     }));
     var all = samples.SelectMany(s => s).ToArray();
     Row(label, all, $"{all.Length * rows / wall.Elapsed.TotalSeconds:N0} {(rows == 1 ? "predictions" : "rows")}/s");
+    // The warm-up's rows are captured too.
+    return (all.Length + 20L) * rows;
 }
 
 void Row(string label, double[] samples, string throughput)

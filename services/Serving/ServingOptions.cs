@@ -22,8 +22,17 @@ public sealed class ServingOptions
     /// <summary>Captured records held in memory before a flush; beyond it records are dropped (and counted), never waited for.</summary>
     [Range(1, 10_000_000)] public int CaptureBufferRecords { get; set; } = 100_000;
 
-    /// <summary>How often the capture buffer is written to S3.</summary>
+    /// <summary>The longest a captured record waits to be written: a folder's object is written when it is this old (or full).</summary>
     [Range(50, 600_000)] public int CaptureFlushMilliseconds { get; set; } = 1000;
+
+    /// <summary>The size at which a folder's capture object is written without waiting for the interval (below S3's multipart threshold).</summary>
+    [Range(16 * 1024, 15 * 1024 * 1024)] public int CaptureObjectBytes { get; set; } = 8 * 1024 * 1024;
+
+    /// <summary>Tasks formatting captured rows into records at once (each with buffers of its own).</summary>
+    [Range(1, 16)] public int CaptureFormatters { get; set; } = 2;
+
+    /// <summary>Capture objects written to S3 at once.</summary>
+    [Range(1, 32)] public int CaptureUploads { get; set; } = 4;
 
     /// <summary>How often a replica checks for endpoint changes (traffic shifts, new configurations, rollbacks).</summary>
     [Range(20, 10_000)] public int RefreshMilliseconds { get; set; } = 200;

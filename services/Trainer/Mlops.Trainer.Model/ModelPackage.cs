@@ -83,7 +83,7 @@ public sealed class ModelPackage : IDisposable
     /// <summary>Scores a table that has (at least) the input schema's columns; other columns are ignored.</summary>
     public IReadOnlyList<Prediction> Score(DataTable table)
     {
-        var inputs = new DataTable([.. Manifest.InputSchema.Select(c => table.Find(c.Name) is { } column && column.Kind.ToString().Equals(c.Type, StringComparison.OrdinalIgnoreCase)
+        var inputs = IsInputSchema(table) ? table : new DataTable([.. Manifest.InputSchema.Select(c => table.Find(c.Name) is { } column && Fits(column, c)
             ? column
             : throw new ArgumentException(
                 $"The rows lack input column '{c.Name}' of type {c.Type}. Input schema: {string.Join(", ", Manifest.InputSchema.Select(s => $"{s.Name} ({s.Type})"))}.", nameof(table)))]);
@@ -107,6 +107,35 @@ public sealed class ModelPackage : IDisposable
             // Do not keep the caller's rows alive between calls.
             input.MoveTo(DataTable.Empty, 0);
         }
+    }
+
+    private static bool Fits(TableColumn column, SchemaColumn schema) => string.Equals(column.Kind switch
+    {
+        ColumnKind.Number => "number",
+        ColumnKind.Boolean => "boolean",
+        ColumnKind.Text => "text",
+        ColumnKind.Timestamp => "timestamp",
+        var other => other.ToString(),
+    }, schema.Type, StringComparison.OrdinalIgnoreCase);
+
+    // Whether the table is already the input schema, column for column (what Serving binds): then it is scored as it is.
+    private bool IsInputSchema(DataTable table)
+    {
+        var schema = Manifest.InputSchema;
+        if (table.Columns.Count != schema.Count)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < schema.Count; i++)
+        {
+            if (!string.Equals(table.Columns[i].Name, schema[i].Name, StringComparison.Ordinal) || !Fits(table.Columns[i], schema[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>

@@ -32,6 +32,19 @@ public static class CaptureFormat
     /// <summary>A file name within a folder, SageMaker-style: <c>mm-ss-fff-{uuid}.jsonl</c>.</summary>
     public static string FileName(DateTimeOffset at) => $"{at.UtcDateTime:mm-ss-fff}-{Guid.NewGuid()}.jsonl";
 
+    /// <summary>
+    /// A random (version 4) UUID for a record's eventId, from <see cref="Random.Shared"/>: an id must be unique, not
+    /// unguessable, and <see cref="Guid.NewGuid"/> costs a system call per id, once per captured row.
+    /// </summary>
+    public static Guid NewEventId()
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        Random.Shared.NextBytes(bytes);
+        bytes[6] = (byte)((bytes[6] & 0x0F) | 0x40);
+        bytes[8] = (byte)((bytes[8] & 0x3F) | 0x80);
+        return new Guid(bytes, bigEndian: true);
+    }
+
     private static string Hour(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy/MM/dd/HH", CultureInfo.InvariantCulture);
 
     /// <summary>One capture record (one line, no trailing newline).</summary>
@@ -44,43 +57,85 @@ public static class CaptureFormat
 
     /// <summary>
     /// Writes capture records straight into a buffer, reusing its JSON writers and scratch space across records (the
-    /// capture writer formats every captured row, on the same cores that serve requests). One per thread.
+    /// capture writer formats every captured row, on the same cores that serve requests): property names pre-encoded, the
+    /// input column names encoded once per table, the inference time formatted once per request. One per thread.
     /// </summary>
     public sealed class RecordWriter
     {
         private readonly ArrayBufferWriter<byte> _scratch = new(512);
         private readonly Utf8JsonWriter _inner = new(Stream.Null, Writer);
         private readonly Utf8JsonWriter _outer = new(Stream.Null, Writer);
+        private DataTable? _namesOf;
+        private JsonEncodedText[] _names = [];
+        private DateTimeOffset _timeOf = DateTimeOffset.MinValue;
+        private JsonEncodedText _time;
 
-        public void Write(IBufferWriter<byte> output, DataTable inputs, int row, ScoredRow prediction, string eventId, DateTimeOffset at)
+        public void Write(IBufferWriter<byte> output, DataTable inputs, int row, ScoredRow prediction, ReadOnlySpan<char> eventId, DateTimeOffset at)
         {
+            if (!ReferenceEquals(_namesOf, inputs))
+            {
+                _names = [.. inputs.Columns.Select(c => JsonEncodedText.Encode(c.Name, Writer.Encoder))];
+                _namesOf = inputs;
+            }
+            if (at != _timeOf || _time.EncodedUtf8Bytes.Length == 0)
+            {
+                Span<char> text = stackalloc char[24];
+                at.UtcDateTime.TryFormat(text, out var length, "yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
+                _time = JsonEncodedText.Encode(text[..length]);
+                _timeOf = at;
+            }
             var w = _outer;
             w.Reset(output);
             w.WriteStartObject();
-            w.WriteStartObject("captureData");
+            w.WriteStartObject(Names.CaptureData);
             _scratch.ResetWrittenCount();
             _inner.Reset(_scratch);
-            WriteInput(_inner, inputs, row);
+            WriteInput(_inner, inputs, row, _names);
             _inner.Flush();
-            WriteData(w, "endpointInput", "INPUT", _scratch.WrittenSpan);
+            WriteData(w, Names.EndpointInput, Names.Input, _scratch.WrittenSpan);
             _scratch.ResetWrittenCount();
             _inner.Reset(_scratch);
             WriteOutput(_inner, prediction);
             _inner.Flush();
-            WriteData(w, "endpointOutput", "OUTPUT", _scratch.WrittenSpan);
+            WriteData(w, Names.EndpointOutput, Names.Output, _scratch.WrittenSpan);
             w.WriteEndObject();
-            w.WriteStartObject("eventMetadata");
-            w.WriteString("eventId", eventId);
-            w.WriteString("inferenceId", prediction.InferenceId);
-            Span<char> time = stackalloc char[24];
-            at.UtcDateTime.TryFormat(time, out var length, "yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
-            w.WriteString("inferenceTime", time[..length]);
+            w.WriteStartObject(Names.EventMetadata);
+            w.WriteString(Names.EventId, eventId);
+            w.WriteString(Names.InferenceId, prediction.InferenceId);
+            w.WriteString(Names.InferenceTime, _time);
             w.WriteEndObject();
-            w.WriteString("eventVersion", EventVersion);
+            w.WriteString(Names.EventVersion, Names.EventVersionValue);
             w.WriteEndObject();
             w.Flush();
         }
     }
+
+    // Every property name and fixed value, encoded once.
+    private static class Names
+    {
+        public static readonly JsonEncodedText CaptureData = JsonEncodedText.Encode("captureData");
+        public static readonly JsonEncodedText EventMetadata = JsonEncodedText.Encode("eventMetadata");
+        public static readonly JsonEncodedText EventId = JsonEncodedText.Encode("eventId");
+        public static readonly JsonEncodedText InferenceId = JsonEncodedText.Encode("inferenceId");
+        public static readonly JsonEncodedText InferenceTime = JsonEncodedText.Encode("inferenceTime");
+        public static readonly JsonEncodedText EventVersion = JsonEncodedText.Encode("eventVersion");
+        public static readonly JsonEncodedText EventVersionValue = JsonEncodedText.Encode(CaptureFormat.EventVersion);
+        public static readonly JsonEncodedText EndpointInput = JsonEncodedText.Encode("endpointInput");
+        public static readonly JsonEncodedText EndpointOutput = JsonEncodedText.Encode("endpointOutput");
+        public static readonly JsonEncodedText Input = JsonEncodedText.Encode("INPUT");
+        public static readonly JsonEncodedText Output = JsonEncodedText.Encode("OUTPUT");
+        public static readonly JsonEncodedText ObservedContentType = JsonEncodedText.Encode("observedContentType");
+        public static readonly JsonEncodedText Mode = JsonEncodedText.Encode("mode");
+        public static readonly JsonEncodedText Data = JsonEncodedText.Encode("data");
+        public static readonly JsonEncodedText Encoding = JsonEncodedText.Encode("encoding");
+        public static readonly JsonEncodedText ApplicationJson = JsonEncodedText.Encode(JsonType);
+        public static readonly JsonEncodedText Json = JsonEncodedText.Encode("JSON");
+        public static readonly JsonEncodedText PredictedLabel = JsonEncodedText.Encode("predicted_label");
+        public static readonly JsonEncodedText Score = JsonEncodedText.Encode("score");
+        public static readonly JsonEncodedText Probability = JsonEncodedText.Encode("probability");
+        public static readonly JsonEncodedText ClassProbabilities = JsonEncodedText.Encode("class_probabilities");
+    }
+
     /// <summary>One ground-truth record: the label as CSV data, keyed by the inference id it labels.</summary>
     public static string GroundTruthRecord(string inferenceId, string label)
     {
@@ -101,18 +156,19 @@ public static class CaptureFormat
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    private static void WriteData(Utf8JsonWriter w, string name, string mode, ReadOnlySpan<byte> data)
+    private static void WriteData(Utf8JsonWriter w, JsonEncodedText name, JsonEncodedText mode, ReadOnlySpan<byte> data)
     {
         w.WriteStartObject(name);
-        w.WriteString("observedContentType", JsonType);
-        w.WriteString("mode", mode);
-        w.WriteString("data", data);
-        w.WriteString("encoding", "JSON");
+        w.WriteString(Names.ObservedContentType, Names.ApplicationJson);
+        w.WriteString(Names.Mode, mode);
+        w.WriteString(Names.Data, data);
+        w.WriteString(Names.Encoding, Names.Json);
         w.WriteEndObject();
     }
 
     /// <summary>The row as a JSON object of the model's input columns: numbers (missing: null), booleans, strings, ISO 8601 timestamps.</summary>
-    public static string InputJson(DataTable inputs, int row) => Json(w => WriteInput(w, inputs, row));
+    public static string InputJson(DataTable inputs, int row) =>
+        Json(w => WriteInput(w, inputs, row, [.. inputs.Columns.Select(c => JsonEncodedText.Encode(c.Name, Writer.Encoder))]));
 
     /// <summary>The prediction as JSON: predicted_label, score, probability (binary), class_probabilities (multiclass).</summary>
     public static string OutputJson(ScoredRow p) => Json(w => WriteOutput(w, p));
@@ -125,13 +181,13 @@ public static class CaptureFormat
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
-    private static void WriteInput(Utf8JsonWriter w, DataTable inputs, int row)
+    private static void WriteInput(Utf8JsonWriter w, DataTable inputs, int row, JsonEncodedText[] names)
     {
         w.WriteStartObject();
-        foreach (var column in inputs.Columns)
+        for (var c = 0; c < names.Length; c++)
         {
-            w.WritePropertyName(column.Name);
-            switch (column.Values)
+            w.WritePropertyName(names[c]);
+            switch (inputs.Columns[c].Values)
             {
                 case float[] f when float.IsNaN(f[row]): w.WriteNullValue(); break;
                 case float[] f: w.WriteNumberValue(f[row]); break;
@@ -153,7 +209,7 @@ public static class CaptureFormat
     private static void WriteOutput(Utf8JsonWriter w, ScoredRow p)
     {
         w.WriteStartObject();
-        w.WritePropertyName("predicted_label");
+        w.WritePropertyName(Names.PredictedLabel);
         switch (p.PredictedLabel)
         {
             case null: w.WriteNullValue(); break;
@@ -163,14 +219,14 @@ public static class CaptureFormat
             case var other: JsonSerializer.Serialize(w, other); break;
         }
         if (float.IsFinite(p.Score))
-            w.WriteNumber("score", p.Score);
+            w.WriteNumber(Names.Score, p.Score);
         else
-            w.WriteNull("score");
+            w.WriteNull(Names.Score);
         if (p.Probability is { } probability)
-            w.WriteNumber("probability", probability);
+            w.WriteNumber(Names.Probability, probability);
         if (p.ClassProbabilities is { } classes)
         {
-            w.WriteStartObject("class_probabilities");
+            w.WriteStartObject(Names.ClassProbabilities);
             foreach (var (name, value) in classes)
                 w.WriteNumber(name, value);
             w.WriteEndObject();

@@ -6,7 +6,25 @@ namespace Mlops.Serving.Features.Inference;
 /// A request's rows before they meet the model's schema: column names and, per row, one cell per column. A cell is a
 /// <see cref="JsonElement"/> (JSON formats), a string (CSV) or null (absent). <see cref="Format"/> names the format parsed.
 /// </summary>
-public sealed record InputFrame(IReadOnlyList<string> Columns, IReadOnlyList<object?[]> Rows, string Format);
+public sealed record InputFrame(IReadOnlyList<string> Columns, IReadOnlyList<object?[]> Rows, string Format)
+{
+    /// <summary>
+    /// The same rows with every JSON cell copied out of the request's document, for a frame that outlives the request
+    /// (a shadow mirror): the request's document is returned to the pool when the request ends.
+    /// </summary>
+    public InputFrame Detach()
+    {
+        var rows = new List<object?[]>(Rows.Count);
+        foreach (var row in Rows)
+        {
+            var copy = new object?[row.Length];
+            for (var i = 0; i < row.Length; i++)
+                copy[i] = row[i] is JsonElement e ? e.Clone() : row[i];
+            rows.Add(copy);
+        }
+        return this with { Rows = rows };
+    }
+}
 
 /// <summary>Invocation options that travel with the rows: per-row inference ids, a target variant, a sticky key, whether to explain.</summary>
 public sealed record InvocationOptions(IReadOnlyList<string>? InferenceIds, string? RequestId, string? TargetVariant, string? StickyKey, bool Explain = false);
@@ -32,16 +50,16 @@ public static class MlflowRequest
         IReadOnlyList<string>? ids = null;
         foreach (var property in root.EnumerateObject())
         {
-            if (Formats.Contains(property.Name))
+            if (FormatOf(property) is { } named)
             {
                 if (format is not null)
-                    throw Bad($"The body has both '{format}' and '{property.Name}'; give exactly one of {string.Join(", ", Formats)}.");
-                format = property.Name;
+                    throw Bad($"The body has both '{format}' and '{named}'; give exactly one of {string.Join(", ", Formats)}.");
+                format = named;
                 payload = property.Value;
             }
-            else if (property.Name == "inference_ids")
+            else if (property.NameEquals("inference_ids"u8))
                 ids = ReadIds(property.Value);
-            else if (property.Name != "params")
+            else if (!property.NameEquals("params"u8))
                 throw Bad($"Unknown key '{property.Name}'. The body takes one of {string.Join(", ", Formats)} (and optionally {string.Join(", ", OtherKeys)}).");
         }
         if (format is null)
@@ -57,6 +75,32 @@ public static class MlflowRequest
         return (frame, ids);
     }
 
+    // The format a top-level key names, compared as UTF-8 (no string per key).
+    private static string? FormatOf(JsonProperty property) =>
+        property.NameEquals("dataframe_split"u8) ? DataframeSplit
+        : property.NameEquals("dataframe_records"u8) ? DataframeRecords
+        : property.NameEquals("instances"u8) ? Instances
+        : property.NameEquals("inputs"u8) ? Inputs
+        : null;
+
+    /// <summary>The first name that occurs twice, if any (a scan for the usual few columns, a set for wide frames).</summary>
+    private static string? Duplicate(IReadOnlyList<string> names)
+    {
+        if (names.Count > 16)
+        {
+            var seen = new HashSet<string>(names.Count, StringComparer.Ordinal);
+            foreach (var name in names)
+                if (!seen.Add(name))
+                    return name;
+            return null;
+        }
+        for (var i = 1; i < names.Count; i++)
+            for (var j = 0; j < i; j++)
+                if (string.Equals(names[i], names[j], StringComparison.Ordinal))
+                    return names[i];
+        return null;
+    }
+
     /// <summary>CSV with a header row (RFC 4180 quoting); an empty field is a missing value.</summary>
     public static InputFrame ParseCsv(string text)
     {
@@ -64,8 +108,8 @@ public static class MlflowRequest
         if (records.Count == 0)
             throw Bad("The CSV body is empty: it needs a header row naming the columns, then one line per row.");
         var header = records[0];
-        foreach (var duplicate in header.GroupBy(h => h).Where(g => g.Count() > 1))
-            throw Bad($"The CSV header names column '{duplicate.Key}' more than once.");
+        if (Duplicate(header) is { } duplicate)
+            throw Bad($"The CSV header names column '{duplicate}' more than once.");
         var rows = new List<object?[]>(records.Count - 1);
         for (var i = 1; i < records.Count; i++)
         {
@@ -84,19 +128,23 @@ public static class MlflowRequest
             throw Bad("dataframe_split.columns must be a list of column names.");
         if (!split.TryGetProperty("data", out var data) || data.ValueKind != JsonValueKind.Array)
             throw Bad("dataframe_split.data must be a list of rows (lists of values).");
-        var columns = new List<string>();
+        var columns = new List<string>(columnsElement.GetArrayLength());
         foreach (var c in columnsElement.EnumerateArray())
             columns.Add(c.ValueKind == JsonValueKind.String ? c.GetString()! : throw Bad($"dataframe_split.columns[{columns.Count}] is a JSON {Kind(c)}, not a column name."));
-        foreach (var duplicate in columns.GroupBy(c => c).Where(g => g.Count() > 1))
-            throw Bad($"dataframe_split.columns names '{duplicate.Key}' more than once.");
-        var rows = new List<object?[]>();
+        if (Duplicate(columns) is { } duplicate)
+            throw Bad($"dataframe_split.columns names '{duplicate}' more than once.");
+        var rows = new List<object?[]>(data.GetArrayLength());
         foreach (var row in data.EnumerateArray())
         {
             if (row.ValueKind != JsonValueKind.Array)
                 throw Bad($"dataframe_split.data[{rows.Count}] is a JSON {Kind(row)}, not a list of values.");
             if (row.GetArrayLength() != columns.Count)
                 throw Bad($"dataframe_split.data[{rows.Count}] has {row.GetArrayLength()} values for {columns.Count} columns.");
-            rows.Add([.. row.EnumerateArray().Select(v => (object?)v)]);
+            var cells = new object?[columns.Count];
+            var i = 0;
+            foreach (var value in row.EnumerateArray())
+                cells[i++] = value;
+            rows.Add(cells);
         }
         return new InputFrame(columns, rows, DataframeSplit);
     }
@@ -169,16 +217,28 @@ public static class InferenceIds
 {
     public const int MaxLength = 64; // SageMaker's InferenceId limit
 
-    public static bool IsValid(string id) => id.Length is > 0 and <= MaxLength && id.All(c => c >= ' ' && c != '\u007f');
+    public static bool IsValid(string id)
+    {
+        if (id.Length is 0 or > MaxLength)
+            return false;
+        foreach (var c in id)
+            if (c < ' ' || c == '\u007f')
+                return false;
+        return true;
+    }
 
     /// <summary>Per-row ids: the given list; else the request id (one row) or request id + "-" + row index; else new ids.</summary>
     public static IReadOnlyList<string> For(int rows, IReadOnlyList<string>? given, string? requestId)
     {
         if (given is not null)
             return given;
-        if (requestId is not null)
-            return rows == 1 ? [requestId] : [.. Enumerable.Range(0, rows).Select(i => $"{requestId}-{i}")];
-        return [.. Enumerable.Range(0, rows).Select(_ => Guid.CreateVersion7().ToString())];
+        var ids = new string[rows];
+        if (requestId is not null && rows == 1)
+            ids[0] = requestId;
+        else
+            for (var i = 0; i < rows; i++)
+                ids[i] = requestId is null ? Guid.CreateVersion7().ToString() : $"{requestId}-{i}";
+        return ids;
     }
 }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Mlops.Serving.Features.Routing;
 
 namespace Mlops.Serving.Features.Inference;
 
@@ -33,28 +34,34 @@ public static class InvocationEndpoints
     {
         var route = await invoker.RouteAsync(name, ct);
         var request = http.Request;
-        var mediaType = request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
-        InputFrame frame;
-        IReadOnlyList<string>? ids = null;
-        switch (mediaType)
+        var json = IsMediaType(request.ContentType, "application/json");
+        if (!json && !IsMediaType(request.ContentType, "text/csv"))
+            throw ProblemException.UnsupportedMediaType(
+                $"Content type '{request.ContentType}' is not accepted; send {string.Join(" or ", ContentTypes)}.", ContentTypes);
+        if (!json)
         {
-            case "application/json":
-            {
-                using var document = await JsonDocument.ParseAsync(request.Body, default, ct);
-                (frame, ids) = MlflowRequest.ParseJson(document.RootElement.Clone());
-                break;
-            }
-            case "text/csv":
-            {
-                using var reader = new StreamReader(request.Body);
-                frame = MlflowRequest.ParseCsv(await reader.ReadToEndAsync(ct));
-                break;
-            }
-            default:
-                throw ProblemException.UnsupportedMediaType(
-                    $"Content type '{request.ContentType}' is not accepted; send {string.Join(" or ", ContentTypes)}.", ContentTypes);
+            using var reader = new StreamReader(request.Body);
+            return Score(invoker, route, MlflowRequest.ParseCsv(await reader.ReadToEndAsync(ct)), null, http);
         }
+        // The rows' JSON cells point into the document, which goes back to the pool when the request is scored: everything
+        // that reads them (binding, scoring) runs before then, and a shadow mirror copies what it keeps.
+        using var document = await JsonDocument.ParseAsync(request.Body, default, ct);
+        var (frame, ids) = MlflowRequest.ParseJson(document.RootElement);
+        return Score(invoker, route, frame, ids, http);
+    }
 
+    /// <summary>Whether a Content-Type header is that media type (parameters such as charset ignored, case-insensitive).</summary>
+    private static bool IsMediaType(string? contentType, string mediaType)
+    {
+        var value = contentType.AsSpan();
+        if (value.IndexOf(';') is var semicolon and >= 0)
+            value = value[..semicolon];
+        return value.Trim().Equals(mediaType, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static Ok<MlflowPredictions> Score(Invoker invoker, EndpointRoute route, InputFrame frame, IReadOnlyList<string>? ids, HttpContext http)
+    {
+        var request = http.Request;
         var requestId = Header(request, InferenceIdHeader);
         if (requestId is not null && !InferenceIds.IsValid(requestId))
             throw ProblemException.BadRequest($"{InferenceIdHeader} must be 1 to {InferenceIds.MaxLength} printable characters.");

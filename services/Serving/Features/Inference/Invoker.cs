@@ -43,10 +43,13 @@ public sealed class Invoker(RoutingTable routes, CaptureWriter capture, ShadowMi
         var tags = new TagList { { "endpoint", route.Name }, { "variant", variant.Spec.Name } };
 
         using var activity = ServingMetrics.Activities.StartActivity("serving.score");
-        activity?.SetTag("serving.endpoint", route.Name);
-        activity?.SetTag("serving.variant", variant.Spec.Name);
-        activity?.SetTag("serving.model", $"{model.ModelName}/{model.ModelVersion}");
-        activity?.SetTag("serving.rows", frame.Rows.Count);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag("serving.endpoint", route.Name);
+            activity.SetTag("serving.variant", variant.Spec.Name);
+            activity.SetTag("serving.model", model.Label);
+            activity.SetTag("serving.rows", frame.Rows.Count);
+        }
 
         // Measured from binding on: rows that do not fit this variant's schema fail this variant (the built-in alarms count them).
         var started = Stopwatch.GetTimestamp();

@@ -17,92 +17,145 @@ public static class SchemaBinder
     {
         if (frame.Rows.Count == 0)
             throw ProblemException.BadRequest("The request has no rows to score.");
-        var index = frame.Columns.Select((c, i) => (c, i)).ToDictionary(x => x.c, x => x.i, StringComparer.Ordinal);
-        var columns = new List<TableColumn>(schema.Count);
-        foreach (var column in schema)
+        // A few columns (the usual request) are found by a scan; a dictionary pays off only for wide frames.
+        var index = frame.Columns.Count > 16 ? IndexOf(frame.Columns) : null;
+        var columns = new TableColumn[schema.Count];
+        for (var c = 0; c < columns.Length; c++)
         {
-            if (!index.TryGetValue(column.Name, out var at))
+            var column = schema[c];
+            var at = index is null ? Find(frame.Columns, column.Name) : index.GetValueOrDefault(column.Name, -1);
+            if (at < 0)
                 throw ColumnProblem(column.Name, null,
                     $"Input column '{column.Name}' ({column.Type}) is missing. The model's inputs: {string.Join(", ", schema.Select(s => $"{s.Name} ({s.Type})"))}.");
-            columns.Add(column.Type switch
+            columns[c] = column.Type switch
             {
-                "number" => TableColumn.Numbers(column.Name, Convert(frame, at, column, Number)),
-                "boolean" => TableColumn.Booleans(column.Name, Convert(frame, at, column, Boolean)),
-                "text" => TableColumn.Texts(column.Name, Convert(frame, at, column, Text)),
-                "timestamp" => TableColumn.Timestamps(column.Name, Convert(frame, at, column, Timestamp)),
+                "number" => TableColumn.Numbers(column.Name, Convert<float>(frame, at, column, Number)),
+                "boolean" => TableColumn.Booleans(column.Name, Convert<bool>(frame, at, column, Boolean)),
+                "text" => TableColumn.Texts(column.Name, Convert<string?>(frame, at, column, Text)),
+                "timestamp" => TableColumn.Timestamps(column.Name, Convert<DateTime?>(frame, at, column, Timestamp)),
                 _ => throw new InvalidDataException($"The model's input column '{column.Name}' has type '{column.Type}', which Serving does not know."),
-            });
+            };
         }
         return new DataTable(columns);
     }
 
-    // Each converter answers null when the cell is not of the type; a missing value is a value (NaN, null, false).
-    private static float? Number(object? cell) => cell switch
+    private static int Find(IReadOnlyList<string> columns, string name)
     {
-        null => float.NaN,
-        JsonElement { ValueKind: JsonValueKind.Null } => float.NaN,
-        JsonElement { ValueKind: JsonValueKind.Number } e => e.TryGetDouble(out var d) && Math.Abs(d) <= float.MaxValue ? (float)d : null,
-        string s => float.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var f) && float.IsFinite(f) ? f : null,
-        _ => null,
-    };
+        for (var i = 0; i < columns.Count; i++)
+            if (string.Equals(columns[i], name, StringComparison.Ordinal))
+                return i;
+        return -1;
+    }
 
-    private static bool? Boolean(object? cell) => cell switch
+    private static Dictionary<string, int> IndexOf(IReadOnlyList<string> columns)
     {
-        null => false,
-        JsonElement { ValueKind: JsonValueKind.Null } => false,
-        JsonElement { ValueKind: JsonValueKind.True } => true,
-        JsonElement { ValueKind: JsonValueKind.False } => false,
-        string s when s.Equals("true", StringComparison.OrdinalIgnoreCase) || s == "1" => true,
-        string s when s.Equals("false", StringComparison.OrdinalIgnoreCase) || s == "0" => false,
-        _ => null,
-    };
+        var index = new Dictionary<string, int>(columns.Count, StringComparer.Ordinal);
+        for (var i = 0; i < columns.Count; i++)
+            index.TryAdd(columns[i], i);
+        return index;
+    }
 
-    private static Box<string?>? Text(object? cell) => cell switch
+    private delegate bool Converter<T>(object? cell, out T value);
+
+    // Each converter answers false when the cell is not of the type; a missing value is a value (NaN, null, false).
+    private static bool Number(object? cell, out float value)
     {
-        null => new(null),
-        JsonElement { ValueKind: JsonValueKind.Null } => new(null),
-        JsonElement { ValueKind: JsonValueKind.String } e => new(e.GetString()),
-        string s => new(s),
-        _ => null,
-    };
+        switch (cell)
+        {
+            case null:
+            case JsonElement { ValueKind: JsonValueKind.Null }:
+                value = float.NaN;
+                return true;
+            case JsonElement { ValueKind: JsonValueKind.Number } e when e.TryGetDouble(out var d) && Math.Abs(d) <= float.MaxValue:
+                value = (float)d;
+                return true;
+            case string s when float.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var f) && float.IsFinite(f):
+                value = f;
+                return true;
+            default:
+                value = 0;
+                return false;
+        }
+    }
 
-    private static Box<DateTime?>? Timestamp(object? cell) => cell switch
+    private static bool Boolean(object? cell, out bool value)
     {
-        null => new(null),
-        JsonElement { ValueKind: JsonValueKind.Null } => new(null),
-        JsonElement { ValueKind: JsonValueKind.String } e => ParseTime(e.GetString()!),
-        string s => ParseTime(s),
-        _ => null,
-    };
+        switch (cell)
+        {
+            case null:
+            case JsonElement { ValueKind: JsonValueKind.Null or JsonValueKind.False }:
+                value = false;
+                return true;
+            case JsonElement { ValueKind: JsonValueKind.True }:
+                value = true;
+                return true;
+            case string s when s.Equals("true", StringComparison.OrdinalIgnoreCase) || s == "1":
+                value = true;
+                return true;
+            case string s when s.Equals("false", StringComparison.OrdinalIgnoreCase) || s == "0":
+                value = false;
+                return true;
+            default:
+                value = false;
+                return false;
+        }
+    }
 
-    private static Box<DateTime?>? ParseTime(string s) =>
-        DateTime.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var d) ? new(d) : null;
+    private static bool Text(object? cell, out string? value)
+    {
+        switch (cell)
+        {
+            case null:
+            case JsonElement { ValueKind: JsonValueKind.Null }:
+                value = null;
+                return true;
+            case JsonElement { ValueKind: JsonValueKind.String } e:
+                value = e.GetString();
+                return true;
+            case string s:
+                value = s;
+                return true;
+            default:
+                value = null;
+                return false;
+        }
+    }
 
-    private static T[] Convert<T>(InputFrame frame, int at, SchemaColumn column, Func<object?, Box<T>?> convert)
+    private static bool Timestamp(object? cell, out DateTime? value)
+    {
+        value = null;
+        switch (cell)
+        {
+            case null:
+            case JsonElement { ValueKind: JsonValueKind.Null }:
+                return true;
+            case JsonElement { ValueKind: JsonValueKind.String } e:
+                return ParseTime(e.GetString()!, out value);
+            case string s:
+                return ParseTime(s, out value);
+            default:
+                return false;
+        }
+    }
+
+    private static bool ParseTime(string s, out DateTime? value)
+    {
+        var parsed = DateTime.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var d);
+        value = parsed ? d : null;
+        return parsed;
+    }
+
+    private static T[] Convert<T>(InputFrame frame, int at, SchemaColumn column, Converter<T> convert)
     {
         var values = new T[frame.Rows.Count];
         for (var row = 0; row < values.Length; row++)
         {
             var cell = frame.Rows[row][at];
-            values[row] = convert(cell) is { } box ? box.Value : throw ColumnProblem(column.Name, row,
-                $"Column '{column.Name}' row {row}: expected {Expected(column.Type)}, got {Describe(cell)}.");
+            if (!convert(cell, out values[row]))
+                throw ColumnProblem(column.Name, row, $"Column '{column.Name}' row {row}: expected {Expected(column.Type)}, got {Describe(cell)}.");
         }
         return values;
     }
-
-    private static T[] Convert<T>(InputFrame frame, int at, SchemaColumn column, Func<object?, T?> convert) where T : struct
-    {
-        var values = new T[frame.Rows.Count];
-        for (var row = 0; row < values.Length; row++)
-        {
-            var cell = frame.Rows[row][at];
-            values[row] = convert(cell) ?? throw ColumnProblem(column.Name, row,
-                $"Column '{column.Name}' row {row}: expected {Expected(column.Type)}, got {Describe(cell)}.");
-        }
-        return values;
-    }
-
-    private sealed record Box<T>(T Value);
 
     private static string Expected(string type) => type switch
     {

@@ -32,7 +32,8 @@ public sealed class ShadowMirror(CaptureWriter capture, IOptions<ServingOptions>
         var percent = route.ShadowPercent;
         if (percent <= 0 || (percent < 100 && Random.Shared.NextDouble() * 100 >= percent))
             return;
-        if (!_queue.Writer.TryWrite(new Mirrored(route, frame, inferenceIds, at)))
+        // The frame's JSON cells belong to the request's document, which is returned to its pool when the request ends.
+        if (!_queue.Writer.TryWrite(new Mirrored(route, frame.Detach(), inferenceIds, at)))
         {
             Interlocked.Increment(ref _dropped);
             ServingMetrics.ShadowDropped.Add(1, new KeyValuePair<string, object?>("endpoint", route.Name));

@@ -13,7 +13,11 @@ using Npgsql;
 namespace Mlops.Serving.Features.Models;
 
 /// <summary>A model version loaded, warmed up and ready to score.</summary>
-public sealed record LoadedModel(string ModelName, string ModelVersion, string Sha256, ModelPackage Package, TimeSpan LoadTime);
+public sealed record LoadedModel(string ModelName, string ModelVersion, string Sha256, ModelPackage Package, TimeSpan LoadTime)
+{
+    /// <summary><c>{name}/{version}</c>, as traces name the model (built once, not per request).</summary>
+    public string Label { get; } = $"{ModelName}/{ModelVersion}";
+}
 
 /// <summary>
 /// Registered model versions as loaded packages. A version is fetched once (its download URI from the tracker, then the

@@ -74,15 +74,20 @@ public static class TrafficRouter
         return (hash >> 11) * (1.0 / (1UL << 53));
     }
 
+    // Index loops, not LINQ or foreach over the interface: this runs on every request.
     private static LiveVariant ByWeight(IReadOnlyList<LiveVariant> fleet, double draw)
     {
-        var total = fleet.Sum(v => v.Spec.Weight);
+        if (fleet.Count == 1)
+            return fleet[0];
+        var total = 0.0;
+        for (var i = 0; i < fleet.Count; i++)
+            total += fleet[i].Spec.Weight;
         var point = draw * total;
-        foreach (var variant in fleet)
+        for (var i = 0; i < fleet.Count; i++)
         {
-            if (point < variant.Spec.Weight)
-                return variant;
-            point -= variant.Spec.Weight;
+            if (point < fleet[i].Spec.Weight)
+                return fleet[i];
+            point -= fleet[i].Spec.Weight;
         }
         return fleet[^1];
     }

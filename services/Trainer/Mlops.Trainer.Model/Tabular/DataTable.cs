@@ -6,18 +6,39 @@ namespace Mlops.Trainer.Model.Tabular;
 /// </summary>
 public sealed class DataTable
 {
-    private readonly Dictionary<string, TableColumn> _byName;
+    // Only for wide tables: a request's few columns are found by a scan (a dictionary per table cost Serving an allocation per request).
+    private Dictionary<string, TableColumn>? _byName;
 
     public DataTable(IReadOnlyList<TableColumn> columns)
     {
         Columns = columns;
         RowCount = columns.Count == 0 ? 0 : columns[0].Length;
-        if (columns.Any(c => c.Length != RowCount))
+        for (var i = 0; i < columns.Count; i++)
         {
-            throw new ArgumentException("All columns of a table must have the same length.", nameof(columns));
+            if (columns[i].Length != RowCount)
+            {
+                throw new ArgumentException("All columns of a table must have the same length.", nameof(columns));
+            }
         }
 
-        _byName = columns.ToDictionary(c => c.Name, StringComparer.Ordinal);
+        if (columns.Count > 16)
+        {
+            _byName = columns.ToDictionary(c => c.Name, StringComparer.Ordinal);
+        }
+        else
+        {
+            for (var i = 1; i < columns.Count; i++)
+            {
+                for (var j = 0; j < i; j++)
+                {
+                    if (string.Equals(columns[i].Name, columns[j].Name, StringComparison.Ordinal))
+                    {
+                        // What ToDictionary threw for a repeated name.
+                        throw new ArgumentException($"An item with the same key has already been added. Key: {columns[i].Name}");
+                    }
+                }
+            }
+        }
     }
 
     public static DataTable Empty { get; } = new([]);
@@ -26,7 +47,23 @@ public sealed class DataTable
 
     public int RowCount { get; }
 
-    public TableColumn? Find(string name) => _byName.GetValueOrDefault(name);
+    public TableColumn? Find(string name)
+    {
+        if (_byName is { } byName)
+        {
+            return byName.GetValueOrDefault(name);
+        }
+
+        for (var i = 0; i < Columns.Count; i++)
+        {
+            if (string.Equals(Columns[i].Name, name, StringComparison.Ordinal))
+            {
+                return Columns[i];
+            }
+        }
+
+        return null;
+    }
 
     public TableColumn this[string name] =>
         Find(name) ?? throw new KeyNotFoundException($"Column '{name}' is not in the table.");
