@@ -113,6 +113,8 @@ public sealed class AttributionRun(ModelPackages packages, DatasetReader dataset
                         DBNull => null,
                         DateOnly d => d.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc),
                         decimal m => (double)m,
+                        System.Numerics.BigInteger n => (double)n,
+                        byte[] or Guid or TimeSpan or TimeOnly => Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture),
                         var v => v,
                     };
                 rows.Add(row);
