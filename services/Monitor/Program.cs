@@ -50,6 +50,9 @@ builder.Services.AddSingleton<BaselineStore>();
 builder.Services.AddSingleton<BaselineService>();
 builder.Services.AddSingleton<RunStore>();
 builder.Services.AddSingleton<RunExecutor>();
+// Feature-attribution drift: the served model version loaded in-process (the package from the registry), scored here.
+builder.Services.AddSingleton<Mlops.Monitor.Features.Attribution.ModelPackages>();
+builder.Services.AddSingleton<Mlops.Monitor.Features.Attribution.AttributionRun>();
 builder.Services.AddSingleton<ScheduleStore>();
 builder.Services.AddSingleton<AlarmStore>();
 builder.Services.AddHostedService<RunWorker>();

@@ -1,3 +1,4 @@
+using DuckDB.NET.Data;
 using Mlops.ExperimentTracker.Client;
 using Mlops.Trainer;
 using Mlops.Trainer.Samples;
@@ -48,5 +49,29 @@ internal static class FlightsModel
         {
             Directory.Delete(root, recursive: true);
         }
+    }
+
+    /// <summary>A flight as the tests score it (date as ISO 8601 text) with its real delay in minutes.</summary>
+    public sealed record Flight(string Date, string Origin, string Destination, long Distance, long Delay);
+
+    /// <summary>300 flights spread over the file (every 10,000th row, from row <paramref name="remainder"/>), with their real delays.</summary>
+    public static List<Flight> Flights(int remainder = 7) => Query($"file_row_number % 10000 = {remainder}", 300);
+
+    /// <summary>Up to <paramref name="count"/> flights of one month of 2001 (every 401st row of it), with their real delays.</summary>
+    public static List<Flight> FlightsOfMonth(int month, int count) => Query($"month(date) = {month} AND file_row_number % 401 = 5", count);
+
+    private static List<Flight> Query(string filter, int limit)
+    {
+        var path = TrainingJobFlightsTests.Repo("eng", "node", "node_modules", "vega-datasets", "data", "flights-3m.parquet");
+        Assert.True(File.Exists(path), $"{path} is missing: run eng/bootstrap.sh (npm ci in eng/node).");
+        using var duck = new DuckDBConnection("DataSource=:memory:");
+        duck.Open();
+        using var command = duck.CreateCommand();
+        command.CommandText = $"SELECT strftime(date, '%Y-%m-%dT%H:%M:%SZ'), origin, destination, distance, delay FROM read_parquet('{path}', file_row_number = true) " +
+                              $"WHERE {filter} AND delay IS NOT NULL AND distance IS NOT NULL ORDER BY file_row_number LIMIT {limit}";
+        using var reader = command.ExecuteReader();
+        var list = new List<Flight>();
+        while (reader.Read()) list.Add(new Flight(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4)));
+        return list;
     }
 }

@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using DuckDB.NET.Data;
 using MassTransit;
 using Mlops.Contracts;
 using Mlops.ExperimentTracker.Client;
@@ -39,7 +38,7 @@ public sealed class MonitorQualityTests(PlatformFixture platform)
         // A small baseline (the run needs one): three flights columns as CSV in the lake.
         using var monitor = platform.CreateClient(ResourceNames.Monitor);
         using var s3 = await platform.CreateS3ClientAsync();
-        var flights = Flights();
+        var flights = FlightsModel.Flights();
         var csvKey = $"monitor-it/{endpoint}/baseline.csv";
         var csv = new StringBuilder("origin,destination,distance\n");
         foreach (var f in flights.Take(200)) csv.Append($"{f.Origin},{f.Destination},{f.Distance}\n");
@@ -245,25 +244,5 @@ public sealed class MonitorQualityTests(PlatformFixture platform)
         {
             await monitor.DeleteAsync($"/api/schedules/{schedule}");
         }
-    }
-
-    private sealed record Flight(string Date, string Origin, string Destination, long Distance, long Delay);
-
-    // 300 flights spread over the file (every 10,000th row), with their real delays.
-    private static List<Flight> Flights()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Mlops.Aspire.sln"))) dir = dir.Parent;
-        var path = Path.Combine(dir!.FullName, "eng", "node", "node_modules", "vega-datasets", "data", "flights-3m.parquet");
-        Assert.True(File.Exists(path), $"{path} is missing: run eng/bootstrap.sh (npm ci in eng/node).");
-        using var duck = new DuckDBConnection("DataSource=:memory:");
-        duck.Open();
-        using var command = duck.CreateCommand();
-        command.CommandText = $"SELECT strftime(date, '%Y-%m-%dT%H:%M:%SZ'), origin, destination, distance, delay FROM read_parquet('{path}', file_row_number = true) " +
-                              "WHERE file_row_number % 10000 = 7 AND delay IS NOT NULL AND distance IS NOT NULL ORDER BY file_row_number LIMIT 300";
-        using var reader = command.ExecuteReader();
-        var list = new List<Flight>();
-        while (reader.Read()) list.Add(new Flight(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4)));
-        return list;
     }
 }

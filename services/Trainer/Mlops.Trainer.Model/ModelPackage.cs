@@ -78,7 +78,10 @@ public sealed class ModelPackage : IDisposable
 
     /// <summary>Scores rows given as name → value maps (numbers, booleans, strings, timestamps or JsonElements).</summary>
     public IReadOnlyList<Prediction> Score(IReadOnlyList<IReadOnlyDictionary<string, object?>> rows) =>
-        Score(RowConverter.ToTable(Manifest.InputSchema, rows));
+        Score(ToTable(rows));
+
+    /// <summary>Name → value rows as a table of the input schema, bound as <see cref="Score(IReadOnlyList{IReadOnlyDictionary{string, object?}})"/> binds them (a value of another type is missing).</summary>
+    public DataTable ToTable(IReadOnlyList<IReadOnlyDictionary<string, object?>> rows) => RowConverter.ToTable(Manifest.InputSchema, rows);
 
     /// <summary>Scores a table that has (at least) the input schema's columns; other columns are ignored.</summary>
     public IReadOnlyList<Prediction> Score(DataTable table)

@@ -62,8 +62,12 @@ public sealed record DistributionConstraints(string PerformComparison, double Co
 
 public sealed record ConstraintViolations(IReadOnlyList<Violation> Violations);
 
-/// <summary>Model Monitor's violation; <c>variant</c> and <c>model_version</c> (ours) say which endpoint variant's rows it is about.</summary>
-public sealed record Violation(string FeatureName, string ConstraintCheckType, string Description, string? Variant = null, string? ModelVersion = null);
+/// <summary>
+/// Model Monitor's violation; <c>variant</c> and <c>model_version</c> (ours) say which endpoint variant's rows it is about. Clarify's
+/// feature-attribution violations name no feature but a <c>label</c> and the explainability <c>metric_name</c>.
+/// </summary>
+public sealed record Violation(string? FeatureName, string ConstraintCheckType, string Description, string? Variant = null, string? ModelVersion = null,
+    string? Label = null, string? MetricName = null);
 
 public static class ViolationTypes
 {

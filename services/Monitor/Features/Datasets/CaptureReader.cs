@@ -34,8 +34,9 @@ public sealed class CaptureReader(ObjectStore store, IOptions<MonitorOptions> op
     /// endpoint), so a run can report and alarm per variant as well as for the endpoint.
     /// </summary>
     /// <param name="predictions">When given, every captured prediction is also kept by inference id, for the ground-truth merge.</param>
+    /// <param name="inputs">When given, a sample of the captured input rows (for feature attributions).</param>
     public async Task<IReadOnlyList<(string Variant, CaptureProfile Profile)>> ProfileVariantsAsync(string endpoint, string? variant, DateTimeOffset start,
-        DateTimeOffset end, DatasetProfile baseline, CancellationToken ct, Quality.PredictionCollector? predictions = null)
+        DateTimeOffset end, DatasetProfile baseline, CancellationToken ct, Quality.PredictionCollector? predictions = null, Attribution.RowSample? inputs = null)
     {
         var root = S3Location.Parse(options.Value.CaptureUri.TrimEnd('/') + "/", "Monitor:CaptureUri");
         var prefix = root.Key.Trim('/');
@@ -43,7 +44,7 @@ public sealed class CaptureReader(ObjectStore store, IOptions<MonitorOptions> op
         var result = new List<(string, CaptureProfile)>();
         foreach (var v in variants)
         {
-            var events = new CaptureAccumulator(baseline, start, end, predictions, v);
+            var events = new CaptureAccumulator(baseline, start, end, predictions, v, inputs);
             for (var hour = Truncate(start); hour < end; hour = hour.AddHours(1))
             {
                 var hourPrefix = $"{prefix}/{endpoint}/{v}/{hour:yyyy}/{hour:MM}/{hour:dd}/{hour:HH}/";
@@ -88,7 +89,7 @@ public sealed class CaptureReader(ObjectStore store, IOptions<MonitorOptions> op
 /// that needs no S3. Events outside [start, end) by inferenceTime are skipped; an unreadable event is counted, not fatal.
 /// </summary>
 public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset start, DateTimeOffset end,
-    Quality.PredictionCollector? collector = null, string variant = "")
+    Quality.PredictionCollector? collector = null, string variant = "", Attribution.RowSample? sample = null)
 {
     private readonly Dictionary<string, ColumnProfileBuilder> builders =
         baseline.Columns.ToDictionary(c => c.Name, c => new ColumnProfileBuilder(c.Name, c.Kind), StringComparer.Ordinal);
@@ -112,7 +113,7 @@ public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset s
             var capture = e.GetProperty("captureData");
             if (capture.TryGetProperty("endpointInput", out var input))
             {
-                rows += ReadInput(input, order, builders, seen, baseline);
+                rows += ReadInput(input, order, builders, seen, baseline, sample);
                 if (collector?.FacetColumn is { } facet && Id(e) is { } facetId && FacetValue(input, order, facet) is { } value)
                     collector.FacetById[facetId] = value;
             }
@@ -167,7 +168,7 @@ public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset s
     }
 
     private static long ReadInput(JsonElement input, List<string> order, Dictionary<string, ColumnProfileBuilder> builders, HashSet<string> seen,
-        DatasetProfile baseline)
+        DatasetProfile baseline, Attribution.RowSample? sample)
     {
         var payload = Payload(input);
         long rows = 0;
@@ -180,6 +181,8 @@ public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset s
                 for (var i = 0; i < values.Length; i++)
                     AddValue(i < order.Count ? order[i] : $"_c{i}", values[i].Trim().Trim('"'), builders, seen, baseline);
                 for (var i = values.Length; i < order.Count; i++) builders[order[i]].AddMissing();
+                sample?.Add(values.Select((v, i) => (Name: i < order.Count ? order[i] : $"_c{i}", Value: v.Trim().Trim('"')))
+                    .ToDictionary(p => p.Name, p => p.Value.Length == 0 ? null : (object?)p.Value, StringComparer.Ordinal));
                 rows++;
             }
             return rows;
@@ -190,10 +193,22 @@ public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset s
             foreach (var (name, value) in row) AddJson(name, value, builders, seen, baseline);
             foreach (var name in order)
                 if (!row.ContainsKey(name) && builders.TryGetValue(name, out var b)) b.AddMissing();
+            sample?.Add(row.ToDictionary(p => p.Key, p => Value(p.Value), StringComparer.Ordinal));
             rows++;
         }
         return rows;
     }
+
+    // A captured JSON value as the model package's row binder takes it (the document is disposed after the event).
+    private static object? Value(JsonElement v) => v.ValueKind switch
+    {
+        JsonValueKind.Number => v.GetDouble(),
+        JsonValueKind.String => v.GetString(),
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        JsonValueKind.Null or JsonValueKind.Undefined => null,
+        _ => v.GetRawText(),
+    };
 
     /// <summary>One column's value (as text) in a request of one row, for the bias facet; null when absent, missing or several rows.</summary>
     internal static string? FacetValue(JsonElement input, List<string> order, string column)

@@ -21,6 +21,7 @@ public static class RunEndpoints
         runs.MapGet("/{id:guid}/report", Report);
         runs.MapGet("/{id:guid}/constraint_violations.json", Violations);
         runs.MapGet("/{id:guid}/report.html", Html);
+        runs.MapGet("/{id:guid}/analysis.json", Analysis);
         api.MapGet("/metrics", Series).WithTags("Metrics");
         return runs;
     }
@@ -78,13 +79,14 @@ public static class RunEndpoints
         if (request.Wait is < 0 or > 120) errors.Add($"'wait' must be between 0 and 120 seconds; got {request.Wait}.");
         ValidateDrift(request.Drift, errors);
         Quality.QualityOptions.Validate(request.Quality, request.Capture is not null, errors);
+        Attribution.AttributionOptions.Validate(request.Attribution, errors);
         if (errors.Count > 0) return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["run"] = [.. errors] }, detail: string.Join(" ", errors));
 
         if (await baselines.FindAsync(request.Baseline!.Name!, request.Baseline.Version, ct) is not { } baseline)
             return BaselineEndpoints.NotFound(request.Baseline.Name!, request.Baseline.Version);
         // PostgreSQL keeps instants in UTC; any offset the caller wrote is the same instant.
         var capture = request.Capture is { } w ? w with { Start = w.Start!.Value.ToUniversalTime(), End = w.End!.Value.ToUniversalTime() } : null;
-        var source = new RunSource(request.Dataset, capture, request.Quality);
+        var source = new RunSource(request.Dataset, capture, request.Quality, request.Attribution);
         RunRow run;
         if (key is null)
             run = await runs.InsertAsync(null, capture?.Endpoint, capture?.Variant, baseline, source, request.Drift ?? DriftOptions.Default, capture?.Start, capture?.End, ct);
@@ -127,8 +129,13 @@ public static class RunEndpoints
     internal static async Task<Results<FileStreamHttpResult, ProblemHttpResult>> Html(Guid id, RunStore runs, MonitorArtifacts artifacts, CancellationToken ct) =>
         await Document(id, r => r.ReportUri?.Replace("/report.json", "/report.html", StringComparison.Ordinal), "text/html; charset=utf-8", runs, artifacts, ct);
 
+    /// <summary>Clarify's analysis.json of the run's feature attributions (runs with <c>attribution</c> that computed them).</summary>
+    internal static async Task<Results<FileStreamHttpResult, ProblemHttpResult>> Analysis(Guid id, RunStore runs, MonitorArtifacts artifacts, CancellationToken ct) =>
+        await Document(id, r => r.ReportUri?.Replace("/report.json", "/analysis.json", StringComparison.Ordinal), "application/json", runs, artifacts, ct,
+            $"Run '{id}' has no analysis.json: it computed no feature attributions (no 'attribution', or its report's attribution.reason says why).");
+
     private static async Task<Results<FileStreamHttpResult, ProblemHttpResult>> Document(Guid id, Func<RunRow, string?> uri, string contentType, RunStore runs,
-        MonitorArtifacts artifacts, CancellationToken ct)
+        MonitorArtifacts artifacts, CancellationToken ct, string? missing = null)
     {
         if (await runs.FindAsync(id, ct) is not { } run) return NotFound(id);
         if (uri(run) is not { } location)
@@ -136,7 +143,7 @@ public static class RunEndpoints
                 statusCode: StatusCodes.Status409Conflict, title: "Not ready");
         var stream = await artifacts.OpenAsync(location, ct);
         return stream is null
-            ? TypedResults.Problem($"Run '{id}''s report is missing from S3 ({location}).", statusCode: StatusCodes.Status404NotFound, title: "Not found")
+            ? TypedResults.Problem(missing ?? $"Run '{id}''s report is missing from S3 ({location}).", statusCode: StatusCodes.Status404NotFound, title: "Not found")
             : TypedResults.Stream(stream, contentType);
     }
 

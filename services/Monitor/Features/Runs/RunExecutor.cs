@@ -7,6 +7,8 @@ using Mlops.Monitor.Features.Drift;
 using Mlops.Monitor.Features.Platform;
 using Mlops.Monitor.Features.Profiles;
 using Npgsql;
+using Metrics = System.Collections.Generic.Dictionary<string, double>;
+using Rows = System.Collections.Generic.IReadOnlyList<System.Collections.Generic.IReadOnlyDictionary<string, object?>>;
 
 namespace Mlops.Monitor.Features.Runs;
 
@@ -16,7 +18,8 @@ namespace Mlops.Monitor.Features.Runs;
 /// summary row, every metric, and the alarms' state changes with their events.
 /// </summary>
 public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, MonitorArtifacts artifacts, DatasetReader datasets, CaptureReader captures,
-    RunStore runs, ServingClient serving, Quality.GroundTruthReader groundTruth, Quality.TrainingMetrics training, ILogger<RunExecutor> logger)
+    RunStore runs, ServingClient serving, Quality.GroundTruthReader groundTruth, Quality.TrainingMetrics training, Attribution.AttributionRun attribution,
+    ILogger<RunExecutor> logger)
 {
     private static readonly Meter Meter = new("Mlops.Monitor");
     private static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("monitor.run.duration", "s", "Monitoring run wall time");
@@ -32,6 +35,9 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
         {
             var (report, baseline, reference, current) = await ComputeAsync(run, ct);
             var prefix = $"monitor/runs/{run.Id}";
+            if (report.Attribution is { Current: { } explained, Method: { } method } a)
+                report = report with { Attribution = a with { AnalysisUri = await artifacts.PutJsonAsync($"{prefix}/analysis.json",
+                    Attribution.ExplainabilityAnalysis.Of(method, a.Label, explained), ct) } };
             var violationsUri = await artifacts.PutJsonAsync($"{prefix}/constraint_violations.json", new ConstraintViolations(report.Violations), ct);
             var reportUri = await artifacts.PutJsonAsync($"{prefix}/report.json", report, ct);
             await artifacts.PutTextAsync($"{prefix}/report.html", RunHtmlReport.Render(report, reference, current), "text/html", ct);
@@ -80,6 +86,7 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
         var variantMetrics = new Dictionary<string, double>(StringComparer.Ordinal);
         string? variant = run.Variant;
         Quality.PredictionCollector? collector = null;
+        var sample = run.Source.Attribution is { } ao ? new Attribution.RowSample(ao.MaxRows ?? Attribution.AttributionOptions.DefaultMaxRows) : null;
         if (run.Source.Dataset is { } dataset)
         {
             // Columns the baseline knows keep the baseline's kind (an integer code profiled as categories stays categories).
@@ -88,7 +95,7 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
         else
         {
             collector = run.Source.Quality is null ? null : new Quality.PredictionCollector(run.Source.Quality.Bias?.Facet?.Column);
-            var perVariant = await captures.ProfileVariantsAsync(run.Endpoint!, run.Variant, run.WindowStart!.Value, run.WindowEnd!.Value, reference, ct, collector);
+            var perVariant = await captures.ProfileVariantsAsync(run.Endpoint!, run.Variant, run.WindowStart!.Value, run.WindowEnd!.Value, reference, ct, collector, sample);
             var models = (await serving.TryGetEndpointAsync(run.Endpoint!, ct))?.Variants.ToDictionary(v => v.Name, StringComparer.Ordinal);
             var merged = CaptureProfile.Empty;
             foreach (var (name, c) in perVariant)
@@ -137,8 +144,19 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
                 }
             }
         }
+        Attribution.AttributionReport? attributions = null;
+        if (run.Source.Attribution is { } attributionOptions)
+        {
+            // The model version the run's variant serves, explained over the baseline's rows and over the run's.
+            var model = naming(variant);
+            Metrics attributionMetrics;
+            (attributions, attributionMetrics) = await attribution.EvaluateAsync(attributionOptions, model.ModelName, model.ModelVersion, baseline,
+                (max, token) => run.Source.Dataset is { } d ? attribution.ReadRowsAsync(d, "dataset", max, token) : Task.FromResult<Rows>(sample!.Rows), ct);
+            foreach (var (k, v) in attributionMetrics) overall.Metrics[k] = v;
+        }
         var violations = overall.Violations.ToList();
         if (quality?.Bias?.Violations is { } biasViolations) violations.AddRange(biasViolations);
+        if (attributions is { Drifted: true }) violations.Add(Attribution.AttributionChecks.Violation(attributions));
         // Several variants: each variant's own violations too, each naming its variant and model version.
         if (sections.Count > 1) violations.AddRange(sections.SelectMany(v => v.Violations));
         var metrics = new Dictionary<string, double>(overall.Metrics, StringComparer.Ordinal);
@@ -146,7 +164,7 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
 
         return (new RunReport(run.Id, violations.Count > 0 ? RunResults.Violations : RunResults.Ok, baselineRef, run.Source, run.WindowStart, run.WindowEnd,
             current.ItemCount, null, violations, overall.Drift, overall.PredictionDrift, overall.PredictionReason, BaselineSuggestion.Statistics(current), metrics, capture,
-            DateTimeOffset.UtcNow, variant, sections.Count > 0 ? sections : null, quality), baseline, reference, current);
+            DateTimeOffset.UtcNow, variant, sections.Count > 0 ? sections : null, quality, attributions), baseline, reference, current);
     }
 
     // Ground truth for the window (arriving up to label_delay_hours after it) merged with the collected predictions; CBPE

@@ -38,6 +38,7 @@ public static class RunHtmlReport
             html.Append("</table>");
         }
         if (report.Quality is { } quality) Quality(html, quality);
+        if (report.Attribution is { } attribution) Attributions(html, attribution);
         html.Append("<h2>Features</h2><p><svg width=\"12\" height=\"12\"><rect class=\"ref\" width=\"12\" height=\"12\"/></svg> reference ")
             .Append("<svg width=\"12\" height=\"12\"><rect class=\"cur\" width=\"12\" height=\"12\"/></svg> current</p>");
         foreach (var d in report.Drift?.Columns ?? [])
@@ -50,6 +51,34 @@ public static class RunHtmlReport
         html.Append("</body></html>");
         return html.ToString();
     }
+
+    // Feature attributions: the baseline's and the run's per feature, the run's rank beside the baseline's, and the NDCG verdict.
+    private static void Attributions(StringBuilder html, Attribution.AttributionReport a)
+    {
+        html.Append("<h2>Feature attribution drift</h2>");
+        if (a.Reason is { } reason)
+        {
+            html.Append("<p>").Append(E(reason)).Append("</p>");
+            return;
+        }
+        html.Append("<p>").Append(E(a.Method)).Append(" of model ").Append(E(a.ModelName)).Append(" version ").Append(E(a.ModelVersion)).Append(" over ")
+            .Append(a.BaselineRows).Append(" baseline and ").Append(a.CurrentRows).Append(" current rows: NDCG ").Append(N(a.Ndcg)).Append(" (threshold ")
+            .Append(N(a.Threshold)).Append(") ").Append(a.Drifted == true ? "<span class=\"drift\">attribution drift</span>" : "no drift").Append("</p>");
+        var baselineRank = a.Baseline!.OrderByDescending(p => p.Value).Select((p, i) => (p.Key, Rank: i + 1)).ToDictionary(p => p.Key, p => p.Rank, StringComparer.Ordinal);
+        var max = Math.Max(a.Baseline!.Values.DefaultIfEmpty(0).Max(), a.Current!.Values.DefaultIfEmpty(0).Max());
+        html.Append("<table><tr><th>feature</th><th>baseline</th><th>rank</th><th>current</th><th>rank</th><th></th></tr>");
+        foreach (var (feature, value, rank) in a.Current!.OrderByDescending(p => p.Value).Select((p, i) => (p.Key, p.Value, i + 1)))
+        {
+            var b = a.Baseline!.GetValueOrDefault(feature);
+            html.Append("<tr><td>").Append(E(feature)).Append("</td><td>").Append(N(b)).Append("</td><td>").Append(baselineRank.GetValueOrDefault(feature))
+                .Append("</td><td>").Append(N(value)).Append("</td><td>").Append(rank).Append("</td><td><svg width=\"200\" height=\"16\">")
+                .Append("<rect class=\"ref\" y=\"0\" height=\"7\" width=\"").Append(Width(b, max)).Append("\"/>")
+                .Append("<rect class=\"cur\" y=\"8\" height=\"7\" width=\"").Append(Width(value, max)).Append("\"/></svg></td></tr>");
+        }
+        html.Append("</table>");
+    }
+
+    private static string Width(double value, double max) => (max > 0 ? 200 * value / max : 0).ToString("0.#", CultureInfo.InvariantCulture);
 
     // Model quality: each metric with its interval, the CBPE estimate with its band and whether the realised value fell in
     // it, the training run's value; then bias: each metric with its interval and allowed range, and bars per facet value.

@@ -12,11 +12,12 @@ public sealed record CaptureWindow(string? Endpoint, string? Variant, DateTimeOf
 /// <summary>An on-demand run over a dataset or over captured data.</summary>
 /// <param name="Wait">Seconds to wait for the run to finish before answering (0–120; default 0: answer at once).</param>
 /// <param name="Quality">Model quality from ground truth merged by inference id (capture runs only).</param>
+/// <param name="Attribution">Feature-attribution drift of the served model (Clarify's model-explainability monitor) against the baseline's dataset.</param>
 public sealed record StartRunRequest(BaselineRef? Baseline, DatasetRef? Dataset = null, CaptureWindow? Capture = null, DriftOptions? Drift = null, int? Wait = null,
-    Quality.QualityOptions? Quality = null);
+    Quality.QualityOptions? Quality = null, Attribution.AttributionOptions? Attribution = null);
 
 /// <summary>What a run reads, as stored with it.</summary>
-public sealed record RunSource(DatasetRef? Dataset, CaptureWindow? Capture, Quality.QualityOptions? Quality = null);
+public sealed record RunSource(DatasetRef? Dataset, CaptureWindow? Capture, Quality.QualityOptions? Quality = null, Attribution.AttributionOptions? Attribution = null);
 
 public sealed record RunRow(Guid Id, long Seq, string? ScheduleName, string? Endpoint, string? Variant, string BaselineName, int BaselineVersion,
     RunSource Source, DriftOptions Drift, DateTimeOffset? WindowStart, DateTimeOffset? WindowEnd, string Status, string? Result, int Attempts,
@@ -42,7 +43,8 @@ public sealed record RunList(IReadOnlyList<RunResponse> Runs);
 public sealed record RunReport(Guid RunId, string Result, BaselineRef Baseline, RunSource Source, DateTimeOffset? WindowStart, DateTimeOffset? WindowEnd,
     long ItemCount, string? Reason, IReadOnlyList<Violation> Violations, DatasetDrift? Drift, ColumnDrift? PredictionDrift, string? PredictionDriftReason,
     Statistics? CurrentStatistics, IReadOnlyDictionary<string, double> Metrics, CaptureSummary? Capture, DateTimeOffset CompletedAt,
-    string? Variant = null, IReadOnlyList<VariantReport>? Variants = null, Quality.QualityReport? Quality = null);
+    string? Variant = null, IReadOnlyList<VariantReport>? Variants = null, Quality.QualityReport? Quality = null,
+    Attribution.AttributionReport? Attribution = null);
 
 /// <summary>One variant's part of a capture run: its rows, violations and drift, and the model version it serves (from Serving).</summary>
 public sealed record VariantReport(string Variant, string? ModelName, string? ModelVersion, long ItemCount, IReadOnlyList<Violation> Violations,

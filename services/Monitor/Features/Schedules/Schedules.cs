@@ -14,24 +14,27 @@ namespace Mlops.Monitor.Features.Schedules;
 /// <param name="Quality">Model quality (and bias, CBPE, the training comparison) on every scheduled run, as on an on-demand capture run.</param>
 /// <param name="EndTimeOffset">Model Monitor's end-time offset, an ISO 8601 duration ≤ 0 (e.g. <c>-PT1H</c>): the run due at T reads
 /// the window ending at T + offset, so that labels arriving late are there when it runs (default <c>PT0S</c>).</param>
+/// <param name="Attribution">Feature-attribution drift on every scheduled run, as on an on-demand run.</param>
 public sealed record PutScheduleRequest(string? Endpoint, string? Variant, BaselineRef? Baseline, string? Cron = null, int? IntervalSeconds = null,
-    int? WindowSeconds = null, DriftOptions? Drift = null, Quality.QualityOptions? Quality = null, string? EndTimeOffset = null);
+    int? WindowSeconds = null, DriftOptions? Drift = null, Quality.QualityOptions? Quality = null, string? EndTimeOffset = null,
+    Attribution.AttributionOptions? Attribution = null);
 
 public sealed record ScheduleRow(string Name, string Endpoint, string? Variant, string BaselineName, int? BaselineVersion, string? Cron,
     int? IntervalSeconds, int WindowSeconds, DriftOptions Drift, DateTimeOffset NextRunAt, DateTimeOffset CreatedAt,
-    Quality.QualityOptions? Quality = null, int EndOffsetSeconds = 0);
+    Quality.QualityOptions? Quality = null, int EndOffsetSeconds = 0, Attribution.AttributionOptions? Attribution = null);
 
 public sealed record ScheduleList(IReadOnlyList<ScheduleRow> Schedules);
 
 public sealed class ScheduleStore(NpgsqlDataSource db)
 {
     private const string Columns = "name, endpoint, variant, baseline_name, baseline_version, cron, interval_seconds, window_seconds, drift_options, next_run_at, created_at, " +
-                                   "quality_options, end_offset_seconds";
+                                   "quality_options, end_offset_seconds, attribution_options";
 
     internal static ScheduleRow Map(NpgsqlDataReader r) => new(r.GetString(0), r.GetString(1), r.GetNullableString(2), r.GetString(3),
         r.IsDBNull(4) ? null : r.GetInt32(4), r.GetNullableString(5), r.IsDBNull(6) ? null : r.GetInt32(6), r.GetInt32(7),
         System.Text.Json.JsonSerializer.Deserialize<DriftOptions>(r.GetString(8), ModelMonitorJson.Options)!, r.GetFieldValue<DateTimeOffset>(9), r.GetFieldValue<DateTimeOffset>(10),
-        r.IsDBNull(11) ? null : System.Text.Json.JsonSerializer.Deserialize<Quality.QualityOptions>(r.GetString(11), ModelMonitorJson.Options), r.GetInt32(12));
+        r.IsDBNull(11) ? null : System.Text.Json.JsonSerializer.Deserialize<Quality.QualityOptions>(r.GetString(11), ModelMonitorJson.Options), r.GetInt32(12),
+        r.IsDBNull(13) ? null : System.Text.Json.JsonSerializer.Deserialize<Attribution.AttributionOptions>(r.GetString(13), ModelMonitorJson.Options));
 
     public static CronExpression? ParseCron(string? cron, List<string> errors)
     {
@@ -58,17 +61,19 @@ public sealed class ScheduleStore(NpgsqlDataSource db)
     {
         await using var command = db.Command($"""
             INSERT INTO schedules (name, endpoint, variant, baseline_name, baseline_version, cron, interval_seconds, window_seconds, drift_options, next_run_at,
-                quality_options, end_offset_seconds)
-            VALUES (@name, @endpoint, @variant, @baseline, @version, @cron, @interval, @window, @drift, @next, @quality, @offset)
+                quality_options, end_offset_seconds, attribution_options)
+            VALUES (@name, @endpoint, @variant, @baseline, @version, @cron, @interval, @window, @drift, @next, @quality, @offset, @attribution)
             ON CONFLICT (name) DO UPDATE SET endpoint = excluded.endpoint, variant = excluded.variant, baseline_name = excluded.baseline_name,
                 baseline_version = excluded.baseline_version, cron = excluded.cron, interval_seconds = excluded.interval_seconds,
                 window_seconds = excluded.window_seconds, drift_options = excluded.drift_options, next_run_at = excluded.next_run_at,
-                quality_options = excluded.quality_options, end_offset_seconds = excluded.end_offset_seconds
+                quality_options = excluded.quality_options, end_offset_seconds = excluded.end_offset_seconds,
+                attribution_options = excluded.attribution_options
             RETURNING {Columns}
             """, ("name", name), ("endpoint", r.Endpoint), ("variant", r.Variant), ("baseline", r.Baseline!.Name), ("version", r.Baseline.Version),
             ("cron", r.Cron), ("interval", r.IntervalSeconds), ("window", window), ("next", firstRun), ("offset", endOffset));
         command.Parameters.Add(RunStore.Jsonb("drift", r.Drift ?? DriftOptions.Default));
         command.Parameters.Add(r.Quality is null ? new NpgsqlParameter("quality", NpgsqlTypes.NpgsqlDbType.Jsonb) { Value = DBNull.Value } : RunStore.Jsonb("quality", r.Quality));
+        command.Parameters.Add(r.Attribution is null ? new NpgsqlParameter("attribution", NpgsqlTypes.NpgsqlDbType.Jsonb) { Value = DBNull.Value } : RunStore.Jsonb("attribution", r.Attribution));
         await using var reader = await command.ExecuteReaderAsync(ct);
         await reader.ReadAsync(ct);
         return Map(reader);
@@ -104,7 +109,7 @@ public sealed class ScheduleStore(NpgsqlDataSource db)
             {
                 var end = s.NextRunAt.AddSeconds(s.EndOffsetSeconds);
                 await runs.InsertAsync(s.Name, s.Endpoint, s.Variant, baseline,
-                    new RunSource(null, new CaptureWindow(s.Endpoint, s.Variant, end.AddSeconds(-s.WindowSeconds), end), s.Quality),
+                    new RunSource(null, new CaptureWindow(s.Endpoint, s.Variant, end.AddSeconds(-s.WindowSeconds), end), s.Quality, s.Attribution),
                     s.Drift, end.AddSeconds(-s.WindowSeconds), end, ct, tx);
                 enqueued++;
             }
@@ -142,6 +147,7 @@ public static class ScheduleEndpoints
         if (request.WindowSeconds is < 1) errors.Add($"'window_seconds' must be at least 1; got {request.WindowSeconds}.");
         RunEndpoints.ValidateDrift(request.Drift, errors);
         Quality.QualityOptions.Validate(request.Quality, isCapture: true, errors);
+        Attribution.AttributionOptions.Validate(request.Attribution, errors);
         var endOffset = 0;
         if (request.EndTimeOffset is { } offsetText)
         {

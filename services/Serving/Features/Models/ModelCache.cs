@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Formats.Tar;
-using System.IO.Compression;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
 using Mlops.ExperimentTracker.Client;
@@ -27,9 +25,6 @@ public sealed record LoadedModel(string ModelName, string ModelVersion, string S
 /// </summary>
 public sealed class ModelCache(TrackingClient tracker, ObjectStore store, NpgsqlDataSource db, IOptions<ServingOptions> options, ILogger<ModelCache> logger)
 {
-    /// <summary>The files of a package Serving needs (package.json names the schema; model.zip is the ML.NET model).</summary>
-    public static readonly string[] PackageFiles = [ModelManifest.FileName, ModelManifest.ModelFileName];
-
     private readonly ConcurrentDictionary<(string Name, string Version), Lazy<Task<LoadedModel>>> _models = new();
 
     public bool TryGetLoaded(string name, string version, out LoadedModel? model)
@@ -98,10 +93,10 @@ public sealed class ModelCache(TrackingClient tracker, ObjectStore store, Npgsql
         Directory.CreateDirectory(staging);
         try
         {
-            if (IsArchive(uri))
+            if (ModelArchive.IsArchive(uri))
                 await ExtractArchiveAsync(name, version, uri, staging, ct);
             else
-                foreach (var file in PackageFiles)
+                foreach (var file in ModelArchive.PackageFiles)
                 {
                     await using var content = await OpenAsync(name, version, $"{uri.TrimEnd('/')}/{file}",
                         $"Model '{name}' version {version} has no {file} at {uri}: it is not a model package.", ct);
@@ -111,7 +106,7 @@ public sealed class ModelCache(TrackingClient tracker, ObjectStore store, Npgsql
 
             // The same files hash the same whether they came as a folder or inside a training job's model.tar.gz.
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            foreach (var file in PackageFiles)
+            foreach (var file in ModelArchive.PackageFiles)
             {
                 hash.AppendData(System.Text.Encoding.UTF8.GetBytes(file + "\n"));
                 hash.AppendData(await File.ReadAllBytesAsync(Path.Combine(staging, file), ct));
@@ -141,44 +136,18 @@ public sealed class ModelCache(TrackingClient tracker, ObjectStore store, Npgsql
         }
     }
 
-    /// <summary>A SageMaker training job's <c>model.tar.gz</c> (its <c>model/</c> folder, the package at the archive's root).</summary>
-    public static bool IsArchive(string uri) =>
-        uri.EndsWith(".tar.gz", StringComparison.OrdinalIgnoreCase) || uri.EndsWith(".tgz", StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>
-    /// Unpacks the archive's regular files into <paramref name="staging"/>, flat or in sub-folders, refusing entries that
-    /// would land outside it; the package files must be at its root, as the trainer writes <c>model/</c>.
-    /// </summary>
+    /// <summary>Unpacks a training job's model.tar.gz into <paramref name="staging"/> (<see cref="ModelArchive.ExtractAsync"/>); a bad archive is a 400 naming it.</summary>
     private async Task ExtractArchiveAsync(string name, string version, string uri, string staging, CancellationToken ct)
     {
         await using var archive = await OpenAsync(name, version, uri, $"Model '{name}' version {version}: no archive at {uri}.", ct);
-        var root = Path.GetFullPath(staging) + Path.DirectorySeparatorChar;
         try
         {
-            await using var gzip = new GZipStream(archive, CompressionMode.Decompress);
-            await using var tar = new TarReader(gzip);
-            while (await tar.GetNextEntryAsync(copyData: false, ct) is { } entry)
-            {
-                if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile) || entry.DataStream is null)
-                    continue;
-                var relative = entry.Name.Replace('\\', '/').TrimStart('.', '/');
-                var target = Path.GetFullPath(Path.Combine(staging, relative));
-                if (relative.Length == 0 || !target.StartsWith(root, StringComparison.Ordinal))
-                    throw ProblemException.BadRequest($"Model '{name}' version {version}: the archive at {uri} has an entry '{entry.Name}' outside its root.");
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                await using var file = File.Create(target);
-                await entry.DataStream.CopyToAsync(file, ct);
-            }
+            await ModelArchive.ExtractAsync(archive, staging, ct);
         }
-        catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException)
+        catch (InvalidDataException e)
         {
-            throw ProblemException.BadRequest($"Model '{name}' version {version}: {uri} is not a gzip-compressed tar archive ({e.Message}).");
+            throw ProblemException.BadRequest($"Model '{name}' version {version}: the archive at {uri} {e.Message}");
         }
-
-        var missing = PackageFiles.Where(f => !File.Exists(Path.Combine(staging, f))).ToList();
-        if (missing.Count > 0)
-            throw ProblemException.BadRequest(
-                $"Model '{name}' version {version}: the archive at {uri} has no {string.Join(" or ", missing)} at its root: it is not a model package.");
     }
 
     /// <summary>
