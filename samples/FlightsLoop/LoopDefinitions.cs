@@ -22,7 +22,8 @@ public static class LoopDefinitions
     };
 
     /// <summary>
-    /// training set (everything labelled so far but the latest 20 %, which validates) → train as a training job → gates
+    /// training set (everything labelled so far but the latest 20 %, which validates) → train as a training job (retried
+    /// when the training service is at its concurrent-job limit) → gates
     /// (a floor, and not worse than the champion by more than 0.05 AUC: the validation months differ between versions) →
     /// register → deploy as a canary that promotes the champion alias when it has baked.
     /// </summary>
@@ -71,6 +72,9 @@ public static class LoopDefinitions
               experiment: ${params.model}
               hyperparameters: {label: label, num_iterations: {{s.NumIterations}}, importance_rows: 0, diagnostics_rows: 200}
               max_runtime_seconds: 600
+            # The training service runs a limited number of jobs at once (tuning jobs and other pipelines share them): a
+            # create refused at the limit started nothing, so the step waits and tries again (SageMaker Pipelines' way).
+            retry: {exception_type: [SageMaker.RESOURCE_LIMIT], interval_seconds: 5, backoff_rate: 2, max_attempts: 5}
           gate:
             type: evaluate
             inputs:
@@ -135,10 +139,14 @@ public static class LoopDefinitions
         ["comparison_operator"] = "GreaterThanOrEqualToThreshold", ["evaluation_periods"] = 2, ["datapoints_to_alarm"] = 2,
     };
 
-    /// <summary>Decay: the challenger's AUC on live ground truth below a coin flip in any of the last three runs.</summary>
+    /// <summary>
+    /// Decay: the challenger's AUC on live ground truth below a coin flip in two of the last three runs. Not one: the first
+    /// run after the canary starts judges the few dozen challenger rows labelled by then, where a model of AUC ~0.6 scores
+    /// below 0.5 by chance often enough to roll a good version back (more so on a loaded machine, whose replay sends less).
+    /// </summary>
     public static JsonObject QualityAlarm(LoopSettings s) => new()
     {
         ["metric"] = $"variant.{LoopSettings.ChallengerVariant}.quality.auc", ["endpoint"] = s.Endpoint, ["threshold"] = 0.5,
-        ["comparison_operator"] = "LessThanThreshold", ["evaluation_periods"] = 3, ["datapoints_to_alarm"] = 1,
+        ["comparison_operator"] = "LessThanThreshold", ["evaluation_periods"] = 3, ["datapoints_to_alarm"] = 2,
     };
 }

@@ -273,6 +273,24 @@ public sealed class StepTypeTests
             "Training job names must be unique within an AWS account and region, and a training job with this name already exists (arn)", 400)));
         Assert.False(TrainHandler.IsAlreadyExists(new Mlops.SageMaker.SageMakerException("ValidationException", "bad channel", 400)));
     }
+
+    [Fact]
+    public void SageMakerErrors_AreTheKindsRetryPoliciesName_AJobLimitIsResourceLimitNotAFailedStep()
+    {
+        // The local training service's refusal at MaxConcurrentJobs (other pipelines and tuning jobs hold every slot).
+        var limit = new Mlops.SageMaker.SageMakerException("ResourceLimitExceeded", "The account-level limit of 8 training jobs in progress is reached (8 in progress).", 400);
+        Assert.Equal(FailureKinds.ResourceLimit, TrainHandler.FailureKindOf(limit));
+        Assert.Equal(FailureKinds.Throttling, TrainHandler.FailureKindOf(new Mlops.SageMaker.SageMakerException("ThrottlingException", "Rate exceeded", 400)));
+        Assert.Equal(FailureKinds.ServiceFault, TrainHandler.FailureKindOf(new Mlops.SageMaker.SageMakerException("InternalFailure", "boom", 500)));
+        Assert.Equal(FailureKinds.StepFailed, TrainHandler.FailureKindOf(new Mlops.SageMaker.SageMakerException("ValidationException", "bad channel", 400)));
+
+        // A train step whose policy names SageMaker.RESOURCE_LIMIT waits and tries again; a failed job is not retried by it.
+        RetryPolicy[] policy = [new([FailureKinds.ResourceLimit], 5, 2, 5)];
+        Assert.Equal(TimeSpan.FromSeconds(5), Planner.RetryDelay(policy, TrainHandler.FailureKindOf(limit), attemptsSoFar: 1));
+        Assert.Equal(TimeSpan.FromSeconds(40), Planner.RetryDelay(policy, FailureKinds.ResourceLimit, attemptsSoFar: 4));
+        Assert.Null(Planner.RetryDelay(policy, FailureKinds.ResourceLimit, attemptsSoFar: 5));
+        Assert.Null(Planner.RetryDelay(policy, FailureKinds.StepFailed, attemptsSoFar: 1));
+    }
 }
 
 /// <summary>The transform's SQL on the embedded DuckDB, over local files.</summary>
