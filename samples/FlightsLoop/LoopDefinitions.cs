@@ -140,13 +140,15 @@ public static class LoopDefinitions
     };
 
     /// <summary>
-    /// Decay: the challenger's AUC on live ground truth below a coin flip in two of the last three runs. Not one: the first
-    /// run after the canary starts judges the few dozen challenger rows labelled by then, where a model of AUC ~0.6 scores
-    /// below 0.5 by chance often enough to roll a good version back (more so on a loaded machine, whose replay sends less).
+    /// Decay: the challenger's AUC on live ground truth below a coin flip in two of the endpoint's last six runs (about 12 s:
+    /// the drift schedule's runs, which have no quality metric, count as missing among them, so two breaching quality runs).
+    /// Not one: the first quality run after the canary starts judges the few dozen challenger rows labelled by then, where a
+    /// model of AUC ~0.6 scores below 0.5 by chance often enough to roll a good version back (more so on a loaded machine,
+    /// whose replay sends less); a worse model breaches in every run and is still rolled back well within the canary.
     /// </summary>
     public static JsonObject QualityAlarm(LoopSettings s) => new()
     {
         ["metric"] = $"variant.{LoopSettings.ChallengerVariant}.quality.auc", ["endpoint"] = s.Endpoint, ["threshold"] = 0.5,
-        ["comparison_operator"] = "LessThanThreshold", ["evaluation_periods"] = 3, ["datapoints_to_alarm"] = 2,
+        ["comparison_operator"] = "LessThanThreshold", ["evaluation_periods"] = 6, ["datapoints_to_alarm"] = 2,
     };
 }

@@ -271,6 +271,15 @@ public sealed partial class ContinuousTrainingLoopTests(PlatformFixture platform
         using var runner = platform.CreateClient(ResourceNames.PipelineRunner);
         using var serving = platform.CreateClient(ResourceNames.Serving);
         var tracker = new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker));
+        using var monitor = platform.CreateClient(ResourceNames.Monitor);
+        var quality = await GetAsync(monitor, $"/api/alarms/{settings.QualityAlarm}/history");
+        output.WriteLine($"[{settings.Name}] quality alarm history: {quality["history"]!.ToJsonString()}");
+        // When the monitor's runs were asked for, ran and ended, and what they judged: where a late verdict comes from.
+        var runs = (await GetAsync(monitor, $"/api/runs?endpoint={settings.Endpoint}&limit=40"))["runs"]?.AsArray() ?? [];
+        foreach (var r in runs.Reverse())
+            output.WriteLine($"  run {r!["created_at"]} → {r["started_at"]} → {r["completed_at"]} {r["schedule"] ?? "quality"} window {r["window_start"]}..{r["window_end"]} {r["status"]} items {r["item_count"]} {r["error"]}");
+        var auc = await GetAsync(monitor, $"/api/metrics?metric=variant.{LoopSettings.ChallengerVariant}.quality.auc&endpoint={settings.Endpoint}");
+        output.WriteLine($"  challenger AUC: {auc["points"]?.ToJsonString()}");
 
         Assert.Equal("failed", outcome.TriggeredStatus);
         Assert.Equal("rolled_back", outcome.DeploymentState);
@@ -296,8 +305,6 @@ public sealed partial class ContinuousTrainingLoopTests(PlatformFixture platform
         Assert.True(runnerRestarted, "the runner was restarted while the triggered execution trained");
         Assert.True(train["claims"]!.GetValue<int>() >= 2, train.ToJsonString());
         // The quality alarm that rolled the canary back has no trigger: recorded in its history, and nothing started.
-        using var monitor = platform.CreateClient(ResourceNames.Monitor);
-        var quality = await GetAsync(monitor, $"/api/alarms/{settings.QualityAlarm}/history");
         Assert.Contains(quality["history"]!.AsArray(), h => h!["new_state"]!.GetValue<string>() == "ALARM");
         var sageMaker = await platform.CreateSageMakerClientAsync();
         var jobs = await sageMaker.ListTrainingJobsAsync(new ListTrainingJobsRequest { NameContains = $"{settings.Pipeline}-train-", MaxResults = 100 });
