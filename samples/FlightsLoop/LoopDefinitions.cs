@@ -27,6 +27,14 @@ public static class LoopDefinitions
     /// (a floor, and not worse than the champion by more than 0.05 AUC: the validation months differ between versions) →
     /// register → deploy as a canary that promotes the champion alias when it has baked.
     /// </summary>
+    /// <summary>
+    /// The data steps and the gate retry a service that answered 5xx, throttled or could not be reached (a database or
+    /// service restarting under the loop): each repeat does the same work again (the same output key, another snapshot of
+    /// the same rows, the same read), so nothing is done twice that matters. The train, register and deploy steps start
+    /// things (a job, a version, a rollout) and do not retry blindly.
+    /// </summary>
+    private const string ServiceFaultRetry = "retry: {exception_type: [Step.SERVICE_FAULT, Step.THROTTLING], interval_seconds: 5, backoff_rate: 2, max_attempts: 5}";
+
     public static string Pipeline(LoopSettings s) => string.Create(CultureInfo.InvariantCulture, $$"""
         description: flights delay, retrained on every flight labelled so far (samples/FlightsLoop)
         parameters:
@@ -47,6 +55,7 @@ public static class LoopDefinitions
                 SELECT origin, event_timestamp, CASE WHEN ${params.corrupt_labels} THEN 1 - label ELSE label END AS label
                 FROM (SELECT *, percent_rank() OVER (ORDER BY event_timestamp) AS p FROM labels) WHERE p < 0.8
               output_key: "loop/${params.model}/${execution.id}/train.parquet"
+            {{ServiceFaultRetry}}
           validation_rows:
             type: transform
             inputs:
@@ -55,12 +64,15 @@ public static class LoopDefinitions
                 SELECT origin, event_timestamp, CASE WHEN ${params.corrupt_labels} THEN 1 - label ELSE label END AS label
                 FROM (SELECT *, percent_rank() OVER (ORDER BY event_timestamp) AS p FROM labels) WHERE p >= 0.8
               output_key: "loop/${params.model}/${execution.id}/validation.parquet"
+            {{ServiceFaultRetry}}
           train_set:
             type: training_set
             inputs: {features: "${params.features}", entity_source: "${steps.train_rows.outputs.object_key}"}
+            {{ServiceFaultRetry}}
           validation_set:
             type: training_set
             inputs: {features: "${params.features}", entity_source: "${steps.validation_rows.outputs.object_key}"}
+            {{ServiceFaultRetry}}
           train:
             type: train
             inputs:
@@ -83,6 +95,7 @@ public static class LoopDefinitions
               gates:
                 - {metric: "validation:auc", op: ">=", threshold: 0.55}
                 - {metric: "validation:auc", better_than: {model: "${params.model}", alias: {{LoopSettings.Champion}}}, by: -0.05}
+            {{ServiceFaultRetry}}
           register:
             type: register_model
             depends_on: [gate]
