@@ -90,6 +90,11 @@ public sealed partial class ContinuousTrainingLoopTests(PlatformFixture platform
             FlightsParquet = TrainingJobFlightsTests.Repo("eng", "node", "node_modules", "vega-datasets", "data", "flights-3m.parquet"),
             FlightsPerMonth = 2500,
             CorruptLabels = true,
+            // Longer than the sample's 12 s + 12 s: Serving's rolling restart runs through the canary, and while a replica
+            // stops the monitor's runs (which ask Serving for the endpoint's variants) stall for seconds; the verdict on
+            // live ground truth needs two quality runs of challenger traffic inside the canary.
+            CanaryWaitSeconds = 30,
+            BakingSeconds = 20,
         };
         using var s3 = await platform.CreateS3ClientAsync();
         var clients = new LoopClients(platform.CreateClient(ResourceNames.FeatureStore), platform.CreateClient(ResourceNames.ExperimentTracker),
