@@ -265,23 +265,31 @@ public sealed class ContinuousTrainingLoop(LoopSettings settings, LoopClients cl
                 }
     }
 
-    /// <summary>Model quality over the recent capture window, joined with the labels that have arrived.</summary>
+    /// <summary>
+    /// Model quality over the recent capture window, joined with the labels that have arrived. One run at a time: while the
+    /// previous one has not finished (a busy monitor) the next is not asked for, so runs never queue up behind each other
+    /// and each judges the latest window.
+    /// </summary>
     private async Task QualityRunsAsync(CancellationToken ct)
     {
+        string? previous = null;
         try
         {
             while (!ct.IsCancellationRequested)
             {
                 await Task.Delay(TimeSpan.FromSeconds(5), ct);
+                if (previous is not null && (await TryGetAsync(clients.Monitor, $"api/runs/{previous}", ct))?["status"]?.ToString() is "pending" or "running")
+                    continue;
                 var end = DateTimeOffset.UtcNow - settings.LabelLag - TimeSpan.FromSeconds(1);
                 try
                 {
-                    await SendAsync(clients.Monitor, HttpMethod.Post, "api/runs", JsonContent.Create(new JsonObject
+                    var run = await SendAsync(clients.Monitor, HttpMethod.Post, "api/runs", JsonContent.Create(new JsonObject
                     {
                         ["baseline"] = new JsonObject { ["name"] = settings.Baseline },
                         ["capture"] = new JsonObject { ["endpoint"] = settings.Endpoint, ["start"] = end.AddSeconds(-20), ["end"] = end },
                         ["quality"] = new JsonObject { ["problem_type"] = "binary", ["label_delay_hours"] = 1 },
                     }), ct);
+                    previous = run["id"]?.ToString();
                 }
                 catch (HttpRequestException e)
                 {

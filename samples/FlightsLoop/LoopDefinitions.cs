@@ -22,10 +22,19 @@ public static class LoopDefinitions
     };
 
     /// <summary>
-    /// training set (everything labelled so far but the latest 20 %, which validates) → train as a training job → gates
+    /// training set (everything labelled so far but the latest 20 %, which validates) → train as a training job (retried
+    /// when the training service is at its concurrent-job limit) → gates
     /// (a floor, and not worse than the champion by more than 0.05 AUC: the validation months differ between versions) →
     /// register → deploy as a canary that promotes the champion alias when it has baked.
     /// </summary>
+    /// <summary>
+    /// The data steps and the gate retry a service that answered 5xx, throttled or could not be reached (a database or
+    /// service restarting under the loop): each repeat does the same work again (the same output key, another snapshot of
+    /// the same rows, the same read), so nothing is done twice that matters. The train, register and deploy steps start
+    /// things (a job, a version, a rollout) and do not retry blindly.
+    /// </summary>
+    private const string ServiceFaultRetry = "retry: {exception_type: [Step.SERVICE_FAULT, Step.THROTTLING], interval_seconds: 5, backoff_rate: 2, max_attempts: 5}";
+
     public static string Pipeline(LoopSettings s) => string.Create(CultureInfo.InvariantCulture, $$"""
         description: flights delay, retrained on every flight labelled so far (samples/FlightsLoop)
         parameters:
@@ -46,6 +55,7 @@ public static class LoopDefinitions
                 SELECT origin, event_timestamp, CASE WHEN ${params.corrupt_labels} THEN 1 - label ELSE label END AS label
                 FROM (SELECT *, percent_rank() OVER (ORDER BY event_timestamp) AS p FROM labels) WHERE p < 0.8
               output_key: "loop/${params.model}/${execution.id}/train.parquet"
+            {{ServiceFaultRetry}}
           validation_rows:
             type: transform
             inputs:
@@ -54,12 +64,15 @@ public static class LoopDefinitions
                 SELECT origin, event_timestamp, CASE WHEN ${params.corrupt_labels} THEN 1 - label ELSE label END AS label
                 FROM (SELECT *, percent_rank() OVER (ORDER BY event_timestamp) AS p FROM labels) WHERE p >= 0.8
               output_key: "loop/${params.model}/${execution.id}/validation.parquet"
+            {{ServiceFaultRetry}}
           train_set:
             type: training_set
             inputs: {features: "${params.features}", entity_source: "${steps.train_rows.outputs.object_key}"}
+            {{ServiceFaultRetry}}
           validation_set:
             type: training_set
             inputs: {features: "${params.features}", entity_source: "${steps.validation_rows.outputs.object_key}"}
+            {{ServiceFaultRetry}}
           train:
             type: train
             inputs:
@@ -71,9 +84,11 @@ public static class LoopDefinitions
               experiment: ${params.model}
               hyperparameters: {label: label, num_iterations: {{s.NumIterations}}, importance_rows: 0, diagnostics_rows: 200}
               max_runtime_seconds: 600
-            # A training host lost mid-job (the training service restarted), no free slot, or the API briefly down: train
-            # again as a new job, as SageMaker Pipelines' RetryPolicy does for these failure kinds.
-            retry: {exception_type: [SageMaker.JOB_INTERNAL_ERROR, SageMaker.CAPACITY_ERROR, SageMaker.RESOURCE_LIMIT, Step.SERVICE_FAULT, Step.THROTTLING], interval_seconds: 2, backoff_rate: 2, max_attempts: 4}
+            # A create refused at the job limit (tuning jobs and other pipelines share the slots) or throttled started
+            # nothing; a job whose training host was lost (the training service restarted) is dead: either way the step
+            # trains again as a new job, as SageMaker Pipelines' RetryPolicy does for these kinds. A service fault is
+            # not retried here: a create that may have started a job must not start a second one.
+            retry: {exception_type: [SageMaker.RESOURCE_LIMIT, SageMaker.CAPACITY_ERROR, SageMaker.JOB_INTERNAL_ERROR, Step.THROTTLING], interval_seconds: 5, backoff_rate: 2, max_attempts: 5}
           gate:
             type: evaluate
             inputs:
@@ -82,6 +97,7 @@ public static class LoopDefinitions
               gates:
                 - {metric: "validation:auc", op: ">=", threshold: 0.55}
                 - {metric: "validation:auc", better_than: {model: "${params.model}", alias: {{LoopSettings.Champion}}}, by: -0.05}
+            {{ServiceFaultRetry}}
           register:
             type: register_model
             depends_on: [gate]
@@ -138,10 +154,16 @@ public static class LoopDefinitions
         ["comparison_operator"] = "GreaterThanOrEqualToThreshold", ["evaluation_periods"] = 2, ["datapoints_to_alarm"] = 2,
     };
 
-    /// <summary>Decay: the challenger's AUC on live ground truth below a coin flip in any of the last three runs.</summary>
+    /// <summary>
+    /// Decay: the challenger's AUC on live ground truth below a coin flip in two of the endpoint's last six runs (about 12 s:
+    /// the drift schedule's runs, which have no quality metric, count as missing among them, so two breaching quality runs).
+    /// Not one: the first quality run after the canary starts judges the few dozen challenger rows labelled by then, where a
+    /// model of AUC ~0.6 scores below 0.5 by chance often enough to roll a good version back (more so on a loaded machine,
+    /// whose replay sends less); a worse model breaches in every run and is still rolled back well within the canary.
+    /// </summary>
     public static JsonObject QualityAlarm(LoopSettings s) => new()
     {
         ["metric"] = $"variant.{LoopSettings.ChallengerVariant}.quality.auc", ["endpoint"] = s.Endpoint, ["threshold"] = 0.5,
-        ["comparison_operator"] = "LessThanThreshold", ["evaluation_periods"] = 3, ["datapoints_to_alarm"] = 1,
+        ["comparison_operator"] = "LessThanThreshold", ["evaluation_periods"] = 6, ["datapoints_to_alarm"] = 2,
     };
 }

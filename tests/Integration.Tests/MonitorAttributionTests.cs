@@ -16,7 +16,6 @@ namespace Mlops.Tests;
 /// baseline's two most important features held constant lose them (permutation importance 0), so the ranking changes: a
 /// feature_attribution_drift_check violation, analysis.json, and MonitorAlarmRaised for attribution.drifted.
 /// </summary>
-[Collection(PlatformCollection.Name)]
 public sealed class MonitorAttributionTests(PlatformFixture platform)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };

@@ -15,7 +15,6 @@ namespace Mlops.Tests;
 /// computed here from the invocation answers) lies within that band, both on demand and in a schedule whose
 /// end_time_offset puts its window back over June's traffic.
 /// </summary>
-[Collection(PlatformCollection.Name)]
 public sealed class MonitorCbpeTests(PlatformFixture platform)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };

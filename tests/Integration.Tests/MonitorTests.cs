@@ -187,7 +187,7 @@ public sealed class MonitorTests(PlatformFixture platform)
     }
 
     [Fact]
-    public async Task TwoSchedulesOfOneEndpoint_TheirRunsNeverOverlap()
+    public async Task TwoSchedulesOfOneEndpoint_TheirRunsNeverOverlap_AndNeverQueueUpBehindEachOther()
     {
         var name = await BaselineAsync();
         var endpoint = $"sched-{Guid.NewGuid():N}"[..20];
@@ -201,8 +201,12 @@ public sealed class MonitorTests(PlatformFixture platform)
         {
             var runs = await Poll.UntilAsync(async () =>
             {
-                var list = (await client.GetFromJsonAsync<JsonObject>($"/api/runs?endpoint={endpoint}&limit=1000"))!["runs"]!.AsArray()
-                    .Where(r => (string?)r!["status"] == "completed").ToList();
+                var all = (await client.GetFromJsonAsync<JsonObject>($"/api/runs?endpoint={endpoint}&limit=1000"))!["runs"]!.AsArray();
+                // Due every second while runs of the endpoint go one at a time: a schedule's waiting run takes the newer
+                // window rather than another run queueing behind it.
+                foreach (var waiting in all.Where(r => (string?)r!["status"] == "pending").GroupBy(r => (string?)r!["schedule"]))
+                    Assert.True(waiting.Count() == 1, $"{waiting.Count()} runs of schedule {waiting.Key} wait at once");
+                var list = all.Where(r => (string?)r!["status"] == "completed").ToList();
                 return list.Count(r => (string?)r!["schedule"] == $"{endpoint}-a") >= 3 && list.Count(r => (string?)r!["schedule"] == $"{endpoint}-b") >= 3 ? list : null;
             }, TimeSpan.FromSeconds(90), "three completed runs of each schedule");
             var spans = runs.Select(r => (Start: DateTimeOffset.Parse((string)r!["started_at"]!), End: DateTimeOffset.Parse((string)r["completed_at"]!)))

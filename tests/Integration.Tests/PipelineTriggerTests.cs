@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Mlops.Contracts;
 using Mlops.PipelineRunner.Client;
+using Mlops.ServiceDefaults.Data;
 using Mlops.ServiceDefaults.Messaging;
 
 namespace Mlops.Tests;
@@ -126,6 +127,65 @@ public sealed class PipelineTriggerTests(PlatformFixture platform)
             Assert.Equal("started", Assert.Single(trigger.Firings!, f => f.EventKey == $"{alarm}/5").Status);
             Assert.Equal(2, trigger.Firings!.Count);
             Assert.Single(await runner.ListExecutionsAsync(pipeline));
+        }
+        finally
+        {
+            await bus.StopAsync();
+        }
+    }
+
+    [Fact]
+    public async Task MonitorAlarmRaised_FiringsFromBeforeTheOrderTable_AreBackFilled_SoALateOlderStateChangeIsStale()
+    {
+        var runner = Client();
+        var pipeline = Unique("alarm-backfill");
+        var alarm = Guid.NewGuid().ToString();
+        await runner.UpsertPipelineAsync(pipeline, Pipeline);
+        await runner.CreateTriggerAsync(pipeline, new("on-alarm", "monitor_alarm_raised", new JsonObject { ["alarm_id"] = alarm },
+            new JsonObject { ["batch"] = "${event.state_change_id}" }));
+
+        // Firings as a runner before migration 0006 left them: state changes 2 and 5 acted on, 9 recorded stale (not acted
+        // on), and no order row.
+        await using var db = await platform.OpenDatabaseAsync(ResourceNames.PipelineRunner);
+        Guid triggerId;
+        await using (var find = db.Command("SELECT id FROM pipeline_triggers WHERE pipeline = @p AND name = 'on-alarm'", null, ("p", pipeline)))
+            triggerId = (Guid)(await find.ExecuteScalarAsync())!;
+        await using (var seed = db.Command(
+            """
+            INSERT INTO trigger_firings (trigger_id, event_key, status) VALUES (@id, @a || '/2', 'started'), (@id, @a || '/5', 'started'), (@id, @a || '/9', 'stale');
+            DELETE FROM trigger_event_order WHERE trigger_id = @id;
+            """, null, ("id", triggerId), ("a", alarm)))
+            await seed.ExecuteNonQueryAsync();
+        var backfill = await File.ReadAllTextAsync(TrainingJobFlightsTests.Repo("services", "PipelineRunner", "Migrations", "0007_trigger_alarm_order_backfill.sql"));
+        for (var run = 0; run < 2; run++) // idempotent
+        {
+            await using var migrate = db.Command(backfill);
+            await migrate.ExecuteNonQueryAsync();
+        }
+        async Task<(long, string)> OrderAsync()
+        {
+            await using var read = db.Command("SELECT sequence, event_key FROM trigger_event_order WHERE trigger_id = @id AND subject = @a", null,
+                ("id", triggerId), ("a", alarm));
+            await using var reader = await read.ExecuteReaderAsync();
+            Assert.True(await reader.ReadAsync(), "no order row was back-filled");
+            return (reader.GetInt64(0), reader.GetString(1));
+        }
+        Assert.Equal((5L, $"{alarm}/5"), await OrderAsync());
+
+        // State change 4 arrives late: older than 5, recorded stale; 6 is newer and starts the pipeline.
+        var bus = await platform.StartTestBusAsync();
+        try
+        {
+            var late = new MonitorAlarmRaised(alarm, "order-alarm", 4, "ep", null, "model", null, "data_drift", "m", 1, 0.5, "drifted", null, DateTimeOffset.UtcNow);
+            await bus.Publish(late);
+            await Poll.UntilAsync(async () => await runner.GetTriggerAsync(pipeline, "on-alarm") is { } t && t.Firings!.Any(f => f.EventKey == $"{alarm}/4") ? t : null,
+                TimeSpan.FromSeconds(30), "state change 4 to be recorded");
+            await bus.Publish(late with { StateChangeId = 6 });
+            var trigger = await Poll.UntilAsync(async () => await runner.GetTriggerAsync(pipeline, "on-alarm") is { } t
+                && t.Firings!.Any(f => f.EventKey == $"{alarm}/6" && f.Status == "started") ? t : null, TimeSpan.FromSeconds(30), "state change 6 to start an execution");
+            Assert.Equal("stale", Assert.Single(trigger.Firings!, f => f.EventKey == $"{alarm}/4").Status);
+            Assert.Single(await runner.ListExecutionsAsync(pipeline));
+            Assert.Equal((6L, $"{alarm}/6"), await OrderAsync());
         }
         finally
         {

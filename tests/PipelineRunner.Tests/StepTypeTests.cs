@@ -274,12 +274,23 @@ public sealed class StepTypeTests
         Assert.False(TrainHandler.IsAlreadyExists(new Mlops.SageMaker.SageMakerException("ValidationException", "bad channel", 400)));
     }
 
-    [Theory]
-    [InlineData("ResourceLimitExceeded", 400, "SageMaker.RESOURCE_LIMIT")]
-    [InlineData("ThrottlingException", 400, "Step.SERVICE_FAULT")]
-    [InlineData("ValidationException", 400, "Step.FAILED")]
-    public void RefusedCreate_IsTheFailureKindARetryPolicyNames(string code, int status, string kind) =>
-        Assert.Equal(kind, TrainHandler.FailureKind(new Mlops.SageMaker.SageMakerException(code, "refused", status)));
+    [Fact]
+    public void SageMakerErrors_AreTheKindsRetryPoliciesName_AJobLimitIsResourceLimitNotAFailedStep()
+    {
+        // The local training service's refusal at MaxConcurrentJobs (other pipelines and tuning jobs hold every slot).
+        var limit = new Mlops.SageMaker.SageMakerException("ResourceLimitExceeded", "The account-level limit of 8 training jobs in progress is reached (8 in progress).", 400);
+        Assert.Equal(FailureKinds.ResourceLimit, TrainHandler.FailureKindOf(limit));
+        Assert.Equal(FailureKinds.Throttling, TrainHandler.FailureKindOf(new Mlops.SageMaker.SageMakerException("ThrottlingException", "Rate exceeded", 400)));
+        Assert.Equal(FailureKinds.ServiceFault, TrainHandler.FailureKindOf(new Mlops.SageMaker.SageMakerException("InternalFailure", "boom", 500)));
+        Assert.Equal(FailureKinds.StepFailed, TrainHandler.FailureKindOf(new Mlops.SageMaker.SageMakerException("ValidationException", "bad channel", 400)));
+
+        // A train step whose policy names SageMaker.RESOURCE_LIMIT waits and tries again; a failed job is not retried by it.
+        RetryPolicy[] policy = [new([FailureKinds.ResourceLimit], 5, 2, 5)];
+        Assert.Equal(TimeSpan.FromSeconds(5), Planner.RetryDelay(policy, TrainHandler.FailureKindOf(limit), attemptsSoFar: 1));
+        Assert.Equal(TimeSpan.FromSeconds(40), Planner.RetryDelay(policy, FailureKinds.ResourceLimit, attemptsSoFar: 4));
+        Assert.Null(Planner.RetryDelay(policy, FailureKinds.ResourceLimit, attemptsSoFar: 5));
+        Assert.Null(Planner.RetryDelay(policy, FailureKinds.StepFailed, attemptsSoFar: 1));
+    }
 
     [Theory]
     [InlineData("InternalServerError: the training service shut down while this job was in progress.", "SageMaker.JOB_INTERNAL_ERROR")]

@@ -23,6 +23,26 @@ public sealed class RunStore(NpgsqlDataSource db)
     public static NpgsqlParameter Jsonb(string name, object value) =>
         new(name, NpgsqlDbType.Jsonb) { Value = JsonSerializer.Serialize(value, ModelMonitorJson.Options) };
 
+    /// <summary>
+    /// A schedule's run still waiting (not started) takes the newer window instead of a second run being queued behind it:
+    /// when runs take longer than the schedule's interval, the queue stays one run long and the next run judges the latest
+    /// traffic, rather than falling further behind with every interval (which delays every alarm on the endpoint). True if
+    /// a waiting run was updated.
+    /// </summary>
+    public static async Task<bool> CoalescePendingAsync(NpgsqlTransaction transaction, string schedule, BaselineRow baseline, RunSource source, DriftOptions drift,
+        DateTimeOffset start, DateTimeOffset end, CancellationToken ct)
+    {
+        await using var command = transaction.Connection!.Command(
+            """
+            UPDATE runs SET source = @source, drift_options = @drift, window_start = @start, window_end = @end,
+                baseline_name = @baseline, baseline_version = @version
+            WHERE id = (SELECT id FROM runs WHERE schedule_name = @schedule AND status = 'pending' ORDER BY seq DESC LIMIT 1 FOR UPDATE SKIP LOCKED)
+            """, transaction, ("schedule", schedule), ("baseline", baseline.Name), ("version", baseline.Version), ("start", start), ("end", end));
+        command.Parameters.Add(Jsonb("source", source));
+        command.Parameters.Add(Jsonb("drift", drift));
+        return await command.ExecuteNonQueryAsync(ct) > 0;
+    }
+
     public async Task<RunRow> InsertAsync(string? schedule, string? endpoint, string? variant, BaselineRow baseline, RunSource source, DriftOptions drift,
         DateTimeOffset? start, DateTimeOffset? end, CancellationToken ct, NpgsqlTransaction? transaction = null) =>
         (await InsertAsync(schedule, endpoint, variant, baseline, source, drift, start, end, null, null, ct, transaction))!;

@@ -88,7 +88,8 @@ public sealed class ScheduleStore(NpgsqlDataSource db)
 
     /// <summary>
     /// Turns each due schedule into a pending run for the window before its due time and moves it to its next time, one
-    /// schedule row locked at a time (SKIP LOCKED: replicas share the work, none enqueues a window twice).
+    /// schedule row locked at a time (SKIP LOCKED: replicas share the work, none enqueues a window twice). A schedule whose
+    /// previous run has not started yet moves that run to the new window instead (<see cref="RunStore.CoalescePendingAsync"/>).
     /// </summary>
     public async Task<int> EnqueueDueAsync(BaselineStore baselines, RunStore runs, CancellationToken ct)
     {
@@ -108,10 +109,12 @@ public sealed class ScheduleStore(NpgsqlDataSource db)
             if (baseline is not null)
             {
                 var end = s.NextRunAt.AddSeconds(s.EndOffsetSeconds);
-                await runs.InsertAsync(s.Name, s.Endpoint, s.Variant, baseline,
-                    new RunSource(null, new CaptureWindow(s.Endpoint, s.Variant, end.AddSeconds(-s.WindowSeconds), end), s.Quality, s.Attribution),
-                    s.Drift, end.AddSeconds(-s.WindowSeconds), end, ct, tx);
-                enqueued++;
+                var source = new RunSource(null, new CaptureWindow(s.Endpoint, s.Variant, end.AddSeconds(-s.WindowSeconds), end), s.Quality, s.Attribution);
+                if (!await RunStore.CoalescePendingAsync(tx, s.Name, baseline, source, s.Drift, end.AddSeconds(-s.WindowSeconds), end, ct))
+                {
+                    await runs.InsertAsync(s.Name, s.Endpoint, s.Variant, baseline, source, s.Drift, end.AddSeconds(-s.WindowSeconds), end, ct, tx);
+                    enqueued++;
+                }
             }
             await tx.ExecuteAsync("UPDATE schedules SET next_run_at = @next WHERE name = @name", ct, ("next", next), ("name", s.Name));
             await tx.CommitAsync(ct);

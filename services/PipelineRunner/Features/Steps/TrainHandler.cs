@@ -73,9 +73,21 @@ public sealed class TrainHandler(IServiceProvider services, ILogger<TrainHandler
         }
         catch (SageMakerException e)
         {
-            throw new StepException(FailureKind(e), $"SageMaker: {e.ErrorCode}: {e.ErrorMessage}");
+            throw new StepException(FailureKindOf(e), $"SageMaker: {e.ErrorCode}: {e.ErrorMessage}");
         }
     }
+
+    /// <summary>
+    /// A SageMaker API error as the kind a retry policy names, as SageMaker Pipelines reports it: a refused create because
+    /// the account's jobs are at their limit is <c>SageMaker.RESOURCE_LIMIT</c> (no job was created, so a retry after a
+    /// pause starts the one job), throttling <c>Step.THROTTLING</c>, a server fault <c>Step.SERVICE_FAULT</c>.
+    /// </summary>
+    public static string FailureKindOf(SageMakerException e) => e.ErrorCode switch
+    {
+        SageMakerErrors.ResourceLimitExceeded => FailureKinds.ResourceLimit,
+        SageMakerErrors.ThrottlingException or "ThrottledException" or "RequestLimitExceeded" => FailureKinds.Throttling,
+        _ => e.IsRetryable ? FailureKinds.ServiceFault : FailureKinds.StepFailed,
+    };
 
     /// <summary>Stopping the step stops its training job (SageMaker's StopTrainingJob); a job already over is left as it is.</summary>
     public async Task CancelAsync(StepContext context, CancellationToken ct)
@@ -245,15 +257,6 @@ public sealed class TrainHandler(IServiceProvider services, ILogger<TrainHandler
     /// sample scenario logs the same way). Step outputs keep SageMaker's names.
     /// </summary>
     public static string TrackerKey(string metric) => metric.Replace(':', '/');
-
-    /// <summary>
-    /// A refused SageMaker call as the kind a retry policy names: every slot taken (ResourceLimitExceeded on
-    /// CreateTrainingJob) is SageMaker Pipelines' <c>SageMaker.RESOURCE_LIMIT</c>, throttling and 5xx a service fault.
-    /// </summary>
-    public static string FailureKind(SageMakerException e) =>
-        e.ErrorCode == SageMakerErrors.ResourceLimitExceeded ? FailureKinds.ResourceLimit
-        : e.IsRetryable ? FailureKinds.ServiceFault
-        : FailureKinds.StepFailed;
 
     /// <summary>SageMaker's failure reasons as the kinds a retry policy names.</summary>
     public static string FailureKind(DescribeTrainingJobResponse job)
