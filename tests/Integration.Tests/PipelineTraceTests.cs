@@ -26,8 +26,8 @@ public sealed class PipelineTraceTests(PlatformFixture platform)
         var traceId = ActivityTraceId.CreateRandom().ToString();
         using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/pipelines/{name}/executions") { Content = JsonContent.Create(new { }) };
         request.Headers.Add("traceparent", $"00-{traceId}-{ActivitySpanId.CreateRandom()}-01");
-        using var start = await client.SendAsync(request);
-        var body = await start.Content.ReadAsStringAsync();
+        using var start = await client.SendAsync(request, TestContext.Current.CancellationToken);
+        var body = await start.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
         Assert.True(start.StatusCode == HttpStatusCode.Created, body);
         var id = JsonNode.Parse(body)!["id"]!.GetValue<Guid>();
         await WaitForAsync(client, id, "succeeded");
