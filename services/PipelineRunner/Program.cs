@@ -44,7 +44,7 @@ builder.Services.AddOptions<TuningOptions>().BindConfiguration(TuningOptions.Sec
 builder.Services.AddSingleton<TuningStore>();
 builder.Services.AddSingleton<TuningJobs>();
 builder.Services.AddSingleton<TuningMetrics>();
-builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(TuningMetrics.MeterName));
+builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(TuningMetrics.MeterName, PipelineTelemetry.MeterName));
 builder.Services.AddHostedService<TuningWorker>();
 builder.Services.AddSingleton<ExecutionEngine>();
 builder.Services.AddOptions<TriggerOptions>().BindConfiguration(TriggerOptions.Section);

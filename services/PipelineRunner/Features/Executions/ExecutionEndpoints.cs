@@ -46,7 +46,7 @@ public static class ExecutionEndpoints
         var id = Guid.CreateVersion7();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
-        await InsertExecutionAsync(tx, id, name, version.Version, parameters, request.ReferenceExecutionId, ct);
+        await InsertExecutionAsync(tx, id, name, version.Version, parameters, request.ReferenceExecutionId, "api", ct);
         if (request.ReferenceExecutionId is { } reference)
         {
             await using var check = connection.Command("SELECT pipeline FROM executions WHERE id = @id", tx, ("id", reference));
@@ -71,14 +71,18 @@ public static class ExecutionEndpoints
         return TypedResults.Created($"/api/executions/{id}", response!);
     }
 
-    /// <summary>The execution's row, running, with parameters already resolved against the pinned version.</summary>
+    /// <summary>
+    /// The execution's row, running, with parameters already resolved against the pinned version, and the traceparent its
+    /// steps' spans take as parent (a <c>pipeline execution</c> span under the current request or message).
+    /// </summary>
     public static Task InsertExecutionAsync(NpgsqlTransaction tx, Guid id, string pipeline, int version, JsonObject parameters, Guid? reference,
-        CancellationToken ct) =>
+        string startedBy, CancellationToken ct) =>
         tx.ExecuteAsync(
             """
-            INSERT INTO executions (id, pipeline, version, status, parameters, reference_execution_id)
-            VALUES (@id, @name, @version, 'running', @parameters::jsonb, @reference)
-            """, ct, ("id", id), ("name", pipeline), ("version", version), ("parameters", parameters.ToJsonString()), ("reference", reference));
+            INSERT INTO executions (id, pipeline, version, status, parameters, reference_execution_id, traceparent)
+            VALUES (@id, @name, @version, 'running', @parameters::jsonb, @reference, @traceparent)
+            """, ct, ("id", id), ("name", pipeline), ("version", version), ("parameters", parameters.ToJsonString()), ("reference", reference),
+            ("traceparent", PipelineTelemetry.NewTraceParent(pipeline, id, startedBy)));
 
     /// <summary>
     /// Publishes <see cref="PipelineExecutionStarted"/> (naming what started it: api, schedule:&lt;name&gt;, trigger:&lt;name&gt;)
@@ -90,6 +94,7 @@ public static class ExecutionEndpoints
         await tx.EnqueueAsync(new PipelineExecutionStarted(id, pipeline, version, DateTimeOffset.UtcNow, startedBy, 1), ct);
         var view = await store.LoadForUpdateAsync(tx, id, ct);
         await store.AdvanceAsync(tx, view!, ct);
+        PipelineTelemetry.ExecutionStarted(pipeline);
     }
 
     internal static async Task<Ok<List<ExecutionResponse>>> ListExecutions(NpgsqlDataSource db, string? pipeline, string? status, int? limit,
@@ -149,7 +154,9 @@ public static class ExecutionEndpoints
         var fanOuts = view.Definition.Steps.Where(s => s.ForEach is not null).Select(s => s.Name).ToArray();
         await tx.ExecuteAsync(
             """
-            UPDATE executions SET status = 'running', stop_requested = false, error = NULL, ended_at = NULL, run = run + 1 WHERE id = @id;
+            -- The retry stays in the execution's trace; an execution from before traces were stored gets one now.
+            UPDATE executions SET status = 'running', stop_requested = false, error = NULL, ended_at = NULL, run = run + 1,
+                traceparent = coalesce(traceparent, @traceparent) WHERE id = @id;
             DELETE FROM step_runs WHERE execution_id = @id AND step = 'exit_handler';
             -- A fan-out that had expanded keeps its succeeded items and runs the others again.
             UPDATE step_runs p SET status = 'running', error = NULL, ended_at = NULL
@@ -157,11 +164,12 @@ public static class ExecutionEndpoints
               AND EXISTS (SELECT 1 FROM step_runs i WHERE i.execution_id = @id AND i.step = p.step AND i.item >= 0);
             UPDATE step_runs SET status = 'pending', error = NULL, failure_kind = NULL, ended_at = NULL, lease_owner = NULL, lease_until = NULL
             WHERE execution_id = @id AND status IN ('failed', 'stopped', 'not_run');
-            """, ct, ("id", id), ("fanouts", fanOuts));
+            """, ct, ("id", id), ("fanouts", fanOuts), ("traceparent", PipelineTelemetry.NewTraceParent(view.Pipeline, id, "retry")));
         view = await store.LoadForUpdateAsync(tx, id, ct);
         await tx.EnqueueAsync(new PipelineExecutionStarted(id, view!.Pipeline, view.Version, DateTimeOffset.UtcNow, "retry", view.Run), ct);
         await store.AdvanceAsync(tx, view, ct);
         await tx.CommitAsync(ct);
+        PipelineTelemetry.ExecutionStarted(view.Pipeline);
         return TypedResults.Accepted($"/api/executions/{id}", (await DescribeAsync(db, pipelines, id, ct))!);
     }
 

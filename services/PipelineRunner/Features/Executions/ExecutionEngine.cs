@@ -27,8 +27,6 @@ public sealed class EngineOptions
 public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, IEnumerable<IStepHandler> handlers,
     IOptions<EngineOptions> options, ILogger<ExecutionEngine> logger) : BackgroundService
 {
-    // Named as the service (its ApplicationName), which the platform's tracing already listens to.
-    public static readonly ActivitySource Source = new("PipelineRunner");
     private readonly string _owner = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
     private readonly Dictionary<string, IStepHandler> _handlers = handlers.ToDictionary(h => h.Type);
     private readonly SemaphoreSlim _wake = new(0);
@@ -69,7 +67,7 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
     }
 
     private sealed record Claim(Guid ExecutionId, string Pipeline, int Version, string Step, int Item, int Attempt, JsonObject Inputs,
-        DateTimeOffset StartedAt, string? ExternalId, int Run);
+        DateTimeOffset StartedAt, string? ExternalId, int Run, string? TraceParent);
 
     private async Task<Claim?> ClaimAsync(CancellationToken ct)
     {
@@ -83,12 +81,13 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
                 SELECT execution_id, step, item FROM step_runs
                 WHERE (status IN ('ready', 'waiting') AND ready_at <= now()) OR (status = 'running' AND lease_until < now())
                 ORDER BY ready_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-            RETURNING s.execution_id, e.pipeline, e.version, s.step, s.item, s.attempt, coalesce(s.inputs::text, '{}'), s.started_at, s.external_id, e.run
+            RETURNING s.execution_id, e.pipeline, e.version, s.step, s.item, s.attempt, coalesce(s.inputs::text, '{}'), s.started_at, s.external_id, e.run, e.traceparent
             """, ("owner", _owner), ("lease", options.Value.Lease));
         await using var r = await cmd.ExecuteReaderAsync(ct);
         return await r.ReadAsync(ct)
             ? new Claim(r.GetGuid(0), r.GetString(1), r.GetInt32(2), r.GetString(3), r.GetInt32(4), r.GetInt32(5), JsonNode.Parse(r.GetString(6))!.AsObject(),
-                r.GetFieldValue<DateTimeOffset>(7), r.IsDBNull(8) ? null : r.GetString(8), r.GetInt32(9))
+                r.GetFieldValue<DateTimeOffset>(7), r.IsDBNull(8) ? null : r.GetString(8), r.GetInt32(9),
+                r.IsDBNull(10) ? null : r.GetString(10))
             : null;
     }
 
@@ -126,10 +125,8 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
         await using (var tx = await connection.BeginTransactionAsync(stopping))
             definition = await store.Pipelines.DefinitionAsync(tx, claim.Pipeline, claim.Version, stopping);
         var step = definition.Step(claim.Step)!;
-        using var activity = Source.StartActivity($"step {claim.Step}");
-        activity?.SetTag("pipeline.execution_id", claim.ExecutionId.ToString());
-        activity?.SetTag("pipeline.step", claim.Step);
-        activity?.SetTag("pipeline.step.attempt", claim.Attempt);
+        // In the execution's trace (its stored traceparent), whichever replica runs the step and however often it restarted.
+        using var activity = PipelineTelemetry.StartStep(claim.Step, step.Type, claim.ExecutionId, claim.Pipeline, claim.Attempt, claim.TraceParent);
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         if (step.TimeoutSeconds is { } timeout)
@@ -291,6 +288,9 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
         view = await store.LoadForUpdateAsync(tx, claim.ExecutionId, ct);
         await store.AdvanceAsync(tx, view!, ct);
         await tx.CommitAsync(ct);
+        PipelineTelemetry.StepFinished(claim.Pipeline, step.Type,
+            result is StepFailed ? retry ? "retrying" : stopped ? StepStatus.Stopped : StepStatus.Failed : StepStatus.Succeeded,
+            DateTimeOffset.UtcNow - claim.StartedAt);
         _wake.Release(); // a dependant may be ready now: look at once rather than wait for the NOTIFY
     }
 

@@ -71,12 +71,18 @@ public sealed class ExecutionStore(PipelineStore pipelines)
                 case CompleteStep c:
                     await UpsertStatusAsync(tx, view.Id, c.Step, c.Item, c.Status, c.Outputs, c.Error, ct);
                     if (c.Status is StepStatus.Succeeded or StepStatus.Cached or StepStatus.Failed or StepStatus.Skipped)
+                    {
                         await tx.EnqueueAsync(StepCompleted(view, c.Step, c.Item, 0, c.Status, c.Error, null), ct);
+                        PipelineTelemetry.StepFinished(view.Pipeline, view.Definition.Step(c.Step)?.Type, c.Status, null);
+                    }
                     break;
                 case FinishExecution f:
+                    await using (var finish = tx.Connection!.Command(
+                        "UPDATE executions SET status = @status, error = @error, ended_at = now() WHERE id = @id RETURNING ended_at - created_at",
+                        tx, ("id", view.Id), ("status", f.Status), ("error", f.Error)))
+                        PipelineTelemetry.ExecutionFinished(view.Pipeline, f.Status, await finish.ExecuteScalarAsync(ct) as TimeSpan?);
                     await tx.ExecuteAsync(
                         """
-                        UPDATE executions SET status = @status, error = @error, ended_at = now() WHERE id = @id;
                         UPDATE step_runs SET status = 'not_run' WHERE execution_id = @id AND status IN ('pending', 'running', 'ready');
                         INSERT INTO step_runs (execution_id, step, item, status, ended_at)
                         SELECT @id, s, -1, 'not_run', now() FROM unnest(@steps) AS s ON CONFLICT DO NOTHING

@@ -26,7 +26,7 @@ public sealed class TriggerStarts(PipelineStore pipelines, ExecutionStore execut
             return (null, $"The parameters do not fit {pipeline} v{stored.Version}: " + string.Join("; ", problems.Select(p => $"{p.Path}: {p.Message}")));
 
         var id = Guid.CreateVersion7();
-        await ExecutionEndpoints.InsertExecutionAsync(tx, id, pipeline, stored.Version, resolved, null, ct);
+        await ExecutionEndpoints.InsertExecutionAsync(tx, id, pipeline, stored.Version, resolved, null, startedBy, ct);
         await ExecutionEndpoints.BeginAsync(tx, executions, id, pipeline, stored.Version, startedBy, ct);
         return (id, null);
     }
