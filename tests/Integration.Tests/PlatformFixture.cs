@@ -238,7 +238,8 @@ public sealed class PlatformFixture : IAsyncLifetime
     public async Task<NpgsqlConnection> OpenDatabaseAsync(string service)
     {
         var server = await App.GetConnectionStringAsync(ResourceNames.Postgres);
-        var connection = new NpgsqlConnection($"{server};Database={service}");
+        // Not pooled: a pooled connection outlives the database outage and restart tests and fails its next use (57P01).
+        var connection = new NpgsqlConnection($"{server};Database={service};Pooling=false");
         await connection.OpenAsync();
         return connection;
     }

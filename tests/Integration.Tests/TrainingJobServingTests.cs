@@ -47,7 +47,7 @@ public sealed class TrainingJobServingTests(PlatformFixture platform)
             status = described.SecondaryStatus;
             Assert.False(status is SecondaryStatus.Uploading or SecondaryStatus.Completed || TrainingJobStatus.IsTerminal(described.TrainingJobStatus),
                 $"job {job} got to {status} before any per-iteration metric was seen: {described.FailureReason}");
-            return status == SecondaryStatus.Training && series.Any(m => m.Iteration is not null) ? series : null;
+            return status == SecondaryStatus.Training && series.Any(m => m.MetricName == "validation:loss" && m.Iteration is not null) ? series : null;
         }, Wait, () => $"per-iteration metrics of {job} while it trains (last status {status})");
         var first = early.First(m => m.MetricName == "validation:loss");
         Assert.Equal(1, first.Iteration);
