@@ -15,10 +15,11 @@ using static Mlops.Tuning.Tests.TestFunctions;
 //               trials (Random's on the same function, seeds 1..N), single-threaded, after one untimed warm-up: with the
 //               surrogate fit the job state would hold (current), with the previous refit point's (one refit), with none.
 //   early-stopping: flights LightGBM trained in process per configuration, tuning jobs over the real learning curves with and
-//               without median stopping, and Hyperband (EarlyStopping.cs). Needs the flights data (npm install --prefix eng/node).
+//               without median stopping, and Hyperband (EarlyStopping.cs), once per --es-iterations budget (450 and 900).
+//               Needs the flights data (npm install --prefix eng/node).
 // Usage: dotnet run -c Release --project benchmarks/Tuning.Benchmarks [-- --only efficiency|latency|early-stopping --seeds 20
 //        --trials 200 --bayesian-trials 100 --latency-history 200 --functions hartmann6,branin
-//        --es-seeds 20 --es-trials 20 --es-train-rows 20000 --es-validation-rows 10000]
+//        --es-seeds 20 --es-trials 20 --es-train-rows 20000 --es-validation-rows 10000 --es-iterations 450,900]
 var only = Arg("--only");
 var seeds = int.Parse(Arg("--seeds") ?? "20");
 var randomTrials = int.Parse(Arg("--trials") ?? "200");
@@ -103,8 +104,9 @@ if (only is null or "latency")
     }
 
 if (only is null or "early-stopping")
-    await EarlyStopping.RunAsync(int.Parse(Arg("--es-seeds") ?? seeds.ToString()), int.Parse(Arg("--es-train-rows") ?? "20000"),
-        int.Parse(Arg("--es-validation-rows") ?? "10000"), int.Parse(Arg("--es-trials") ?? "20"));
+    foreach (var iterations in (Arg("--es-iterations") ?? "450,900").Split(',').Select(int.Parse))
+        await EarlyStopping.RunAsync(int.Parse(Arg("--es-seeds") ?? seeds.ToString()), int.Parse(Arg("--es-train-rows") ?? "20000"),
+            int.Parse(Arg("--es-validation-rows") ?? "10000"), int.Parse(Arg("--es-trials") ?? "20"), iterations);
 
 static ISearchStrategy Create(HyperParameterTuningJobConfig config) =>
     SearchStrategies.Create(new TuningJobDefinition { HyperParameterTuningJobName = "bench", HyperParameterTuningJobConfig = config }, config.RandomSeed!.Value);

@@ -4,44 +4,63 @@ namespace Mlops.Tuning.Tests;
 
 public sealed class MedianStoppingRuleTests
 {
-    // Earlier trials' validation AUC per iteration.
-    private static readonly IReadOnlyList<double>[] Earlier =
+    // Completed trials' validation AUC per report. Running averages after 4 reports: 0.6675, 0.67, 0.6575, 0.6825 → median 0.66875.
+    private static readonly IReadOnlyList<double>[] Completed =
     [
-        [0.60, 0.65, 0.70, 0.72],
-        [0.62, 0.66, 0.69, 0.71],
-        [0.58, 0.64, 0.68, 0.73],
-        [0.61, 0.67, 0.71, 0.74],
+        [0.60, 0.65, 0.70, 0.72, 0.73],
+        [0.62, 0.66, 0.69, 0.71, 0.72],
+        [0.58, 0.64, 0.68, 0.73, 0.74],
+        [0.61, 0.67, 0.71, 0.74, 0.75],
     ];
 
     [Fact]
-    public void A_clearly_worse_trial_is_stopped() =>
-        Assert.True(MedianStoppingRule.ShouldStop([0.52, 0.54, 0.55], Earlier, maximize: true));
+    public void A_clearly_worse_trial_is_stopped_at_its_fourth_report() =>
+        Assert.True(MedianStoppingRule.ShouldStop([0.52, 0.54, 0.55, 0.56], Completed, maximize: true));
 
     [Fact]
     public void A_better_trial_is_not_stopped() =>
-        Assert.False(MedianStoppingRule.ShouldStop([0.63, 0.69, 0.72], Earlier, maximize: true));
+        Assert.False(MedianStoppingRule.ShouldStop([0.63, 0.69, 0.72, 0.74], Completed, maximize: true));
+
+    [Fact]
+    public void No_trial_is_judged_before_the_grace_period_of_four_reports()
+    {
+        Assert.Equal(4, MedianStoppingSettings.Default.MinReports);
+        Assert.Equal(3, MedianStoppingSettings.Default.MinCompletedTrials);
+        // Far below every completed trial at reports 1–3, and still not stopped: curves are noisiest, slow learners furthest behind, early.
+        Assert.False(MedianStoppingRule.ShouldStop([0.30], Completed, maximize: true));
+        Assert.False(MedianStoppingRule.ShouldStop([0.30, 0.31, 0.32], Completed, maximize: true));
+        Assert.True(MedianStoppingRule.ShouldStop([0.30, 0.31, 0.32, 0.33], Completed, maximize: true));
+        // A shorter grace period (benchmarks only; the API has no place for it) judges from the first report.
+        Assert.True(MedianStoppingRule.ShouldStop([0.30], Completed, maximize: true, new MedianStoppingSettings(MinReports: 1)));
+    }
 
     [Fact]
     public void When_minimizing_a_higher_loss_is_worse()
     {
-        IReadOnlyList<double>[] losses = [[0.9, 0.7, 0.5], [0.8, 0.6, 0.5], [0.85, 0.65, 0.55]];
-        Assert.True(MedianStoppingRule.ShouldStop([0.95, 0.9, 0.85], losses, maximize: false));
-        Assert.False(MedianStoppingRule.ShouldStop([0.7, 0.5, 0.4], losses, maximize: false));
+        IReadOnlyList<double>[] losses = [[0.9, 0.7, 0.5, 0.4], [0.8, 0.6, 0.5, 0.45], [0.85, 0.65, 0.55, 0.5]];
+        Assert.True(MedianStoppingRule.ShouldStop([0.95, 0.9, 0.85, 0.8], losses, maximize: false));
+        Assert.False(MedianStoppingRule.ShouldStop([0.7, 0.5, 0.4, 0.35], losses, maximize: false));
     }
 
     [Fact]
-    public void No_decision_without_enough_earlier_trials_at_that_step()
+    public void No_decision_without_three_completed_trials_that_reached_that_report()
     {
-        Assert.False(MedianStoppingRule.ShouldStop([0.1], Earlier.Take(2), maximize: true));
-        // Earlier trials shorter than the current one do not count at its step.
-        Assert.False(MedianStoppingRule.ShouldStop([0.1, 0.1, 0.1, 0.1, 0.1], Earlier, maximize: true));
+        IReadOnlyList<double> worse = [0.1, 0.1, 0.1, 0.1];
+        Assert.False(MedianStoppingRule.ShouldStop(worse, Completed.Take(2), maximize: true));
+        Assert.True(MedianStoppingRule.ShouldStop(worse, Completed.Take(3), maximize: true));
+        // Completed trials shorter than the current one have no running average at its report and do not count.
+        Assert.False(MedianStoppingRule.ShouldStop([0.1, 0.1, 0.1, 0.1, 0.1, 0.1], Completed, maximize: true));
+        Assert.False(MedianStoppingRule.ShouldStop(worse, [], maximize: true, new MedianStoppingSettings(MinCompletedTrials: 0)));
     }
 
     [Fact]
-    public void The_median_is_of_running_averages_not_of_the_latest_values()
+    public void The_latest_value_is_judged_against_the_median_of_running_averages_not_of_latest_values()
     {
-        // Running averages at step 2: 0.5, 0.5, 0.5 (curves 0.2→0.8); the trial's 0.6 is above them though below the latest 0.8.
-        IReadOnlyList<double>[] rising = [[0.2, 0.8], [0.2, 0.8], [0.2, 0.8]];
-        Assert.False(MedianStoppingRule.ShouldStop([0.55, 0.6], rising, maximize: true));
+        // Completed curves 0.2 → 0.8: running average after 4 reports 0.5, latest 0.8. The trial's 0.6 is above the
+        // averages though below the latest values, so it runs on; SageMaker compares the latest value, not the trial's best.
+        IReadOnlyList<double>[] rising = [[0.2, 0.4, 0.6, 0.8], [0.2, 0.4, 0.6, 0.8], [0.2, 0.4, 0.6, 0.8]];
+        Assert.False(MedianStoppingRule.ShouldStop([0.55, 0.58, 0.59, 0.6], rising, maximize: true));
+        // A trial that peaked above the median early but fell below it is stopped (its best so far would have kept it).
+        Assert.True(MedianStoppingRule.ShouldStop([0.9, 0.7, 0.5, 0.45], rising, maximize: true));
     }
 }

@@ -98,6 +98,25 @@ public sealed class RunnerTests
         Assert.All(stopped, t => Assert.True(Hartmann6(t.HyperParameters) < median));
     }
 
+    [Theory]
+    [InlineData(4, false)] // all four start together: while none has completed there is no median to judge by
+    [InlineData(3, true)] //  the fourth starts after three completed: judged (and stopped) at its fourth report
+    public async Task Median_stopping_judges_a_trial_against_completed_trials_only(int parallel, bool stopped)
+    {
+        // The first three trials started get a good curve, the fourth a far worse one, 8 reports each.
+        var started = 0;
+        var jobs = new FakeTrainingJobs(_ => Enumerable.Repeat(started++ < 3 ? 0.7 : 0.1, 8).ToArray());
+        var config = Hartmann("Random", 4, parallel) with { TrainingJobEarlyStoppingType = "Auto" };
+        var state = await TuningJobRunner.Create(Definition("completed-only", config), jobs).RunAsync(TimeSpan.Zero);
+
+        var poor = state.Trials[3];
+        Assert.Equal(stopped, poor.StoppedEarly);
+        Assert.Equal(stopped ? TrialStatus.Stopped : TrialStatus.Completed, poor.Status);
+        Assert.Equal(stopped ? 4 : 8, poor.IntermediateValues.Count);
+        Assert.Equal(3 * 8 + (stopped ? 4 : 8), jobs.StepsRun);
+        Assert.All(state.Trials.Take(3), t => Assert.False(t.StoppedEarly));
+    }
+
     [Fact]
     public async Task Hyperband_passes_each_trial_its_budget_and_ends_after_one_iteration_by_default()
     {

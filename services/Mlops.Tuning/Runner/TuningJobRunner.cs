@@ -18,10 +18,12 @@ public sealed class TuningJobRunner
     private readonly bool _maximize;
     private readonly int _maxParallel;
     private readonly bool _earlyStopping;
+    private readonly MedianStoppingSettings _medianStopping;
     private bool _resumed;
     private TuningJobState _state;
 
-    private TuningJobRunner(TuningJobState state, ITrialTrainingJobs jobs, Func<TuningJobState, CancellationToken, Task>? persist, bool resumed)
+    private TuningJobRunner(TuningJobState state, ITrialTrainingJobs jobs, Func<TuningJobState, CancellationToken, Task>? persist, bool resumed,
+        MedianStoppingSettings? medianStopping)
     {
         var config = state.Definition.HyperParameterTuningJobConfig!;
         _state = state;
@@ -32,6 +34,7 @@ public sealed class TuningJobRunner
         _maximize = config.HyperParameterTuningJobObjective.Type == ObjectiveTypes.Maximize;
         _maxParallel = config.ResourceLimits!.MaxParallelTrainingJobs!.Value;
         _earlyStopping = config.TrainingJobEarlyStoppingType == EarlyStoppingTypes.Auto;
+        _medianStopping = medianStopping ?? MedianStoppingSettings.Default;
         _strategy = SearchStrategies.Create(state.Definition, state.Seed);
     }
 
@@ -47,8 +50,11 @@ public sealed class TuningJobRunner
     /// <param name="metricNames">The training job's metric names, when known (the objective must be one).</param>
     /// <param name="persist">Called with the state after trials are recorded and before they start, so a crash in between
     /// leaves them Pending (and a resumed job checks before starting them again).</param>
+    /// <param name="medianStopping">The median rule's grace period and minimum of completed trials (benchmarks and tests; a
+    /// tuning job's API has no place for them, so the service leaves the default).</param>
     public static TuningJobRunner Create(TuningJobDefinition definition, ITrialTrainingJobs jobs, IReadOnlyList<TuningJobState>? parents = null,
-        IReadOnlyCollection<string>? metricNames = null, Func<TuningJobState, CancellationToken, Task>? persist = null)
+        IReadOnlyCollection<string>? metricNames = null, Func<TuningJobState, CancellationToken, Task>? persist = null,
+        MedianStoppingSettings? medianStopping = null)
     {
         var problems = TuningJobValidation.Validate(definition, metricNames).ToList();
         var warm = WarmStartTrials(definition, parents ?? [], problems);
@@ -63,12 +69,13 @@ public sealed class TuningJobRunner
             MaxNumberOfTrainingJobs = config.ResourceLimits!.MaxNumberOfTrainingJobs ?? (int)DefaultBudget(definition, seed),
             WarmStartTrials = warm,
         };
-        return new TuningJobRunner(state, jobs, persist, resumed: false);
+        return new TuningJobRunner(state, jobs, persist, resumed: false, medianStopping);
     }
 
     /// <summary>Continues a job from its persisted state; trials in progress are followed, not started again.</summary>
-    public static TuningJobRunner Resume(TuningJobState state, ITrialTrainingJobs jobs, Func<TuningJobState, CancellationToken, Task>? persist = null) =>
-        new(state, jobs, persist, resumed: true);
+    public static TuningJobRunner Resume(TuningJobState state, ITrialTrainingJobs jobs, Func<TuningJobState, CancellationToken, Task>? persist = null,
+        MedianStoppingSettings? medianStopping = null) =>
+        new(state, jobs, persist, resumed: true, medianStopping);
 
     /// <summary>No more trials start; running ones are stopped; the job ends Stopped once they have.</summary>
     public void RequestStop()
@@ -194,9 +201,11 @@ public sealed class TuningJobRunner
         }
     }
 
+    // SageMaker compares with "previously completed training jobs" (Vizier: "completed trials"): running, failed and
+    // stopped ones are not references (a stopped trial was below the median by construction and would drag it down).
     private bool ShouldStopEarly(TrialRecord trial) =>
         MedianStoppingRule.ShouldStop(trial.IntermediateValues,
-            _state.Trials.Where(t => t.Index < trial.Index && t.Status != TrialStatus.Failed).Select(t => t.IntermediateValues), _maximize);
+            _state.Trials.Where(t => t.Status == TrialStatus.Completed && !t.StoppedEarly).Select(t => t.IntermediateValues), _maximize, _medianStopping);
 
     private string? CompletionReason()
     {
