@@ -153,7 +153,7 @@ public sealed class FeatureAttributionTests : IClassFixture<FeatureAttributionTe
     public void Options_BadFieldsAreNamed()
     {
         var errors = new List<string>();
-        AttributionOptions.Validate(new AttributionOptions("shap", 1.5, 3), errors);
+        AttributionOptions.Validate(new AttributionOptions("shap", 1.5, 3), isCapture: true, errors);
         Assert.Equal(3, errors.Count);
         Assert.Contains(errors, e => e.Contains("'attribution.method'"));
         Assert.Contains(errors, e => e.Contains("'attribution.threshold'"));

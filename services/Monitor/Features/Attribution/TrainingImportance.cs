@@ -54,7 +54,8 @@ public static class TrainingImportance
                     reason = $"The labelled rows are all {(y.FirstOrDefault() ? "positive" : "negative")}: AUC needs both classes.";
                     return null;
                 }
-                return p => ModelQualityMetrics.Auc([.. p.Select((x, i) => new BinaryRow(y[i], x.PredictedLabel is true, x.Probability ?? x.Score))]);
+                // Over the score, as ML.NET's evaluator (the trainer's) ranks: the calibrated float probabilities tie more often.
+                return p => ModelQualityMetrics.Auc([.. p.Select((x, i) => new BinaryRow(y[i], x.PredictedLabel is true, x.Score))]);
             }
             case ("micro_accuracy", ProblemType.Multiclass):
             {
