@@ -1,6 +1,7 @@
 using DuckDB.NET.Data;
 using Mlops.ExperimentTracker.Client;
 using Mlops.Trainer;
+using Mlops.Trainer.SageMaker;
 using Mlops.Trainer.Samples;
 
 namespace Mlops.Tests;
@@ -25,23 +26,14 @@ internal static class FlightsModel
 
     private static async Task<ModelVersion> TrainAsync(PlatformFixture platform)
     {
-        var tracker = new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker));
         var root = Directory.CreateTempSubdirectory("mlops-it-model-").FullName;
         try
         {
             var flights = await FlightsSample.LoadAsync(TrainingJobFlightsTests.Repo("eng", "node", "node_modules", "vega-datasets", "data", "flights-3m.parquet"));
             var job = new FlightsJob(FlightsTask.Delayed, 60_000, 15_000, SampleSeed: 11,
                 Hyperparameters: new Dictionary<string, string> { ["algorithm"] = "lightgbm", ["num_leaves"] = "31", ["learning_rate"] = "0.1" });
-            var layout = await FlightsSample.WriteJobAsync(flights, root, job);
-            await using var run = await tracker.StartRunAsync(Name, tags: new Dictionary<string, string> { ["mlflow.source.name"] = "tests/Integration.Tests" });
-            var result = await new TrainingJob(layout, TextWriter.Null, TextWriter.Null).TrainAsync();
-            await run.LogMetricsAsync(result.Metrics.Lines().Where(m => double.IsFinite(m.Value)).ToDictionary(m => m.Name.Replace(':', '/'), m => m.Value));
-            foreach (var file in Directory.EnumerateFiles(layout.ModelDirectory))
-            {
-                await using var content = File.OpenRead(file);
-                await run.UploadArtifactAsync($"model/{Path.GetFileName(file)}", content);
-            }
-            var version = await tracker.RegisterModelAsync(Name, run.Run);
+            var version = await TrainAndRegisterAsync(platform, Name, await FlightsSample.WriteJobAsync(flights, root, job));
+            var tracker = new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker));
             await tracker.SetAliasAsync(Name, "champion", version.Version);
             return await tracker.GetModelVersionByAliasAsync(Name, "champion");
         }
@@ -49,6 +41,24 @@ internal static class FlightsModel
         {
             Directory.Delete(root, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// Runs the trainer in the test process over a prepared job layout, tracks the run (its metrics, the package as artifacts
+    /// under model/) and registers it as a new version of <paramref name="modelName"/>.
+    /// </summary>
+    public static async Task<ModelVersion> TrainAndRegisterAsync(PlatformFixture platform, string modelName, TrainingLayout layout)
+    {
+        var tracker = new TrackingClient(platform.CreateClient(ResourceNames.ExperimentTracker));
+        await using var run = await tracker.StartRunAsync(modelName, tags: new Dictionary<string, string> { ["mlflow.source.name"] = "tests/Integration.Tests" });
+        var result = await new TrainingJob(layout, TextWriter.Null, TextWriter.Null).TrainAsync();
+        await run.LogMetricsAsync(result.Metrics.Lines().Where(m => double.IsFinite(m.Value)).ToDictionary(m => m.Name.Replace(':', '/'), m => m.Value));
+        foreach (var file in Directory.EnumerateFiles(layout.ModelDirectory))
+        {
+            await using var content = File.OpenRead(file);
+            await run.UploadArtifactAsync($"model/{Path.GetFileName(file)}", content);
+        }
+        return await tracker.RegisterModelAsync(modelName, run.Run);
     }
 
     /// <summary>A flight as the tests score it (date as ISO 8601 text) with its real delay in minutes.</summary>
