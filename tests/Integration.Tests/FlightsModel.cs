@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
 using DuckDB.NET.Data;
 using Mlops.ExperimentTracker.Client;
 using Mlops.Trainer;
@@ -63,6 +66,44 @@ internal static class FlightsModel
 
     /// <summary>A flight as the tests score it (date as ISO 8601 text) with its real delay in minutes.</summary>
     public sealed record Flight(string Date, string Origin, string Destination, long Distance, long Delay);
+
+    /// <summary>A scored flight: Serving's inference id, predicted label and probability for it; its label is <c>Delay &gt; 15</c>.</summary>
+    public sealed record ServedFlight(string InferenceId, bool Predicted, double Probability, Flight Flight)
+    {
+        public bool Label => Flight.Delay > 15;
+    }
+
+    /// <summary>
+    /// Scores the flights through the endpoint's MLflow invocations in batches of 100 (request ids <c>{prefix}-{batch}</c> when a
+    /// prefix is given, so the inference ids are the caller's; else Serving's own) and returns each answer.
+    /// </summary>
+    public static async Task<List<ServedFlight>> ScoreAsync(HttpClient serving, string endpoint, IEnumerable<Flight> flights, string? requestIdPrefix = null)
+    {
+        var served = new List<ServedFlight>();
+        foreach (var (batch, b) in flights.Chunk(100).Select((x, i) => (x, i)))
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, $"/endpoints/{endpoint}/invocations")
+            {
+                Content = JsonContent.Create(new
+                {
+                    dataframe_split = new
+                    {
+                        columns = new[] { "date", "origin", "destination", "distance" },
+                        data = batch.Select(f => new object[] { f.Date, f.Origin, f.Destination, f.Distance }).ToArray(),
+                    },
+                }),
+            };
+            if (requestIdPrefix is not null) request.Headers.Add("X-Inference-Id", $"{requestIdPrefix}-{b}");
+            using var answer = await serving.SendAsync(request);
+            var text = await answer.Content.ReadAsStringAsync();
+            Assert.True(answer.StatusCode == HttpStatusCode.OK, text);
+            var predictions = JsonNode.Parse(text)!["predictions"]!.AsArray();
+            Assert.Equal(batch.Length, predictions.Count);
+            for (var i = 0; i < batch.Length; i++)
+                served.Add(new ServedFlight((string)predictions[i]!["inference_id"]!, (bool)predictions[i]!["predicted_label"]!, (double)predictions[i]!["probability"]!, batch[i]));
+        }
+        return served;
+    }
 
     /// <summary>300 flights spread over the file (every 10,000th row, from row <paramref name="remainder"/>), with their real delays.</summary>
     public static List<Flight> Flights(int remainder = 7) => Query($"file_row_number % 10000 = {remainder}", 300);

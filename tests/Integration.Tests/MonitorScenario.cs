@@ -3,6 +3,8 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using MassTransit;
+using Mlops.Contracts;
 using Mlops.ServiceDefaults.Storage;
 
 namespace Mlops.Tests;
@@ -76,4 +78,44 @@ internal static class MonitorScenario
         var id = (string)response["id"]!;
         return ((await monitor.GetFromJsonAsync<JsonObject>($"/api/runs/{id}/report"))!, id);
     }
+}
+
+/// <summary>
+/// A CloudWatch-style alarm put on the monitor, and a listener on the bus for its MonitorAlarmRaised events (started before
+/// the alarm exists, so no event is missed); disposing it stops the listener's bus.
+/// </summary>
+internal sealed class AlarmListener : IAsyncDisposable
+{
+    private readonly IBusControl bus;
+    private readonly List<MonitorAlarmRaised> raised = [];
+
+    private AlarmListener(IBusControl bus, string name) => (this.bus, Name) = (bus, name);
+
+    public string Name { get; }
+
+    /// <summary>Listens for <paramref name="name"/>'s events, then puts the alarm (<paramref name="alarm"/>: the PUT body).</summary>
+    public static async Task<AlarmListener> StartAsync(PlatformFixture platform, HttpClient monitor, string name, object alarm)
+    {
+        var listener = new AlarmListener(await platform.StartTestBusAsync(), name);
+        var handle = listener.bus.ConnectReceiveEndpoint($"monitor-alarm-tests-{Guid.NewGuid():N}", e =>
+            e.Handler<MonitorAlarmRaised>(c =>
+            {
+                if (c.Message.AlarmName == name) lock (listener.raised) listener.raised.Add(c.Message);
+                return Task.CompletedTask;
+            }));
+        await handle.Ready.WaitAsync(TimeSpan.FromSeconds(30));
+        var put = await monitor.PutAsJsonAsync($"/api/alarms/{name}", alarm, MonitorScenario.Json);
+        Assert.True(put.StatusCode == HttpStatusCode.OK, await put.Content.ReadAsStringAsync());
+        return listener;
+    }
+
+    /// <summary>Waits up to a minute for the first MonitorAlarmRaised of the alarm and returns every one received by then.</summary>
+    public async Task<IReadOnlyList<MonitorAlarmRaised>> RaisedAsync()
+    {
+        await Poll.UntilAsync(async () => { await Task.Yield(); lock (raised) return raised.Count > 0 ? "raised" : null; }, TimeSpan.FromSeconds(60),
+            $"MonitorAlarmRaised for alarm {Name}");
+        lock (raised) return [.. raised];
+    }
+
+    public async ValueTask DisposeAsync() => await bus.StopAsync();
 }

@@ -7,8 +7,6 @@ using Mlops.Monitor.Features.Drift;
 using Mlops.Monitor.Features.Profiles;
 using Mlops.Trainer;
 using Mlops.Trainer.Model;
-using Mlops.Trainer.SageMaker;
-using Mlops.Trainer.Samples;
 
 namespace Mlops.Monitor.Tests;
 
@@ -26,35 +24,23 @@ public sealed class TrainingImportanceTests : IClassFixture<TrainingImportanceTe
 
     public sealed class ImportanceModel : IDisposable
     {
-        private readonly string root = Directory.CreateTempSubdirectory("monitor-training-importance-").FullName;
+        private readonly CsvModel model;
 
         public ImportanceModel()
         {
-            var layout = new TrainingLayout(root);
-            Directory.CreateDirectory(layout.ChannelDirectory("train"));
-            File.WriteAllText(Path.Combine(layout.ChannelDirectory("train"), "train.csv"), Csv(Labelled(3000, seed: 1)));
-            Directory.CreateDirectory(layout.ChannelDirectory("validation"));
             Validation = Labelled(400, seed: 2);
-            File.WriteAllText(Path.Combine(layout.ChannelDirectory("validation"), "validation.csv"), Csv(Validation));
-            FlightsSample.WriteConfig(layout, new Dictionary<string, string> { ["label"] = "label", ["algorithm"] = "sdca" }, new Dictionary<string, ChannelConfig>());
-            Result = new TrainingJob(layout, new StringWriter(), new StringWriter()).TrainAsync().GetAwaiter().GetResult();
-            PackageJson = File.ReadAllText(Path.Combine(layout.ModelDirectory, ModelManifest.FileName));
-            Package = ModelPackage.Load(layout.ModelDirectory);
+            model = new CsvModel(Csv(Labelled(3000, seed: 1)), Csv(Validation), new Dictionary<string, string> { ["label"] = "label", ["algorithm"] = "sdca" });
         }
 
         public List<(Dictionary<string, object?> Row, bool Label)> Validation { get; }
 
-        public TrainingResult Result { get; }
+        public TrainingResult Result => model.Result;
 
-        public string PackageJson { get; }
+        public string PackageJson => model.PackageJson;
 
-        public ModelPackage Package { get; }
+        public ModelPackage Package => model.Package;
 
-        public void Dispose()
-        {
-            Package.Dispose();
-            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
-        }
+        public void Dispose() => model.Dispose();
     }
 
     // Values with three decimals, so the CSV the trainer reads and the doubles the monitor binds are the same floats.
