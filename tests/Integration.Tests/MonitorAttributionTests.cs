@@ -1,11 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using MassTransit;
-using Mlops.Contracts;
-using Mlops.ServiceDefaults.Storage;
 
 namespace Mlops.Tests;
 
@@ -18,47 +14,36 @@ namespace Mlops.Tests;
 /// </summary>
 public sealed class MonitorAttributionTests(PlatformFixture platform)
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
-
     [Fact]
     public async Task ShiftedTraffic_FlagsAttributionDrift_AndTrafficLikeTheBaselineDoesNot()
     {
         var champion = await FlightsModel.ChampionAsync(platform);
         var endpoint = $"ma-{Guid.NewGuid():N}"[..20];
         using var serving = platform.CreateClient(ResourceNames.Serving);
-        var created = await serving.PostAsJsonAsync("/api/endpoints", new
-        {
-            name = endpoint, variants = new[] { new { name = "primary", model_name = FlightsModel.Name, model_version = champion.Version } },
-            data_capture = new { enabled = true, sampling_percentage = 100 },
-        });
-        Assert.True(created.StatusCode == HttpStatusCode.Created, await created.Content.ReadAsStringAsync());
+        await MonitorScenario.DeployAsync(serving, endpoint, FlightsModel.Name, champion.Version);
 
         // The baseline: 300 flights as CSV (the model's four inputs); the traffic: 300 other flights from the same file.
         using var monitor = platform.CreateClient(ResourceNames.Monitor);
-        using var s3 = await platform.CreateS3ClientAsync();
         var csv = new StringBuilder("date,origin,destination,distance\n");
         foreach (var f in FlightsModel.Flights(remainder: 7)) csv.Append($"{f.Date},{f.Origin},{f.Destination},{f.Distance}\n");
-        var csvKey = $"monitor-it/{endpoint}/attribution-baseline.csv";
-        await new ObjectStore(s3).PutAsync(ResourceNames.LakeBucket, csvKey, new MemoryStream(Encoding.UTF8.GetBytes(csv.ToString())), "text/csv");
         var baselineName = $"attr-{endpoint}";
-        var baseline = await monitor.PostAsJsonAsync("/api/baselines", new { name = baselineName, dataset = new { uri = $"s3://{ResourceNames.LakeBucket}/{csvKey}" }, model_name = FlightsModel.Name }, Json);
-        Assert.True(baseline.StatusCode == HttpStatusCode.Created, await baseline.Content.ReadAsStringAsync());
+        await MonitorScenario.CreateBaselineAsync(platform, monitor, baselineName, csv.ToString(), FlightsModel.Name);
         var traffic = FlightsModel.Flights(remainder: 3);
 
         var bad = await monitor.PostAsJsonAsync("/api/runs", new
         {
             baseline = new { name = baselineName }, capture = new { endpoint, start = DateTimeOffset.UtcNow.AddMinutes(-5), end = DateTimeOffset.UtcNow },
             attribution = new { method = "shap", threshold = 2, max_rows = 1 },
-        }, Json);
+        }, MonitorScenario.Json);
         var badText = await bad.Content.ReadAsStringAsync();
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
         foreach (var field in new[] { "attribution.method", "attribution.threshold", "attribution.max_rows" }) Assert.Contains(field, badText);
 
         // Traffic like the baseline's.
         var start = DateTimeOffset.UtcNow.AddSeconds(-1);
-        await ScoreAsync(serving, endpoint, traffic);
+        await FlightsModel.ScoreAsync(serving, endpoint, traffic);
         var middle = DateTimeOffset.UtcNow;
-        await WaitForCaptureAsync(s3, endpoint);
+        await MonitorScenario.WaitForCaptureAsync(platform, endpoint);
         var (unshifted, _) = await RunAsync(monitor, baselineName, endpoint, start, middle, new { method = "permutation" });
         var a = unshifted["attribution"]!;
         Assert.Null(a["reason"]);
@@ -82,96 +67,42 @@ public sealed class MonitorAttributionTests(PlatformFixture platform)
         var shifted = traffic.Select(f => new FlightsModel.Flight(top.Contains("date") ? first.Date : f.Date, top.Contains("origin") ? first.Origin : f.Origin,
             top.Contains("destination") ? first.Destination : f.Destination, top.Contains("distance") ? first.Distance : f.Distance, f.Delay)).ToList();
 
-        var raised = new List<MonitorAlarmRaised>();
         var alarmName = $"attr-{endpoint}";
-        var bus = await platform.StartTestBusAsync();
-        try
+        await using var alarm = await AlarmListener.StartAsync(platform, monitor, alarmName, new
         {
-            var handle = bus.ConnectReceiveEndpoint($"monitor-attribution-tests-{Guid.NewGuid():N}", e =>
-                e.Handler<MonitorAlarmRaised>(c => { if (c.Message.AlarmName == alarmName) lock (raised) raised.Add(c.Message); return Task.CompletedTask; }));
-            await handle.Ready.WaitAsync(TimeSpan.FromSeconds(30));
-            var put = await monitor.PutAsJsonAsync($"/api/alarms/{alarmName}", new
-            {
-                metric = "attribution.drifted", endpoint, threshold = 0, comparison_operator = "GreaterThanThreshold", evaluation_periods = 1,
-            }, Json);
-            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+            metric = "attribution.drifted", endpoint, threshold = 0, comparison_operator = "GreaterThanThreshold", evaluation_periods = 1,
+        });
+        await FlightsModel.ScoreAsync(serving, endpoint, shifted);
+        var end = DateTimeOffset.UtcNow.AddSeconds(1);
+        await Task.Delay(TimeSpan.FromSeconds(3)); // Serving flushes capture every second
+        var (drifted, runId) = await RunAsync(monitor, baselineName, endpoint, middle, end, new { method = "permutation" });
+        var d = drifted["attribution"]!;
+        Assert.Equal(300, (int)d["current_rows"]!);
+        foreach (var feature in top) Assert.Equal(0, (double)d["current"]![feature]!);
+        Assert.True((double)d["ndcg"]! < 0.9, $"NDCG {(double)d["ndcg"]!} with {string.Join(", ", top)} held constant");
+        Assert.True((bool)d["drifted"]!);
+        Assert.Equal("VIOLATIONS", (string?)drifted["result"]);
+        var violation = Assert.Single(drifted["violations"]!.AsArray(), v => (string?)v!["constraint_check_type"] == "feature_attribution_drift_check")!;
+        Assert.Equal("label0", (string?)violation["label"]);
+        Assert.Equal("permutation", (string?)violation["metric_name"]);
+        Assert.StartsWith("Feature attribution drift ", (string?)violation["description"]);
 
-            await ScoreAsync(serving, endpoint, shifted);
-            var end = DateTimeOffset.UtcNow.AddSeconds(1);
-            await Task.Delay(TimeSpan.FromSeconds(3)); // Serving flushes capture every second
-            var (drifted, runId) = await RunAsync(monitor, baselineName, endpoint, middle, end, new { method = "permutation" });
-            var d = drifted["attribution"]!;
-            Assert.Equal(300, (int)d["current_rows"]!);
-            foreach (var feature in top) Assert.Equal(0, (double)d["current"]![feature]!);
-            Assert.True((double)d["ndcg"]! < 0.9, $"NDCG {(double)d["ndcg"]!} with {string.Join(", ", top)} held constant");
-            Assert.True((bool)d["drifted"]!);
-            Assert.Equal("VIOLATIONS", (string?)drifted["result"]);
-            var violation = Assert.Single(drifted["violations"]!.AsArray(), v => (string?)v!["constraint_check_type"] == "feature_attribution_drift_check")!;
-            Assert.Equal("label0", (string?)violation["label"]);
-            Assert.Equal("permutation", (string?)violation["metric_name"]);
-            Assert.StartsWith("Feature attribution drift ", (string?)violation["description"]);
-
-            var violations = await monitor.GetFromJsonAsync<JsonObject>($"/api/runs/{runId}/constraint_violations.json");
-            Assert.Contains(violations!["violations"]!.AsArray(), v => (string?)v!["constraint_check_type"] == "feature_attribution_drift_check");
-            var analysis = await monitor.GetFromJsonAsync<JsonObject>($"/api/runs/{runId}/analysis.json");
-            Assert.Equal("1.0", (string?)analysis!["version"]);
-            var values = analysis["explanations"]!["permutation"]!["label0"]!["global_shap_values"]!.AsObject();
-            Assert.Equal(4, values.Count);
-            foreach (var feature in top) Assert.Equal(0, (double)values[feature]!);
-            Assert.Contains("Feature attribution drift", await monitor.GetStringAsync($"/api/runs/{runId}/report.html"));
-
-            await Poll.UntilAsync(async () => { await Task.Yield(); lock (raised) return raised.Count > 0 ? "raised" : null; }, TimeSpan.FromSeconds(60),
-                "MonitorAlarmRaised for attribution.drifted");
-            lock (raised)
-            {
-                var r = Assert.Single(raised);
-                Assert.Equal("feature_attribution_drift", r.Check);
-                Assert.Equal(endpoint, r.Endpoint);
-                Assert.Equal(champion.Version, r.ModelVersion);
-                Assert.Equal(runId, r.MonitoringRunId);
-            }
-        }
-        finally
-        {
-            await bus.StopAsync();
-        }
+        var violations = await monitor.GetFromJsonAsync<JsonObject>($"/api/runs/{runId}/constraint_violations.json");
+        Assert.Contains(violations!["violations"]!.AsArray(), v => (string?)v!["constraint_check_type"] == "feature_attribution_drift_check");
+        var analysis = await monitor.GetFromJsonAsync<JsonObject>($"/api/runs/{runId}/analysis.json");
+        Assert.Equal("1.0", (string?)analysis!["version"]);
+        var values = analysis["explanations"]!["permutation"]!["label0"]!["global_shap_values"]!.AsObject();
+        Assert.Equal(4, values.Count);
+        foreach (var feature in top) Assert.Equal(0, (double)values[feature]!);
+        Assert.Contains("Feature attribution drift", await monitor.GetStringAsync($"/api/runs/{runId}/report.html"));
+        var r = Assert.Single(await alarm.RaisedAsync());
+        Assert.Equal("feature_attribution_drift", r.Check);
+        Assert.Equal(endpoint, r.Endpoint);
+        Assert.Equal(champion.Version, r.ModelVersion);
+        Assert.Equal(runId, r.MonitoringRunId);
     }
 
-    private static async Task ScoreAsync(HttpClient serving, string endpoint, IEnumerable<FlightsModel.Flight> flights)
-    {
-        foreach (var batch in flights.Chunk(100))
-        {
-            var answer = await serving.PostAsJsonAsync($"/endpoints/{endpoint}/invocations", new
-            {
-                dataframe_split = new
-                {
-                    columns = new[] { "date", "origin", "destination", "distance" },
-                    data = batch.Select(f => new object[] { f.Date, f.Origin, f.Destination, f.Distance }).ToArray(),
-                },
-            });
-            Assert.True(answer.StatusCode == HttpStatusCode.OK, await answer.Content.ReadAsStringAsync());
-        }
-    }
-
-    private static async Task WaitForCaptureAsync(Amazon.S3.IAmazonS3 s3, string endpoint)
-    {
-        await Poll.UntilAsync(async () =>
-        {
-            var page = await s3.ListObjectsV2Async(new() { BucketName = ResourceNames.LakeBucket, Prefix = $"data-capture/{endpoint}/primary/" });
-            return page.S3Objects is { Count: > 0 } ? "captured" : null;
-        }, TimeSpan.FromSeconds(60), "the capture files of the scored flights");
-        await Task.Delay(TimeSpan.FromSeconds(3)); // Serving flushes capture every second: let the last batch land
-    }
-
-    private static async Task<(JsonObject Report, string RunId)> RunAsync(HttpClient monitor, string baseline, string endpoint, DateTimeOffset start,
-        DateTimeOffset end, object attribution)
-    {
-        var run = await monitor.PostAsJsonAsync("/api/runs", new { baseline = new { name = baseline }, capture = new { endpoint, start, end }, attribution, wait = 110 }, Json);
-        var text = await run.Content.ReadAsStringAsync();
-        Assert.True(run.StatusCode == HttpStatusCode.Created, text);
-        var response = JsonNode.Parse(text)!;
-        Assert.True((string?)response["status"] == "completed", text);
-        var id = (string)response["id"]!;
-        return ((await monitor.GetFromJsonAsync<JsonObject>($"/api/runs/{id}/report"))!, id);
-    }
+    private static Task<(JsonObject Report, string RunId)> RunAsync(HttpClient monitor, string baseline, string endpoint, DateTimeOffset start,
+        DateTimeOffset end, object attribution) =>
+        MonitorScenario.RunAsync(monitor, new { baseline = new { name = baseline }, capture = new { endpoint, start, end }, attribution });
 }

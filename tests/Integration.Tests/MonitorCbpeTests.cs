@@ -2,9 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using Mlops.ServiceDefaults.Storage;
 
 namespace Mlops.Tests;
 
@@ -17,8 +15,6 @@ namespace Mlops.Tests;
 /// </summary>
 public sealed class MonitorCbpeTests(PlatformFixture platform)
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
-
     private sealed record Served(string Id, double Probability, bool Label);
 
     [Fact]
@@ -27,25 +23,16 @@ public sealed class MonitorCbpeTests(PlatformFixture platform)
         var champion = await FlightsModel.ChampionAsync(platform);
         var endpoint = $"mc-{Guid.NewGuid():N}"[..20];
         using var serving = platform.CreateClient(ResourceNames.Serving);
-        var created = await serving.PostAsJsonAsync("/api/endpoints", new
-        {
-            name = endpoint, variants = new[] { new { name = "primary", model_name = FlightsModel.Name, model_version = champion.Version } },
-            data_capture = new { enabled = true, sampling_percentage = 100 },
-        });
-        Assert.True(created.StatusCode == HttpStatusCode.Created, await created.Content.ReadAsStringAsync());
+        await MonitorScenario.DeployAsync(serving, endpoint, FlightsModel.Name, champion.Version);
 
         var may = FlightsModel.FlightsOfMonth(5, 1000);
         var june = FlightsModel.FlightsOfMonth(6, 1000);
         Assert.Equal(1000, june.Count);
         using var monitor = platform.CreateClient(ResourceNames.Monitor);
-        using var s3 = await platform.CreateS3ClientAsync();
         var csv = new StringBuilder("origin,destination,distance\n");
         foreach (var f in may.Take(200)) csv.Append($"{f.Origin},{f.Destination},{f.Distance}\n");
-        var csvKey = $"monitor-it/{endpoint}/baseline.csv";
-        await new ObjectStore(s3).PutAsync(ResourceNames.LakeBucket, csvKey, new MemoryStream(Encoding.UTF8.GetBytes(csv.ToString())), "text/csv");
         var baselineName = $"cbpe-{endpoint}";
-        var baseline = await monitor.PostAsJsonAsync("/api/baselines", new { name = baselineName, dataset = new { uri = $"s3://{ResourceNames.LakeBucket}/{csvKey}" } }, Json);
-        Assert.True(baseline.StatusCode == HttpStatusCode.Created, await baseline.Content.ReadAsStringAsync());
+        await MonitorScenario.CreateBaselineAsync(platform, monitor, baselineName, csv.ToString());
 
         // May: the labelled reference CBPE calibrates on.
         var r0 = DateTimeOffset.UtcNow.AddSeconds(-1);
@@ -91,7 +78,7 @@ public sealed class MonitorCbpeTests(PlatformFixture platform)
         {
             endpoint, baseline = new { name = baselineName }, interval_seconds = 5, window_seconds = (int)Math.Ceiling((c1 - c0).TotalSeconds) + 7,
             end_time_offset = string.Create(CultureInfo.InvariantCulture, $"-PT{-offset}S"), quality,
-        }, Json);
+        }, MonitorScenario.Json);
         Assert.True(put.StatusCode == HttpStatusCode.OK, await put.Content.ReadAsStringAsync());
         try
         {
@@ -116,39 +103,11 @@ public sealed class MonitorCbpeTests(PlatformFixture platform)
         }
     }
 
-    private static async Task<List<Served>> ScoreAsync(HttpClient serving, string endpoint, List<FlightsModel.Flight> flights, string tag)
-    {
-        var served = new List<Served>();
-        foreach (var (batch, b) in flights.Chunk(100).Select((x, i) => (x, i)))
-        {
-            var request = new HttpRequestMessage(HttpMethod.Post, $"/endpoints/{endpoint}/invocations")
-            {
-                Content = JsonContent.Create(new
-                {
-                    dataframe_split = new
-                    {
-                        columns = new[] { "date", "origin", "destination", "distance" },
-                        data = batch.Select(f => new object[] { f.Date, f.Origin, f.Destination, f.Distance }).ToArray(),
-                    },
-                }),
-            };
-            request.Headers.Add("X-Inference-Id", $"{endpoint}-{tag}-{b}");
-            var answer = await serving.SendAsync(request);
-            var text = await answer.Content.ReadAsStringAsync();
-            Assert.True(answer.StatusCode == HttpStatusCode.OK, text);
-            var predictions = JsonNode.Parse(text)!["predictions"]!.AsArray();
-            for (var i = 0; i < batch.Length; i++)
-                served.Add(new Served((string)predictions[i]!["inference_id"]!, (double)predictions[i]!["probability"]!, batch[i].Delay > 15));
-        }
-        return served;
-    }
+    private static async Task<List<Served>> ScoreAsync(HttpClient serving, string endpoint, List<FlightsModel.Flight> flights, string tag) =>
+        [.. (await FlightsModel.ScoreAsync(serving, endpoint, flights, $"{endpoint}-{tag}")).Select(s => new Served(s.InferenceId, s.Probability, s.Label))];
 
-    private static async Task PostLabelsAsync(HttpClient serving, string endpoint, List<Served> served)
-    {
-        var truth = await serving.PostAsJsonAsync($"/api/endpoints/{endpoint}/ground-truth",
-            new { labels = served.Select(s => new { inference_id = s.Id, label = s.Label }).ToArray() });
-        Assert.True(truth.StatusCode == HttpStatusCode.OK, await truth.Content.ReadAsStringAsync());
-    }
+    private static Task PostLabelsAsync(HttpClient serving, string endpoint, List<Served> served) =>
+        MonitorScenario.PostLabelsAsync(serving, endpoint, served.Select(s => (s.Id, (object)s.Label)));
 
     // AUC by counting pairs (ties half).
     private static double Auc(List<Served> rows)
@@ -164,12 +123,6 @@ public sealed class MonitorCbpeTests(PlatformFixture platform)
         return wins / pairs;
     }
 
-    private static async Task<JsonObject> RunAsync(HttpClient monitor, string baseline, string endpoint, DateTimeOffset start, DateTimeOffset end, object quality)
-    {
-        var run = await monitor.PostAsJsonAsync("/api/runs", new { baseline = new { name = baseline }, capture = new { endpoint, start, end }, quality, wait = 110 }, Json);
-        var text = await run.Content.ReadAsStringAsync();
-        Assert.True(run.StatusCode == HttpStatusCode.Created, text);
-        Assert.True((string?)JsonNode.Parse(text)!["status"] == "completed", text);
-        return (await monitor.GetFromJsonAsync<JsonObject>($"/api/runs/{(string)JsonNode.Parse(text)!["id"]!}/report"))!;
-    }
+    private static async Task<JsonObject> RunAsync(HttpClient monitor, string baseline, string endpoint, DateTimeOffset start, DateTimeOffset end, object quality) =>
+        (await MonitorScenario.RunAsync(monitor, new { baseline = new { name = baseline }, capture = new { endpoint, start, end }, quality })).Report;
 }

@@ -6,7 +6,6 @@ using System.Text.Json.Nodes;
 using MassTransit;
 using Mlops.Contracts;
 using Mlops.ExperimentTracker.Client;
-using Mlops.ServiceDefaults.Storage;
 
 namespace Mlops.Tests;
 
@@ -19,7 +18,6 @@ namespace Mlops.Tests;
 public sealed class MonitorQualityTests(PlatformFixture platform)
 {
     private const string Model = FlightsModel.Name;
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     [Fact]
     public async Task GroundTruthPostedThroughServing_GivesTheAucAndF1ComputedDirectly_AndAQualityAlarmRaises()
@@ -28,160 +26,92 @@ public sealed class MonitorQualityTests(PlatformFixture platform)
 
         var endpoint = $"mq-{Guid.NewGuid():N}"[..20];
         using var serving = platform.CreateClient(ResourceNames.Serving);
-        var created = await serving.PostAsJsonAsync("/api/endpoints", new
-        {
-            name = endpoint, variants = new[] { new { name = "primary", model_name = Model, model_version = champion.Version } },
-            data_capture = new { enabled = true, sampling_percentage = 100 },
-        });
-        Assert.True(created.StatusCode == HttpStatusCode.Created, await created.Content.ReadAsStringAsync());
+        await MonitorScenario.DeployAsync(serving, endpoint, Model, champion.Version);
 
         // A small baseline (the run needs one): three flights columns as CSV in the lake.
         using var monitor = platform.CreateClient(ResourceNames.Monitor);
-        using var s3 = await platform.CreateS3ClientAsync();
         var flights = FlightsModel.Flights();
-        var csvKey = $"monitor-it/{endpoint}/baseline.csv";
         var csv = new StringBuilder("origin,destination,distance\n");
         foreach (var f in flights.Take(200)) csv.Append($"{f.Origin},{f.Destination},{f.Distance}\n");
-        await new ObjectStore(s3).PutAsync(ResourceNames.LakeBucket, csvKey, new MemoryStream(Encoding.UTF8.GetBytes(csv.ToString())), "text/csv");
         var baselineName = $"quality-{endpoint}";
-        var baseline = await monitor.PostAsJsonAsync("/api/baselines", new { name = baselineName, dataset = new { uri = $"s3://{ResourceNames.LakeBucket}/{csvKey}" }, model_name = Model }, Json);
-        Assert.True(baseline.StatusCode == HttpStatusCode.Created, await baseline.Content.ReadAsStringAsync());
+        await MonitorScenario.CreateBaselineAsync(platform, monitor, baselineName, csv.ToString(), Model);
 
-        var raised = new List<MonitorAlarmRaised>();
-        var alarmName = $"auc-{endpoint}";
-        var bus = await platform.StartTestBusAsync();
-        try
+        await using var alarm = await AlarmListener.StartAsync(platform, monitor, $"auc-{endpoint}", new
         {
-            var handle = bus.ConnectReceiveEndpoint($"monitor-quality-tests-{Guid.NewGuid():N}", e =>
-                e.Handler<MonitorAlarmRaised>(c => { if (c.Message.AlarmName == alarmName) lock (raised) raised.Add(c.Message); return Task.CompletedTask; }));
-            await handle.Ready.WaitAsync(TimeSpan.FromSeconds(30));
-            var put = await monitor.PutAsJsonAsync($"/api/alarms/{alarmName}", new
-            {
-                metric = "quality.auc", endpoint, threshold = 1.01, comparison_operator = "LessThanThreshold", evaluation_periods = 1,
-            }, Json);
-            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+            metric = "quality.auc", endpoint, threshold = 1.01, comparison_operator = "LessThanThreshold", evaluation_periods = 1,
+        });
 
-            // Score the flights through Serving in batches of 100; the answers carry inference ids, labels and probabilities.
-            var start = DateTimeOffset.UtcNow.AddMinutes(-1);
-            var served = new List<(string Id, bool Predicted, double Probability, bool Label, string Origin)>();
-            foreach (var (batch, b) in flights.Chunk(100).Select((x, i) => (x, i)))
-            {
-                var request = new HttpRequestMessage(HttpMethod.Post, $"/endpoints/{endpoint}/invocations")
-                {
-                    Content = JsonContent.Create(new
-                    {
-                        dataframe_split = new
-                        {
-                            columns = new[] { "date", "origin", "destination", "distance" },
-                            data = batch.Select(f => new object[] { f.Date, f.Origin, f.Destination, f.Distance }).ToArray(),
-                        },
-                    }),
-                };
-                request.Headers.Add("X-Inference-Id", $"{endpoint}-{b}");
-                var answer = await serving.SendAsync(request);
-                var text = await answer.Content.ReadAsStringAsync();
-                Assert.True(answer.StatusCode == HttpStatusCode.OK, text);
-                var predictions = JsonNode.Parse(text)!["predictions"]!.AsArray();
-                Assert.Equal(batch.Length, predictions.Count);
-                for (var i = 0; i < batch.Length; i++)
-                    served.Add(((string)predictions[i]!["inference_id"]!, (bool)predictions[i]!["predicted_label"]!, (double)predictions[i]!["probability"]!, batch[i].Delay > 15,
-                        batch[i].Origin));
-            }
-            // Late labels: posted after scoring, through Serving's ground-truth API (one in ten left unlabelled).
-            var labelled = served.Where((_, i) => i % 10 != 3).ToList();
-            var truth = await serving.PostAsJsonAsync($"/api/endpoints/{endpoint}/ground-truth",
-                new { labels = labelled.Select(s => new { inference_id = s.Id, label = s.Label }).ToArray() });
-            Assert.True(truth.StatusCode == HttpStatusCode.OK, await truth.Content.ReadAsStringAsync());
-            await Poll.UntilAsync(async () =>
-            {
-                var page = await s3.ListObjectsV2Async(new() { BucketName = ResourceNames.LakeBucket, Prefix = $"data-capture/{endpoint}/primary/" });
-                return page.S3Objects is { Count: > 0 } ? "captured" : null;
-            }, TimeSpan.FromSeconds(60), "the capture files of the scored flights");
-            await Task.Delay(TimeSpan.FromSeconds(3)); // Serving flushes capture every second: let the last batch land
+        // Score the flights through Serving in batches of 100; the answers carry inference ids, labels and probabilities.
+        var start = DateTimeOffset.UtcNow.AddMinutes(-1);
+        var served = (await FlightsModel.ScoreAsync(serving, endpoint, flights, endpoint))
+            .Select(s => (Id: s.InferenceId, s.Predicted, s.Probability, s.Label, s.Flight.Origin)).ToList();
+        // Late labels: posted after scoring, through Serving's ground-truth API (one in ten left unlabelled).
+        var labelled = served.Where((_, i) => i % 10 != 3).ToList();
+        await MonitorScenario.PostLabelsAsync(serving, endpoint, labelled.Select(s => (s.Id, (object)s.Label)));
+        await MonitorScenario.WaitForCaptureAsync(platform, endpoint);
 
-            var run = await monitor.PostAsJsonAsync("/api/runs", new
-            {
-                baseline = new { name = baselineName },
-                capture = new { endpoint, start, end = DateTimeOffset.UtcNow.AddMinutes(1) },
-                quality = new { problem_type = "BinaryClassification" },
-                wait = 90,
-            }, Json);
-            var runText = await run.Content.ReadAsStringAsync();
-            Assert.True(run.StatusCode == HttpStatusCode.Created, runText);
-            var runId = (string)JsonNode.Parse(runText)!["id"]!;
-            Assert.Equal("completed", (string?)JsonNode.Parse(runText)!["status"]);
-            var report = await monitor.GetFromJsonAsync<JsonObject>($"/api/runs/{runId}/report");
-            var quality = report!["quality"]!;
-            Assert.Equal(served.Count, (long)quality["predictions"]!);
-            Assert.Equal(labelled.Count, (long)quality["joined"]!);
-            Assert.Equal(0, (int)quality["invalid_labels"]!);
-
-            // Directly: AUC by counting pairs (ties half), F1 from the confusion counts.
-            double pairs = 0, wins = 0;
-            foreach (var p in labelled.Where(s => s.Label))
-                foreach (var n in labelled.Where(s => !s.Label))
-                {
-                    pairs++;
-                    wins += p.Probability > n.Probability ? 1 : p.Probability == n.Probability ? 0.5 : 0;
-                }
-            double tp = labelled.Count(s => s.Label && s.Predicted), fp = labelled.Count(s => !s.Label && s.Predicted), fn = labelled.Count(s => s.Label && !s.Predicted);
-            var f1 = 2 * tp / (2 * tp + fp + fn);
-            Assert.True(pairs > 0, "the labelled flights hold both delayed and on-time ones");
-            Assert.Equal(wins / pairs, (double)quality["metrics"]!["auc"]!["value"]!, 9);
-            Assert.Equal(f1, (double)quality["metrics"]!["f1"]!["value"]!, 9);
-            Assert.NotNull(quality["metrics"]!["auc"]!["standard_deviation"]); // ≥ 200 labels
-            Assert.Equal((long)tp, (long)quality["confusion_matrix"]!["1"]!["1"]!);
-
-            var series = await monitor.GetFromJsonAsync<JsonObject>($"/api/metrics?metric=quality.auc&endpoint={endpoint}");
-            Assert.Equal(wins / pairs, (double)series!["points"]!.AsArray().Single()!["value"]!, 9);
-
-            await Poll.UntilAsync(async () => { await Task.Yield(); lock (raised) return raised.Count > 0 ? "raised" : null; }, TimeSpan.FromSeconds(60), "MonitorAlarmRaised for quality.auc");
-            lock (raised)
-            {
-                var r = Assert.Single(raised);
-                Assert.Equal("model_quality", r.Check);
-                Assert.Equal(endpoint, r.Endpoint);
-                Assert.Equal("primary", r.Variant);
-                Assert.Equal(Model, r.ModelName);
-                Assert.Equal(champion.Version, r.ModelVersion);
-                Assert.Equal(runId, r.MonitoringRunId);
-            }
-
-            await ScheduledQualityAndBias_OverTheSameTraffic_ComparesWithTraining_AndABiasAlarmRaises(monitor, endpoint, champion, labelled, bus);
-        }
-        finally
+        var (report, runId) = await MonitorScenario.RunAsync(monitor, new
         {
-            await bus.StopAsync();
-        }
+            baseline = new { name = baselineName },
+            capture = new { endpoint, start, end = DateTimeOffset.UtcNow.AddMinutes(1) },
+            quality = new { problem_type = "BinaryClassification" },
+        });
+        var quality = report["quality"]!;
+        Assert.Equal(served.Count, (long)quality["predictions"]!);
+        Assert.Equal(labelled.Count, (long)quality["joined"]!);
+        Assert.Equal(0, (int)quality["invalid_labels"]!);
+
+        // Directly: AUC by counting pairs (ties half), F1 from the confusion counts.
+        double pairs = 0, wins = 0;
+        foreach (var p in labelled.Where(s => s.Label))
+            foreach (var n in labelled.Where(s => !s.Label))
+            {
+                pairs++;
+                wins += p.Probability > n.Probability ? 1 : p.Probability == n.Probability ? 0.5 : 0;
+            }
+        double tp = labelled.Count(s => s.Label && s.Predicted), fp = labelled.Count(s => !s.Label && s.Predicted), fn = labelled.Count(s => s.Label && !s.Predicted);
+        var f1 = 2 * tp / (2 * tp + fp + fn);
+        Assert.True(pairs > 0, "the labelled flights hold both delayed and on-time ones");
+        Assert.Equal(wins / pairs, (double)quality["metrics"]!["auc"]!["value"]!, 9);
+        Assert.Equal(f1, (double)quality["metrics"]!["f1"]!["value"]!, 9);
+        Assert.NotNull(quality["metrics"]!["auc"]!["standard_deviation"]); // ≥ 200 labels
+        Assert.Equal((long)tp, (long)quality["confusion_matrix"]!["1"]!["1"]!);
+
+        var series = await monitor.GetFromJsonAsync<JsonObject>($"/api/metrics?metric=quality.auc&endpoint={endpoint}");
+        Assert.Equal(wins / pairs, (double)series!["points"]!.AsArray().Single()!["value"]!, 9);
+
+        var r = Assert.Single(await alarm.RaisedAsync());
+        Assert.Equal("model_quality", r.Check);
+        Assert.Equal(endpoint, r.Endpoint);
+        Assert.Equal("primary", r.Variant);
+        Assert.Equal(Model, r.ModelName);
+        Assert.Equal(champion.Version, r.ModelVersion);
+        Assert.Equal(runId, r.MonitoringRunId);
+
+        await ScheduledQualityAndBias_OverTheSameTraffic_ComparesWithTraining_AndABiasAlarmRaises(monitor, endpoint, champion, labelled);
     }
 
     // The same captured traffic and labels through a schedule with quality and bias: Clarify's DPPL for the busiest origin
     // as computed here, drifted against an allowed range it cannot meet, a bias_drift_check violation, MonitorAlarmRaised
     // for bias.drifted_metrics (check bias_drift), and the training run's AUC from the tracker beside the window's.
     private async Task ScheduledQualityAndBias_OverTheSameTraffic_ComparesWithTraining_AndABiasAlarmRaises(HttpClient monitor, string endpoint,
-        ModelVersion champion, List<(string Id, bool Predicted, double Probability, bool Label, string Origin)> labelled, IBusControl bus)
+        ModelVersion champion, List<(string Id, bool Predicted, double Probability, bool Label, string Origin)> labelled)
     {
         var origin = labelled.GroupBy(s => s.Origin).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).First().Key;
         double Share(IEnumerable<(string Id, bool Predicted, double Probability, bool Label, string Origin)> rows) => rows.Average(s => s.Predicted ? 1.0 : 0.0);
         var dppl = Share(labelled.Where(s => s.Origin != origin)) - Share(labelled.Where(s => s.Origin == origin));
 
-        var raised = new List<MonitorAlarmRaised>();
-        var alarmName = $"bias-{endpoint}";
-        var handle = bus.ConnectReceiveEndpoint($"monitor-bias-tests-{Guid.NewGuid():N}", e =>
-            e.Handler<MonitorAlarmRaised>(c => { if (c.Message.AlarmName == alarmName) lock (raised) raised.Add(c.Message); return Task.CompletedTask; }));
-        await handle.Ready.WaitAsync(TimeSpan.FromSeconds(30));
-        var alarm = await monitor.PutAsJsonAsync($"/api/alarms/{alarmName}", new
+        await using var alarm = await AlarmListener.StartAsync(platform, monitor, $"bias-{endpoint}", new
         {
             metric = "bias.drifted_metrics", endpoint, threshold = 0, comparison_operator = "GreaterThanThreshold", evaluation_periods = 1,
-        }, Json);
-        Assert.Equal(HttpStatusCode.OK, alarm.StatusCode);
+        });
 
         var schedule = $"qs-{endpoint}";
         var bad = await monitor.PutAsJsonAsync($"/api/schedules/{schedule}", new
         {
             endpoint, baseline = new { name = $"quality-{endpoint}" }, interval_seconds = 5, end_time_offset = "PT1H",
             quality = new { problem_type = "binary", bias = new { facet = new { column = "origin" }, allowed_ranges = new Dictionary<string, double[]> { ["DPPL"] = [1, 0] } } },
-        }, Json);
+        }, MonitorScenario.Json);
         var badText = await bad.Content.ReadAsStringAsync();
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
         foreach (var field in new[] { "end_time_offset", "quality.bias.facet.sensitive_values", "quality.bias.allowed_ranges.DPPL" }) Assert.Contains(field, badText);
@@ -194,7 +124,7 @@ public sealed class MonitorQualityTests(PlatformFixture platform)
                 problem_type = "binary", compare_with_training = true,
                 bias = new { facet = new { column = "origin", sensitive_values = new[] { origin } }, allowed_ranges = new Dictionary<string, double[]> { ["DPPL"] = [5, 6] } },
             },
-        }, Json);
+        }, MonitorScenario.Json);
         Assert.True(put.StatusCode == HttpStatusCode.OK, await put.Content.ReadAsStringAsync());
         try
         {
@@ -231,14 +161,10 @@ public sealed class MonitorQualityTests(PlatformFixture platform)
             Assert.Contains("Bias (facet origin)", page);
             Assert.Contains($"DPPL per value of origin", page);
 
-            await Poll.UntilAsync(async () => { await Task.Yield(); lock (raised) return raised.Count > 0 ? "raised" : null; }, TimeSpan.FromSeconds(60), "MonitorAlarmRaised for bias.drifted_metrics");
-            lock (raised)
-            {
-                var r = raised[0];
-                Assert.Equal("bias_drift", r.Check);
-                Assert.Equal(endpoint, r.Endpoint);
-                Assert.Equal(champion.Version, r.ModelVersion);
-            }
+            var r = (await alarm.RaisedAsync())[0];
+            Assert.Equal("bias_drift", r.Check);
+            Assert.Equal(endpoint, r.Endpoint);
+            Assert.Equal(champion.Version, r.ModelVersion);
         }
         finally
         {

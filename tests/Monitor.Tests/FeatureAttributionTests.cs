@@ -6,10 +6,7 @@ using Mlops.Monitor.Features.Baselines;
 using Mlops.Monitor.Features.Datasets;
 using Mlops.Monitor.Features.Drift;
 using Mlops.Monitor.Features.Profiles;
-using Mlops.Trainer;
 using Mlops.Trainer.Model;
-using Mlops.Trainer.SageMaker;
-using Mlops.Trainer.Samples;
 
 namespace Mlops.Monitor.Tests;
 
@@ -23,30 +20,14 @@ public sealed class FeatureAttributionTests : IClassFixture<FeatureAttributionTe
 
     public FeatureAttributionTests(LinearModel model) => this.model = model;
 
-    public sealed class LinearModel : IDisposable
+    public sealed class LinearModel() : IDisposable
     {
-        private readonly string root = Directory.CreateTempSubdirectory("monitor-attr-").FullName;
+        private readonly CsvModel model = new(Csv(3000, seed: 1), Csv(500, seed: 2),
+            new Dictionary<string, string> { ["label"] = "label", ["algorithm"] = "sdca", ["importance_rows"] = "0" });
 
-        public LinearModel()
-        {
-            var layout = new TrainingLayout(root);
-            Directory.CreateDirectory(layout.ChannelDirectory("train"));
-            File.WriteAllText(Path.Combine(layout.ChannelDirectory("train"), "train.csv"), Csv(3000, seed: 1));
-            Directory.CreateDirectory(layout.ChannelDirectory("validation"));
-            File.WriteAllText(Path.Combine(layout.ChannelDirectory("validation"), "validation.csv"), Csv(500, seed: 2));
-            FlightsSample.WriteConfig(layout, new Dictionary<string, string> { ["label"] = "label", ["algorithm"] = "sdca", ["importance_rows"] = "0" },
-                new Dictionary<string, ChannelConfig>());
-            new TrainingJob(layout, new StringWriter(), new StringWriter()).TrainAsync().GetAwaiter().GetResult();
-            Package = ModelPackage.Load(layout.ModelDirectory);
-        }
+        public ModelPackage Package => model.Package;
 
-        public ModelPackage Package { get; }
-
-        public void Dispose()
-        {
-            Package.Dispose();
-            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
-        }
+        public void Dispose() => model.Dispose();
     }
 
     private static string Csv(int rows, int seed)
@@ -153,7 +134,7 @@ public sealed class FeatureAttributionTests : IClassFixture<FeatureAttributionTe
     public void Options_BadFieldsAreNamed()
     {
         var errors = new List<string>();
-        AttributionOptions.Validate(new AttributionOptions("shap", 1.5, 3), errors);
+        AttributionOptions.Validate(new AttributionOptions("shap", 1.5, 3), isCapture: true, errors);
         Assert.Equal(3, errors.Count);
         Assert.Contains(errors, e => e.Contains("'attribution.method'"));
         Assert.Contains(errors, e => e.Contains("'attribution.threshold'"));

@@ -42,6 +42,11 @@ public sealed class FlightsTrainingTests(FlightsFixture flights, ITestOutputHelp
         Assert.Equal(validation.Metrics["auc"], metricsJson.RootElement.GetProperty("channels").GetProperty("validation").GetProperty("metrics").GetProperty("auc").GetDouble(), 12);
         Assert.Equal(["date", "destination", "distance", "origin"], result.Metrics.FeatureImportance.Select(f => f.Column).Order());
         Assert.True(result.Metrics.FeatureImportance[0].Importance > 0.005, "the most important column must matter");
+        // The package records the same importance (what the monitor compares later labelled data with), and how it was measured.
+        using var package = ModelPackage.Load(layout.ModelDirectory);
+        var recorded = package.Manifest.FeatureImportance!;
+        Assert.Equal(result.Metrics.FeatureImportance, recorded.Columns);
+        Assert.Equal(("auc", true, "validation", (long)Math.Min(validation.Rows, 10_000), 3), (recorded.Metric, recorded.HigherIsBetter, recorded.Channel, recorded.Rows, recorded.Repeats));
 
         var diagnostics = JsonDocument.Parse(File.ReadAllText(Path.Combine(layout.OutputDataDirectory, "diagnostics.json")));
         var rules = diagnostics.RootElement.GetProperty("findings").EnumerateArray().Select(f => f.GetProperty("rule").GetString()!).ToArray();

@@ -30,6 +30,8 @@ public sealed record OnnxExport(string? File, string Status, string? Reason = nu
 /// package.json in the model directory: everything needed to use, compare and reproduce the model
 /// besides the ML.NET zip itself. <see cref="DecisionThreshold"/> (binary, format 2): the probability at or
 /// above which <see cref="ModelPackage"/> predicts true; model.zip's own PredictedLabel column does not apply it.
+/// <see cref="FeatureImportance"/>: the permutation importance measured at training (absent when turned off, and in packages
+/// written before it was recorded); loaders that do not know it ignore it, so it needs no new format version.
 /// </summary>
 public sealed record ModelManifest(
     int FormatVersion,
@@ -47,7 +49,8 @@ public sealed record ModelManifest(
     IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> Metrics,
     OnnxExport Onnx,
     DateTimeOffset CreatedAt,
-    double? DecisionThreshold = null)
+    double? DecisionThreshold = null,
+    RecordedImportance? FeatureImportance = null)
 {
     // 2: binary packages carry a decision threshold. A version-1 loader would ignore it and predict other labels.
     public const int CurrentFormatVersion = 2;

@@ -184,13 +184,12 @@ public sealed class TrainingJob(TrainingLayout layout, TextWriter stdout, TextWr
             channels[ChannelLoader.Test] = evaluator.Evaluate(testTable);
         }
 
-        var importance = options.ImportanceRows == 0
-            ? []
-            : PermutationImportance.Compute(
-                evaluator,
-                validationTable.Select(Statistics.Sample(validationTable.RowCount, options.ImportanceRows, options.Seed)),
-                plan.Inputs.Select(c => c.Name),
-                options.Seed);
+        var importanceRows = options.ImportanceRows == 0 ? null : validationTable.Select(Statistics.Sample(validationTable.RowCount, options.ImportanceRows, options.Seed));
+        var importance = importanceRows is null ? [] : PermutationImportance.Compute(evaluator, importanceRows, plan.Inputs.Select(c => c.Name), options.Seed);
+        // Recorded in the package too, so whoever holds the model (the monitor) can compare its importance on later labelled data.
+        var recordedImportance = importanceRows is null ? null
+            : new RecordedImportance(evaluator.Primary.Name, evaluator.Primary.HigherIsBetter, ChannelLoader.Validation, importanceRows.RowCount,
+                ColumnPermutation.DefaultRepeats, importance);
 
         // Diagnose.
         var curve = LearningCurves.Compute(
@@ -227,7 +226,7 @@ public sealed class TrainingJob(TrainingLayout layout, TextWriter stdout, TextWr
                 new Dictionary<string, ChannelDigest>(
                     new[] { train, validation, test }.OfType<Channel>().Select(c => KeyValuePair.Create(c.Name, c.Digest))),
                 channels.ToDictionary(c => c.Key, c => c.Value.Metrics),
-                threshold));
+                threshold, recordedImportance));
         metrics = metrics with { Timing = metrics.Timing with { TotalSeconds = total.Elapsed.TotalSeconds } };
         ReportJson.Write(Path.Combine(layout.OutputDataDirectory, "metrics.json"), metrics);
         ReportJson.Write(Path.Combine(layout.OutputDataDirectory, "diagnostics.json"), diagnostics);

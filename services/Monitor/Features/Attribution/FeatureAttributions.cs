@@ -65,20 +65,48 @@ public static class FeatureAttributions
     }
 }
 
-/// <summary>A seeded reservoir sample of rows (name → value), so a window of any size gives at most <c>capacity</c> rows, each equally likely.</summary>
-public sealed class RowSample(int capacity, int seed = 17)
+/// <summary>
+/// A seeded reservoir sample of rows (name → value), so a window of any size gives at most <c>capacity</c> rows, each equally
+/// likely. With <paramref name="labels"/> (ground truth by inference id) only labelled rows are sampled, each with its label:
+/// a captured event's rows when the event is one row whose id has a label (as the model-quality merge joins them).
+/// </summary>
+public sealed class RowSample(int capacity, int seed = 17, IReadOnlyDictionary<string, string>? labels = null)
 {
     private readonly Random _random = new(seed);
 
     public List<IReadOnlyDictionary<string, object?>> Rows { get; } = [];
 
-    /// <summary>Rows offered, sampled or not.</summary>
+    /// <summary>With labels: each sampled row's label, aligned with <see cref="Rows"/>.</summary>
+    public List<string> Labels { get; } = [];
+
+    /// <summary>Rows offered, sampled or not (with labels: labelled rows offered).</summary>
     public long Seen { get; private set; }
 
-    public void Add(IReadOnlyDictionary<string, object?> row)
+    public bool Labelled => labels is not null;
+
+    public void Add(IReadOnlyDictionary<string, object?> row) => Add(row, null);
+
+    /// <summary>The rows of one captured event and its inference id (else event id).</summary>
+    public void AddEvent(IReadOnlyList<IReadOnlyDictionary<string, object?>> rows, string? id)
+    {
+        if (labels is null)
+            foreach (var row in rows) Add(row, null);
+        else if (rows.Count == 1 && id is not null && labels.TryGetValue(id, out var label))
+            Add(rows[0], label);
+    }
+
+    private void Add(IReadOnlyDictionary<string, object?> row, string? label)
     {
         Seen++;
-        if (Rows.Count < capacity) Rows.Add(row);
-        else if (_random.NextInt64(Seen) is var j && j < capacity) Rows[(int)j] = row;
+        if (Rows.Count < capacity)
+        {
+            Rows.Add(row);
+            if (label is not null) Labels.Add(label);
+        }
+        else if (_random.NextInt64(Seen) is var j && j < capacity)
+        {
+            Rows[(int)j] = row;
+            if (label is not null) Labels[(int)j] = label;
+        }
     }
 }

@@ -113,7 +113,7 @@ public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset s
             var capture = e.GetProperty("captureData");
             if (capture.TryGetProperty("endpointInput", out var input))
             {
-                rows += ReadInput(input, order, builders, seen, baseline, sample);
+                rows += ReadInput(input, order, builders, seen, baseline, sample, Id(e));
                 if (collector?.FacetColumn is { } facet && Id(e) is { } facetId && FacetValue(input, order, facet) is { } value)
                     collector.FacetById[facetId] = value;
             }
@@ -168,10 +168,11 @@ public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset s
     }
 
     private static long ReadInput(JsonElement input, List<string> order, Dictionary<string, ColumnProfileBuilder> builders, HashSet<string> seen,
-        DatasetProfile baseline, Attribution.RowSample? sample)
+        DatasetProfile baseline, Attribution.RowSample? sample, string? id)
     {
         var payload = Payload(input);
         long rows = 0;
+        var sampled = sample is null ? null : new List<IReadOnlyDictionary<string, object?>>();
         if (!IsJson(input))
         {
             // CSV without a header: values map to the baseline's columns in order; more values are extra columns _c{i}.
@@ -181,10 +182,11 @@ public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset s
                 for (var i = 0; i < values.Length; i++)
                     AddValue(i < order.Count ? order[i] : $"_c{i}", values[i].Trim().Trim('"'), builders, seen, baseline);
                 for (var i = values.Length; i < order.Count; i++) builders[order[i]].AddMissing();
-                sample?.Add(values.Select((v, i) => (Name: i < order.Count ? order[i] : $"_c{i}", Value: v.Trim().Trim('"')))
+                sampled?.Add(values.Select((v, i) => (Name: i < order.Count ? order[i] : $"_c{i}", Value: v.Trim().Trim('"')))
                     .ToDictionary(p => p.Name, p => p.Value.Length == 0 ? null : (object?)p.Value, StringComparer.Ordinal));
                 rows++;
             }
+            if (sampled is not null) sample!.AddEvent(sampled, id);
             return rows;
         }
         using var doc = JsonDocument.Parse(payload);
@@ -193,9 +195,10 @@ public sealed class CaptureAccumulator(DatasetProfile baseline, DateTimeOffset s
             foreach (var (name, value) in row) AddJson(name, value, builders, seen, baseline);
             foreach (var name in order)
                 if (!row.ContainsKey(name) && builders.TryGetValue(name, out var b)) b.AddMissing();
-            sample?.Add(row.ToDictionary(p => p.Key, p => Value(p.Value), StringComparer.Ordinal));
+            sampled?.Add(row.ToDictionary(p => p.Key, p => Value(p.Value), StringComparer.Ordinal));
             rows++;
         }
+        if (sampled is not null) sample!.AddEvent(sampled, id);
         return rows;
     }
 

@@ -79,7 +79,7 @@ public static class RunEndpoints
         if (request.Wait is < 0 or > 120) errors.Add($"'wait' must be between 0 and 120 seconds; got {request.Wait}.");
         ValidateDrift(request.Drift, errors);
         Quality.QualityOptions.Validate(request.Quality, request.Capture is not null, errors);
-        Attribution.AttributionOptions.Validate(request.Attribution, errors);
+        Attribution.AttributionOptions.Validate(request.Attribution, request.Capture is not null, errors);
         if (errors.Count > 0) return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["run"] = [.. errors] }, detail: string.Join(" ", errors));
 
         if (await baselines.FindAsync(request.Baseline!.Name!, request.Baseline.Version, ct) is not { } baseline)

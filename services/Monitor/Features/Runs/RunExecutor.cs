@@ -86,7 +86,15 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
         var variantMetrics = new Dictionary<string, double>(StringComparer.Ordinal);
         string? variant = run.Variant;
         Quality.PredictionCollector? collector = null;
-        var sample = run.Source.Attribution is { } ao ? new Attribution.RowSample(ao.MaxRows ?? Attribution.AttributionOptions.DefaultMaxRows) : null;
+        // Ground truth of a capture window, read once for the model-quality merge and for the labelled rows the training-importance
+        // comparison samples (only labelled captured rows are kept).
+        var againstTraining = run.Source.Attribution?.AgainstTraining == true;
+        var labels = run.Source.Dataset is null && (run.Source.Quality is not null || againstTraining)
+            ? await groundTruth.ReadAsync(run.Endpoint!, run.WindowStart!.Value, LabelsUntil(run.WindowEnd!.Value, run.Source.Quality), ct)
+            : null;
+        var sample = run.Source.Attribution is { } ao
+            ? new Attribution.RowSample(ao.MaxRows ?? Attribution.AttributionOptions.DefaultMaxRows, labels: againstTraining ? labels : null)
+            : null;
         if (run.Source.Dataset is { } dataset)
         {
             // Columns the baseline knows keep the baseline's kind (an integer code profiled as categories stays categories).
@@ -128,7 +136,7 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
         Quality.QualityReport? quality = null;
         if (run.Source.Quality is { } q && collector is not null)
         {
-            var (qualityReport, qualityMetrics) = await QualityAsync(run, q, collector, reference, ct);
+            var (qualityReport, qualityMetrics) = await QualityAsync(run, q, collector, labels!, reference, ct);
             quality = qualityReport;
             foreach (var (k, v) in qualityMetrics) overall.Metrics[k] = v;
             if (q.CompareWithTraining == true && quality.Metrics is { } values)
@@ -147,11 +155,18 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
         Attribution.AttributionReport? attributions = null;
         if (run.Source.Attribution is { } attributionOptions)
         {
-            // The model version the run's variant serves, explained over the baseline's rows and over the run's.
+            // The model version the run's variant serves, explained over the baseline's rows and over the run's, or over the run's
+            // labelled rows against the importance its training recorded.
             var model = naming(variant);
             Metrics attributionMetrics;
-            (attributions, attributionMetrics) = await attribution.EvaluateAsync(attributionOptions, model.ModelName, model.ModelVersion, baseline,
-                (max, token) => run.Source.Dataset is { } d ? attribution.ReadRowsAsync(d, "dataset", max, token) : Task.FromResult<Rows>(sample!.Rows), ct);
+            (attributions, attributionMetrics) = againstTraining
+                ? await attribution.EvaluateTrainingAsync(attributionOptions, model.ModelName, model.ModelVersion,
+                    (max, label, token) => run.Source.Dataset is { } d ? attribution.ReadLabelledRowsAsync(d, label, max, token)
+                        : Task.FromResult(new Attribution.LabelledRows(sample!.Rows, sample.Labels, sample.Rows.Count == 0 && labels!.Count == 0
+                            ? "No ground truth for the window: label-based importance needs labels merged by inference id." : null)),
+                    run.Source.Quality?.PositiveLabel, ct)
+                : await attribution.EvaluateAsync(attributionOptions, model.ModelName, model.ModelVersion, baseline,
+                    (max, token) => run.Source.Dataset is { } d ? attribution.ReadRowsAsync(d, "dataset", max, token) : Task.FromResult<Rows>(sample!.Rows), ct);
             foreach (var (k, v) in attributionMetrics) overall.Metrics[k] = v;
         }
         var violations = overall.Violations.ToList();
@@ -170,10 +185,8 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
     // Ground truth for the window (arriving up to label_delay_hours after it) merged with the collected predictions; CBPE
     // calibrated on a labelled reference window of the same endpoint when one is named.
     private async Task<(Quality.QualityReport, Dictionary<string, double>)> QualityAsync(RunRow run, Quality.QualityOptions q,
-        Quality.PredictionCollector collector, DatasetProfile reference, CancellationToken ct)
+        Quality.PredictionCollector collector, IReadOnlyDictionary<string, string> labels, DatasetProfile reference, CancellationToken ct)
     {
-        var until = Min(run.WindowEnd!.Value.AddHours(q.LabelDelayHours ?? 24), DateTimeOffset.UtcNow.AddHours(1));
-        var labels = await groundTruth.ReadAsync(run.Endpoint!, run.WindowStart!.Value, until, ct);
         List<Quality.BinaryRow>? cbpeReference = null;
         if (q.CbpeReference is { Start: { } rs, End: { } re })
         {
@@ -189,6 +202,10 @@ public sealed class RunExecutor(NpgsqlDataSource db, BaselineStore baselines, Mo
     }
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+
+    // Labels may arrive up to label_delay_hours (default 24) after the window, and none is read from later than an hour from now.
+    private static DateTimeOffset LabelsUntil(DateTimeOffset windowEnd, Quality.QualityOptions? q) =>
+        Min(windowEnd.AddHours(q?.LabelDelayHours ?? 24), DateTimeOffset.UtcNow.AddHours(1));
 
     /// <summary>Resolves the variant and model version an alarm on a metric names.</summary>
     internal static Func<string?, Naming> NamingOf(IReadOnlyList<VariantReport> sections, string? runVariant, BaselineRow baseline) => v =>

@@ -61,12 +61,14 @@ public static class RunHtmlReport
             html.Append("<p>").Append(E(reason)).Append("</p>");
             return;
         }
-        html.Append("<p>").Append(E(a.Method)).Append(" of model ").Append(E(a.ModelName)).Append(" version ").Append(E(a.ModelVersion)).Append(" over ")
-            .Append(a.BaselineRows).Append(" baseline and ").Append(a.CurrentRows).Append(" current rows: NDCG ").Append(N(a.Ndcg)).Append(" (threshold ")
+        var training = a.Reference == Attribution.AttributionOptions.TrainingReference;
+        html.Append("<p>").Append(E(a.Method)).Append(training ? $" importance ({E(a.Metric)} drop, with labels)" : "").Append(" of model ").Append(E(a.ModelName))
+            .Append(" version ").Append(E(a.ModelVersion)).Append(" over ").Append(a.BaselineRows).Append(training ? " training (validation) and " : " baseline and ")
+            .Append(a.CurrentRows).Append(training ? " current labelled rows: NDCG " : " current rows: NDCG ").Append(N(a.Ndcg)).Append(" (threshold ")
             .Append(N(a.Threshold)).Append(") ").Append(a.Drifted == true ? "<span class=\"drift\">attribution drift</span>" : "no drift").Append("</p>");
         var baselineRank = a.Baseline!.OrderByDescending(p => p.Value).Select((p, i) => (p.Key, Rank: i + 1)).ToDictionary(p => p.Key, p => p.Rank, StringComparer.Ordinal);
         var max = Math.Max(a.Baseline!.Values.DefaultIfEmpty(0).Max(), a.Current!.Values.DefaultIfEmpty(0).Max());
-        html.Append("<table><tr><th>feature</th><th>baseline</th><th>rank</th><th>current</th><th>rank</th><th></th></tr>");
+        html.Append("<table><tr><th>feature</th><th>").Append(training ? "training" : "baseline").Append("</th><th>rank</th><th>current</th><th>rank</th><th></th></tr>");
         foreach (var (feature, value, rank) in a.Current!.OrderByDescending(p => p.Value).Select((p, i) => (p.Key, p.Value, i + 1)))
         {
             var b = a.Baseline!.GetValueOrDefault(feature);
@@ -78,7 +80,8 @@ public static class RunHtmlReport
         html.Append("</table>");
     }
 
-    private static string Width(double value, double max) => (max > 0 ? 200 * value / max : 0).ToString("0.#", CultureInfo.InvariantCulture);
+    // A negative value (a permutation importance below 0: noise) draws no bar.
+    private static string Width(double value, double max) => (max > 0 ? 200 * Math.Max(0, value) / max : 0).ToString("0.#", CultureInfo.InvariantCulture);
 
     // Model quality: each metric with its interval, the CBPE estimate with its band and whether the realised value fell in
     // it, the training run's value; then bias: each metric with its interval and allowed range, and bars per facet value.

@@ -150,7 +150,7 @@ public static class ScheduleEndpoints
         if (request.WindowSeconds is < 1) errors.Add($"'window_seconds' must be at least 1; got {request.WindowSeconds}.");
         RunEndpoints.ValidateDrift(request.Drift, errors);
         Quality.QualityOptions.Validate(request.Quality, isCapture: true, errors);
-        Attribution.AttributionOptions.Validate(request.Attribution, errors);
+        Attribution.AttributionOptions.Validate(request.Attribution, isCapture: true, errors);
         var endOffset = 0;
         if (request.EndTimeOffset is { } offsetText)
         {

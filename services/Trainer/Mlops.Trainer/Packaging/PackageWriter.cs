@@ -16,7 +16,8 @@ public sealed record ModelManifestDraft(
     IReadOnlyList<string>? Classes,
     IReadOnlyDictionary<string, ChannelDigest> TrainingData,
     IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> Metrics,
-    double? DecisionThreshold);
+    double? DecisionThreshold,
+    RecordedImportance? FeatureImportance = null);
 
 /// <summary>Writes model/: model.zip, model.onnx when the converter supports every step, and package.json.</summary>
 public static class PackageWriter
@@ -46,7 +47,8 @@ public static class PackageWriter
             draft.Metrics,
             onnx,
             DateTimeOffset.UtcNow,
-            draft.DecisionThreshold);
+            draft.DecisionThreshold,
+            draft.FeatureImportance);
         File.WriteAllText(Path.Combine(directory, ModelManifest.FileName), JsonSerializer.Serialize(manifest, ModelManifest.Json));
         return manifest;
     }
