@@ -23,7 +23,7 @@ namespace Mlops.Tuning.Benchmarks;
 /// k iterations is the first k trees of that one: its AUC is the curve at k (checked once below). The tuning jobs then run
 /// through the real <see cref="TuningJobRunner"/> over those curves: a describe advances a running trial by one report; a
 /// stop takes effect at the next describe; compute is the iterations reported (a lower bound for a real stopped job, which
-/// runs on until the stop lands). Run once per iteration budget (450, the original space, and 900, where the smallest
+/// runs on until the stop lands). Each report carries its iteration (k·50), which Hyperband's rungs need. Run once per iteration budget (450, the original space, and 900, where the smallest
 /// learning rate is no longer cut off while still climbing).
 /// </summary>
 internal static class EarlyStopping
@@ -97,31 +97,36 @@ internal static class EarlyStopping
                 ("Random, median stopping without grace (judged from report 1)", TuningStrategies.Random, true, budget, noGrace, 0),
                 ("Bayesian, no early stopping", TuningStrategies.Bayesian, false, budget, null, 0),
                 ("Bayesian, median stopping", TuningStrategies.Bayesian, true, budget, null, 0),
+                // Hyperband as SageMaker runs it (asynchronous successive halving: every trial one job at MaxResource, stopped at
+                // its bracket's rungs): one Hyperband iteration is 17 trials at max/9 (brackets of 9, 5, 3) and 5 at max/3 (3, 2).
                 ($"Hyperband ({maxIterations / 9}–{maxIterations}, one iteration)", TuningStrategies.Hyperband, false, null, null, maxIterations / 9),
+                ($"Hyperband ({maxIterations / 9}–{maxIterations}, {budget} trials)", TuningStrategies.Hyperband, false, budget, null, maxIterations / 9),
                 ($"Hyperband ({maxIterations / 3}–{maxIterations}, one iteration)", TuningStrategies.Hyperband, false, null, null, maxIterations / 3),
-                ($"Hyperband ({maxIterations / 3}–{maxIterations}, four iterations)", TuningStrategies.Hyperband, false,
-                    4 * HyperbandSearch.Brackets(maxIterations / 3, maxIterations).Sum(b => b.Rungs.Sum(r => r.Configurations)), null, maxIterations / 3),
+                ($"Hyperband ({maxIterations / 3}–{maxIterations}, {budget} trials)", TuningStrategies.Hyperband, false, budget, null, maxIterations / 3),
             };
-            var results = new Dictionary<string, List<(double Iterations, double Best, int Trials, int Configurations, int StoppedEarly)>>();
+            var results = new Dictionary<string, List<(double Iterations, double Best, int Trials, int Configurations, int StoppedEarly, double BestTried)>>();
             foreach (var run in runs)
             {
                 results[run.Name] = [];
                 for (var seed = 1; seed <= seeds; seed++)
                 {
                     var jobs = new FakeTrainingJobs(hp => curves[Key(hp["learning_rate"], hp["num_leaves"], hp["min_data_in_leaf"])]
-                        .Take(int.Parse(hp["num_iterations"], CultureInfo.InvariantCulture) / ReportEvery).ToArray());
+                        .Take(int.Parse(hp["num_iterations"], CultureInfo.InvariantCulture) / ReportEvery).ToArray(), ReportEvery);
                     var state = await TuningJobRunner.Create(Definition(run.Strategy, run.MedianStopping, run.Budget, seed, maxIterations, run.MinResource), jobs,
                         medianStopping: run.Rule).RunAsync(TimeSpan.Zero);
-                    var configurations = state.Trials.Count(t => t.Hyperband is null || t.Hyperband.Rung == 0);
+                    // Every trial is one configuration's draw (Hyperband no longer retrains a configuration at a larger budget).
+                    var configurations = state.Trials.Count;
+                    // What the best would have been had no trial been stopped: tells the rule's losses from the sample's.
+                    var bestTried = state.Trials.Max(t => curves[Key(t.HyperParameters["learning_rate"], t.HyperParameters["num_leaves"], t.HyperParameters["min_data_in_leaf"])][^1]);
                     results[run.Name].Add((jobs.StepsRun * (double)ReportEvery, state.BestTrial!.ObjectiveValue!.Value, state.Trials.Count, configurations,
-                        state.Trials.Count(t => t.StoppedEarly)));
+                        state.Trials.Count(t => t.StoppedEarly), bestTried));
                 }
             }
 
             var baseline = results[runs[0].Name];
             Console.WriteLine($"   {seeds} seeds; MaxParallel 2; medians over seeds (best = the best completed trial's validation AUC; " +
                               "a median of 20 is the mean of the 10th and 11th, so a bimodal best can have a median neither seed reached):");
-            Console.WriteLine("   | search | trials | configurations | stopped early | iterations run | saved vs Random without | best AUC | mean best lost vs Random without | best within 0.001 of Random without |");
+            Console.WriteLine("   | search | trials | configurations | stopped early | iterations run | saved vs Random without | best AUC | mean best lost vs Random without | best within 0.001 of Random without | best tried (had none been stopped) | seeds whose best tried was stopped |");
             foreach (var run in runs)
             {
                 var r = results[run.Name];
@@ -130,7 +135,8 @@ internal static class EarlyStopping
                 Console.WriteLine($"   | {run.Name} | {Median(r.Select(x => (double)x.Trials)):F0} | {Median(r.Select(x => (double)x.Configurations)):F0} | " +
                                   $"{Median(r.Select(x => (double)x.StoppedEarly)):F0} | " +
                                   $"{Median(r.Select(x => x.Iterations)):F0} | {Median(saved):P1} | {Median(r.Select(x => x.Best)):F4} | " +
-                                  $"{r.Select((x, i) => baseline[i].Best - x.Best).Average():F4} | {equal}/{seeds} |");
+                                  $"{r.Select((x, i) => baseline[i].Best - x.Best).Average():F4} | {equal}/{seeds} | " +
+                                  $"{Median(r.Select(x => x.BestTried)):F4} | {r.Count(x => x.Best < x.BestTried - 1e-12)}/{seeds} |");
             }
             Console.WriteLine($"   ({sw.Elapsed.TotalSeconds:F0} s in all, load average {Machine.LoadAverage()})");
         }

@@ -95,7 +95,7 @@ public sealed record TuningJob
     /// <summary>The best objective after each trial's end, in end order (null until a trial has a result).</summary>
     public IReadOnlyList<double?> BestSoFar { get; init; } = [];
     public int WarmStartTrialCount { get; init; }
-    /// <summary>Iterations run over all trials, when known (Hyperband: the sum of the trials' budgets).</summary>
+    /// <summary>Iterations run over all trials, when known (Hyperband: a completed trial's resource, a stopped one's last reported iteration).</summary>
     public long? IterationsRun { get; init; }
 
     [JsonIgnore] public bool IsTerminal => HyperParameterTuningJobStatus is "Completed" or "Stopped" or "Failed";

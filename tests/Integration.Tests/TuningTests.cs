@@ -14,7 +14,7 @@ namespace Mlops.Tests;
 
 /// <summary>
 /// Hyperparameter tuning through the running AppHost on the flights delay data: Bayesian LightGBM tuning against the default
-/// hyperparameters, Hyperband halving poor trials, stop and warm start, a tune step followed by register_model, and a
+/// hyperparameters, Hyperband stopping poor trials at its rungs, stop and warm start, a tune step followed by register_model, and a
 /// runner restart in the middle of all of them. The cases run concurrently (trials are small jobs; the budget is wall time).
 /// </summary>
 [Collection(FaultsCollection.Name)]
@@ -158,13 +158,14 @@ public sealed class TuningTests(PlatformFixture platform)
             .BuildRequest(new TrainerJobRequest(defaultJob, flights.Train, flights.Validation, "lightgbm",
                 Statics.Where(s => s.Key != "algorithm").ToDictionary())));
 
-        // 2. Hyperband over the boosting iterations: R = 30/10, one bracket of 3 configurations at 10 iterations, the best at 30.
-        //    One at a time: with a free slot, Hyperband would start the next bracket before this one's rung has ended.
+        // 2. Hyperband over the boosting iterations as SageMaker runs it: every trial one job at MaxResource (4,050 iterations),
+        //    stopped at a rung (50, 150, 450, 1,350) unless in the top third of the trials of its bracket that reached it so far.
+        //    R = 81: the first 81 trials are all in the most aggressive bracket; one at a time, so each meets the earlier ones.
         var hyperband = Name("hband");
         await client.CreateTuningJobAsync(Request(hyperband, "Hyperband", 4, flights.Train, flights.Validation, parallel: 1,
-            statics: new(Statics) { ["num_iterations"] = "30" }, extra: new JsonObject
+            statics: new(Statics) { ["num_iterations"] = "4050" }, extra: new JsonObject
             {
-                ["StrategyConfig"] = new JsonObject { ["HyperbandStrategyConfig"] = new JsonObject { ["MinResource"] = 10, ["MaxResource"] = 30 } },
+                ["StrategyConfig"] = new JsonObject { ["HyperbandStrategyConfig"] = new JsonObject { ["MinResource"] = 50, ["MaxResource"] = 4050 } },
             }));
 
         // 3. A random job stopped after its first result.
@@ -257,16 +258,27 @@ public sealed class TuningTests(PlatformFixture platform)
         Assert.Equal(bestAuc, bayes.BestSoFar[^1]);
         await AssertTrialsAreChildRunsAsync(tracker, sageMaker, bayes, Statics.Keys.Append("learning_rate").Append("num_leaves"));
 
-        // Hyperband: two of the three configurations at 10 iterations were not promoted to 30: stopped early.
+        // Hyperband: every trial ran at MaxResource, none was retrained; poor ones were stopped at a rung by their intermediate
+        // AUC (the first trial always continues: nothing to compare with), and a stopped trial is never the best.
         Assert.Equal("Completed", hband.HyperParameterTuningJobStatus);
         Assert.Equal(4, hband.TrainingJobs.Count);
+        Assert.All(hband.TrainingJobs, t => Assert.Equal(("4050", 0), (t.TunedHyperParameters["num_iterations"], t.HyperbandBracket)));
+        Assert.Equal(4, hband.TrainingJobs.Select(t => (t.TunedHyperParameters["learning_rate"], t.TunedHyperParameters["num_leaves"], t.TunedHyperParameters["min_data_in_leaf"])).Distinct().Count());
         var halved = hband.TrainingJobs.Where(t => t.StoppedEarly).ToList();
-        Assert.True(halved.Count == 2, Trials(hband));
-        Assert.All(halved, t => Assert.Equal("10", t.TunedHyperParameters["num_iterations"]));
-        Assert.Equal(10 + 10 + 10 + 30, hband.IterationsRun);
+        Assert.True(halved.Count >= 1, Trials(hband));
+        Assert.False(hband.TrainingJobs[0].StoppedEarly, Trials(hband));
+        Assert.All(halved, t => Assert.Equal(("Stopped", "Hyperband rung"), (t.TrainingJobStatus, t.EarlyStoppingReason)));
+        Assert.DoesNotContain(hband.BestTrainingJob!.TrainingJobName, halved.Select(t => t.TrainingJobName));
+        Assert.InRange(hband.IterationsRun!.Value, (4 - halved.Count) * 4050 + halved.Count * 50, 4 * 4050 - 1);
         await AssertTrialsAreChildRunsAsync(tracker, sageMaker, hband, ["num_iterations"]);
         foreach (var t in halved)
-            Assert.Equal("true", (await tracker.GetRunAsync(t.RunId!)).Tag("mlops.tuning.stopped_early"));
+        {
+            var run = await tracker.GetRunAsync(t.RunId!);
+            Assert.Equal(("true", "Hyperband rung"), (run.Tag("mlops.tuning.stopped_early"), run.Tag("mlops.tuning.early_stopping_reason")));
+            // The training job itself was stopped, before its last iteration.
+            var job = await sageMaker.DescribeTrainingJobAsync(t.TrainingJobName);
+            Assert.Equal("Stopped", job.TrainingJobStatus);
+        }
 
         // Warm start: the parent's finished trials were taken in.
         Assert.Equal("Completed", warmJob.HyperParameterTuningJobStatus);
@@ -296,7 +308,7 @@ public sealed class TuningTests(PlatformFixture platform)
             bayesEvent.BestTrainingJobName, bayesEvent.BestObjectiveValue, bayesEvent.Trials));
         Assert.Equal((best.RunId, best.ModelUri, bayes.ParentRunId), (bayesEvent.BestRunId, bayesEvent.BestModelUri, bayesEvent.ParentRunId));
         var hbandEvent = Event(hyperband);
-        Assert.Equal(("Completed", 4, 2), (hbandEvent.Status, hbandEvent.Trials, hbandEvent.TrialsStoppedEarly));
+        Assert.Equal(("Completed", 4, halved.Count), (hbandEvent.Status, hbandEvent.Trials, hbandEvent.TrialsStoppedEarly));
         var stopEvent = Event(stopped);
         Assert.Equal(("Stopped", stoppedJob.TrainingJobs.Count), (stopEvent.Status, stopEvent.Trials));
         Assert.Equal(("Completed", 2), (Event(warm).Status, Event(warm).Trials));
@@ -304,11 +316,12 @@ public sealed class TuningTests(PlatformFixture platform)
         var listed = await client.ListTuningJobsAsync(limit: 1000);
         Assert.Contains(listed, j => j.HyperParameterTuningJobName == bayesian && j.BestTrainingJobName == best.TrainingJobName);
         Console.WriteLine($"tuning cases: {elapsed.TotalSeconds:0.0} s; Bayesian best AUC {bestAuc:0.0000} vs default {defaultAuc:0.0000}; " +
-            $"Hyperband iterations {hband.IterationsRun}");
+            $"Hyperband iterations {hband.IterationsRun} of {4 * 4050}, {halved.Count} stopped at a rung; {Trials(hband)}");
     }
 
     private static string Trials(TuningJob job) =>
-        string.Join("; ", job.TrainingJobs.Select(t => $"{t.TrainingJobName} {t.TrainingJobStatus} {t.FinalHyperParameterTuningJobObjectiveMetric?.Value} {t.FailureReason}"));
+        string.Join("; ", job.TrainingJobs.Select(t =>
+            $"{t.TrainingJobName} {t.TrainingJobStatus} {t.FinalHyperParameterTuningJobObjectiveMetric?.Value} {t.FailureReason}{(t.StoppedEarly ? $" stopped early ({t.EarlyStoppingReason})" : "")}{(t.HyperbandRung is { } r ? $" rungs passed {r}" : "")}"));
 
     private async Task<TuningJob> Wait(PipelineRunnerClient client, string name)
     {

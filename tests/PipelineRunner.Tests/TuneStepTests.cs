@@ -82,12 +82,14 @@ public sealed class TuneStepTests
     }
 
     [Fact]
-    public void Hyperband_trials_not_promoted_to_the_next_rung_count_as_stopped_early_and_the_record_round_trips()
+    public void Hyperband_trials_stopped_at_a_rung_are_stopped_early_with_the_iterations_they_ran_and_the_record_round_trips()
     {
-        TrialRecord Trial(int index, int rung, int config, int resource, TrialStatus status = TrialStatus.Completed) => new()
+        TrialRecord Trial(int index, TrialStatus status, bool stoppedEarly = false, int? lastIteration = null) => new()
         {
-            Index = index, TrainingJobName = $"hb-{index:D3}", HyperParameters = new Dictionary<string, string> { ["num_iterations"] = $"{resource}" },
-            Status = status, ObjectiveValue = 0.6 + index / 100.0, Hyperband = new HyperbandSlot(0, rung, config, resource), EndOrder = status == TrialStatus.Completed ? index : null,
+            Index = index, TrainingJobName = $"hb-{index:D3}", HyperParameters = new Dictionary<string, string> { ["num_iterations"] = "450" },
+            Status = status, ObjectiveValue = 0.6 + index / 100.0, Hyperband = new HyperbandSlot(0, stoppedEarly ? 0 : 1, index, 450),
+            StoppedEarly = stoppedEarly, LastIteration = lastIteration, RungValues = stoppedEarly ? [0.55] : [0.6],
+            EndOrder = status == TrialStatus.InProgress ? null : index,
         };
         var state = new TuningJobState
         {
@@ -97,14 +99,18 @@ public sealed class TuneStepTests
                 HyperParameterTuningJobConfig = new() { Strategy = "Hyperband", HyperParameterTuningJobObjective = new() { Type = "Maximize", MetricName = "validation:auc" } },
             },
             Seed = 1, MaxNumberOfTrainingJobs = 4,
-            Trials = [Trial(0, 0, 0, 10), Trial(1, 0, 1, 10), Trial(2, 0, 2, 10), Trial(3, 1, 2, 30, TrialStatus.InProgress)],
+            Trials =
+            [
+                Trial(0, TrialStatus.Completed, lastIteration: 450), Trial(1, TrialStatus.Stopped, stoppedEarly: true, lastIteration: 50),
+                Trial(2, TrialStatus.Stopped, stoppedEarly: true, lastIteration: 100), Trial(3, TrialStatus.InProgress, lastIteration: 200),
+            ],
         };
         var record = new TuningJobRecord { Request = new CreateTuningJobRequest { HyperParameterTuningJobName = "hb" }, State = state };
         var view = TuningViews.Describe(TuningJobRecord.FromJson(record.ToJson()));
-        Assert.Equal([true, true, false, false], view.TrainingJobs.Select(t => t.StoppedEarly));
-        Assert.Equal("not promoted by Hyperband", view.TrainingJobs[0].EarlyStoppingReason);
-        Assert.Equal(60, view.IterationsRun);
+        Assert.Equal([false, true, true, false], view.TrainingJobs.Select(t => t.StoppedEarly));
+        Assert.Equal([null, "Hyperband rung", "Hyperband rung", null], view.TrainingJobs.Select(t => t.EarlyStoppingReason));
+        Assert.Equal(450 + 50 + 100 + 200, view.IterationsRun);
         Assert.Equal(1, view.TrainingJobStatusCounters.InProgress);
-        Assert.Equal([0.6, 0.61, 0.62], view.BestSoFar);
+        Assert.Equal([0.6, 0.6, 0.6], view.BestSoFar); // stopped trials are never the best
     }
 }

@@ -47,50 +47,50 @@ public sealed class HyperbandTests
             for (var i = 0; i <= s; i++)
             {
                 Assert.Equal((int)Math.Floor(n * Math.Pow(eta, -i) + 1e-9), bracket.Rungs[i].Configurations);
-                Assert.Equal((int)Math.Round(max * Math.Pow(eta, i - s)), bracket.Rungs[i].Resource);
+                // ASHA's rungs: MinResource·η^k, the bracket's last at MaxResource.
+                Assert.Equal(i == s ? max : min * (int)Math.Pow(eta, sMax - s + i), bracket.Rungs[i].Resource);
             }
             Assert.Equal(max, bracket.Rungs[^1].Resource);
         }
     }
 
     [Fact]
-    public void One_iteration_runs_every_rung_and_promotes_the_best_of_each()
+    public void Every_trial_runs_at_MaxResource_and_one_iteration_fills_the_brackets_most_aggressive_first()
     {
         var space = SearchSpace.From(new() { ContinuousParameterRanges = [Range("x", "0", "1")] });
         var hyperband = new HyperbandSearch(space, seed: 9, maximize: false, minResource: 1, maxResource: 27, resourceName: "epochs");
-        // Loss falls with budget, so rungs are comparable only within themselves, as in training.
-        double Loss(IReadOnlyDictionary<string, string> hp) => Math.Abs(D(hp["x"]) - 0.3) + 1.0 / int.Parse(hp["epochs"], CultureInfo.InvariantCulture);
-
-        var trials = Loop.Run(hyperband, Loss, hyperband.TrialsPerIteration);
-        Assert.Equal(hyperband.TrialsPerIteration, trials.Count);
-        for (var s = 0; s < hyperband.Plan.Count; s++)
-        {
-            var bracket = hyperband.Plan[s];
-            for (var i = 0; i < bracket.Rungs.Count; i++)
-            {
-                var rung = trials.Where(t => t.Hyperband!.Bracket == s && t.Hyperband.Rung == i).ToList();
-                Assert.Equal(bracket.Rungs[i].Configurations, rung.Count);
-                Assert.All(rung, t => Assert.Equal(bracket.Rungs[i].Resource.ToString(CultureInfo.InvariantCulture), t.HyperParameters["epochs"]));
-                if (i == 0)
-                    continue;
-                var previous = trials.Where(t => t.Hyperband!.Bracket == s && t.Hyperband.Rung == i - 1).ToList();
-                var best = previous.OrderBy(t => t.ObjectiveValue).Take(rung.Count).Select(t => t.Hyperband!.Config).Order();
-                Assert.Equal(best, rung.Select(t => t.Hyperband!.Config).Order());
-                Assert.All(rung, t => Assert.Equal(previous.Single(p => p.Hyperband!.Config == t.Hyperband!.Config).HyperParameters["x"], t.HyperParameters["x"]));
-            }
-        }
+        Assert.Equal(27 + 12 + 6 + 4, hyperband.TrialsPerIteration); // n per bracket for R = 27: 27, 12, 6, 4
+        var trials = Loop.Run(hyperband, hp => D(hp["x"]), 2 * hyperband.TrialsPerIteration, batch: 5);
+        Assert.All(trials, t => Assert.Equal("27", t.HyperParameters["epochs"]));
+        Assert.All(trials, t => Assert.Equal((0, 27), (t.Hyperband!.Rung, t.Hyperband.Resource)));
+        var brackets = trials.Select(t => t.Hyperband!.Bracket).ToList();
+        int[] iteration = [.. Enumerable.Repeat(0, 27), .. Enumerable.Repeat(1, 12), .. Enumerable.Repeat(2, 6), .. Enumerable.Repeat(3, 4)];
+        Assert.Equal([.. iteration, .. iteration], brackets);
+        // A bracket's trials are numbered across iterations; every configuration is a new draw.
+        Assert.Equal(Enumerable.Range(0, 24), trials.Where(t => t.Hyperband!.Bracket == 1).Select(t => t.Hyperband!.Config));
+        Assert.Equal(trials.Count, trials.Select(t => t.HyperParameters["x"]).Distinct().Count());
+        Assert.Equal(new[] { 1, 3, 9 }, hyperband.Plan[0].Milestones);
+        Assert.Equal(new[] { 9 }, hyperband.Plan[2].Milestones);
+        Assert.Empty(hyperband.Plan[3].Milestones);
     }
 
-    [Fact]
-    public void A_rung_waits_until_the_rung_below_has_finished()
+    [Theory]
+    // (value, earlier values at the rung, stop?) maximizing, η = 3: the top ⌈m/3⌉ of the m that reached the rung continue.
+    [InlineData(0.5, new double[0], false)]             // the first at a rung always continues
+    [InlineData(0.5, new[] { 0.6 }, true)]               // m = 2: only the best of two continues
+    [InlineData(0.7, new[] { 0.6 }, false)]
+    [InlineData(0.6, new[] { 0.6 }, false)]              // a tie goes to the trial judged
+    [InlineData(0.5, new[] { 0.6, 0.4 }, true)]          // m = 3: top 1
+    [InlineData(0.5, new[] { 0.6, 0.4, 0.3 }, false)]    // m = 4: top 2, it is second
+    [InlineData(0.5, new[] { 0.6, 0.7, 0.3 }, true)]     // m = 4: it is third
+    [InlineData(0.5, new[] { 0.9, 0.8, 0.3, 0.2, 0.1, 0.0 }, false)] // m = 7: top 3, it is third
+    [InlineData(0.5, new[] { 0.9, 0.8, 0.7, 0.2, 0.1, 0.0 }, true)]  // m = 7: it is fourth
+    [InlineData(double.NaN, new[] { 0.1 }, true)]        // a non-finite value ranks last
+    [InlineData(0.1, new[] { double.NaN }, false)]
+    public void The_rung_rule_keeps_the_top_third_of_those_that_reached_the_rung(double value, double[] earlier, bool stop)
     {
-        var space = SearchSpace.From(new() { ContinuousParameterRanges = [Range("x", "0", "1")] });
-        var hyperband = new HyperbandSearch(space, seed: 1, maximize: true, minResource: 1, maxResource: 9, resourceName: "epochs");
-        var first = hyperband.Propose(9, TuningHistory.Of([])); // bracket 0, rung 0: 9 configurations at 1
-        Assert.All(first, p => Assert.Equal((0, 0), (p.Hyperband!.Bracket, p.Hyperband.Rung)));
-        var running = first.Select((p, i) => new TrialRecord { Index = i, TrainingJobName = $"t{i}", HyperParameters = p.HyperParameters, Hyperband = p.Hyperband, Status = TrialStatus.InProgress }).ToList();
-        // With rung 0 still running, the next proposals open the next bracket rather than promote.
-        var next = hyperband.Propose(2, TuningHistory.Of(running));
-        Assert.All(next, p => Assert.Equal((1, 0), (p.Hyperband!.Bracket, p.Hyperband.Rung)));
+        Assert.Equal(stop, HyperbandSearch.ShouldStopAtRung(value, earlier, maximize: true));
+        // Minimizing is the mirror image.
+        Assert.Equal(stop, HyperbandSearch.ShouldStopAtRung(-value, earlier.Select(v => -v), maximize: false));
     }
 }

@@ -117,21 +117,72 @@ public sealed class RunnerTests
         Assert.All(state.Trials.Take(3), t => Assert.False(t.StoppedEarly));
     }
 
-    [Fact]
-    public async Task Hyperband_passes_each_trial_its_budget_and_ends_after_one_iteration_by_default()
+    /// <summary>Hyperband over "epochs" 2–18 (brackets of 9 trials judged at 2 and 6, 5 at 6, 3 never), reports every 2 epochs.</summary>
+    private static TuningJobDefinition HyperbandDefinition(string name, int budget, int parallel) => Definition(name, Hartmann("Hyperband", budget, parallel) with
     {
-        var jobs = new FakeTrainingJobs(hp => [Hartmann6(hp) * (1 - 1.0 / int.Parse(hp["epochs"], CultureInfo.InvariantCulture))]);
-        var config = Hartmann("Hyperband", 1, 4) with
+        StrategyConfig = new() { HyperbandStrategyConfig = new() { MinResource = 2 } },
+    }) with { StaticHyperParameters = new Dictionary<string, string> { ["epochs"] = "18" } };
+
+    [Fact]
+    public async Task Hyperband_runs_each_trial_once_at_MaxResource_and_stops_those_outside_the_top_third_at_a_rung()
+    {
+        // One trial at a time, each a flat curve of 9 reports (epochs 2, 4, …, 18) at the next of these values.
+        double[] values = [0.5, 0.4, 0.6, 0.3, 0.7, 0.55, 0.65, 0.45, 0.62];
+        var started = 0;
+        var jobs = new FakeTrainingJobs(hp =>
         {
-            ResourceLimits = new() { MaxParallelTrainingJobs = 4 },
-            StrategyConfig = new() { HyperbandStrategyConfig = new() { MinResource = 2 } },
-        };
-        var definition = Definition("hyperband", config) with { StaticHyperParameters = new Dictionary<string, string> { ["epochs"] = "18" } };
+            Assert.Equal("18", hp["epochs"]);
+            return Enumerable.Repeat(values[started++], 9).ToArray();
+        }, reportEvery: 2);
+        var state = await TuningJobRunner.Create(HyperbandDefinition("asha", 9, 1), jobs).RunAsync(TimeSpan.Zero);
+
+        Assert.Equal(9, state.Trials.Count);
+        Assert.Equal(9, jobs.Started.Count);
+        Assert.All(state.Trials, t => Assert.Equal((0, 18), (t.Hyperband!.Bracket, t.Hyperband.Resource)));
+        // At epoch 2 the m-th arrival continues only in the top ⌈m/3⌉ of the m: 0.4 (2nd of 2), 0.3 (4th of 4), 0.55 (3rd of 6),
+        // 0.45 (6th of 8) stop; at epoch 6 (reached by 0.5, 0.6, 0.7, 0.65, 0.62) 0.62 is 3rd of 5 and stops.
+        Assert.Equal([1, 3, 5, 7, 8], state.Trials.Where(t => t.StoppedEarly).Select(t => t.Index));
+        Assert.All(state.Trials.Where(t => t.StoppedEarly), t => Assert.Equal(TrialStatus.Stopped, t.Status));
+        Assert.Equal([1, 1, 1, 1, 2], state.Trials.Where(t => t.StoppedEarly).Select(t => t.RungValues.Count));
+        Assert.Equal([0, 0, 0, 0, 1], state.Trials.Where(t => t.StoppedEarly).Select(t => t.Hyperband!.Rung));
+        Assert.All(state.Trials.Where(t => !t.StoppedEarly), t => Assert.Equal((TrialStatus.Completed, 2), (t.Status, t.Hyperband!.Rung)));
+        Assert.Equal(4 * 9 + 4 * 1 + 3, jobs.StepsRun); // a stop lands at the next describe, so a trial stopped at epoch 2 reported once
+        Assert.Equal(state.Trials[4].TrainingJobName, state.BestTrainingJobName);
+    }
+
+    [Fact]
+    public async Task Hyperband_judges_nothing_without_iteration_numbers_and_ends_after_one_iteration_by_default()
+    {
+        var jobs = new FakeTrainingJobs(hp => Enumerable.Repeat(Hartmann6(hp), 9).ToArray(), reportEvery: 0); // values without iterations
+        var definition = HyperbandDefinition("no-iterations", 1, 4);
+        definition = definition with { HyperParameterTuningJobConfig = definition.HyperParameterTuningJobConfig! with { ResourceLimits = new() { MaxParallelTrainingJobs = 4 } } };
         var state = await TuningJobRunner.Create(definition, jobs).RunAsync(TimeSpan.Zero);
-        var plan = HyperbandSearch.Brackets(2, 18);
-        Assert.Equal(plan.Sum(b => b.Rungs.Sum(r => r.Configurations)), state.Trials.Count);
-        Assert.All(state.Trials, t => Assert.Equal(t.Hyperband!.Resource.ToString(CultureInfo.InvariantCulture), jobs.HyperParametersOf(t.TrainingJobName)["epochs"]));
+        Assert.Equal(9 + 5 + 3, state.Trials.Count);
+        Assert.All(state.Trials, t => Assert.Equal((TrialStatus.Completed, false), (t.Status, t.StoppedEarly)));
         Assert.True(jobs.MaxConcurrent <= 4);
+    }
+
+    [Fact]
+    public async Task A_resumed_Hyperband_job_keeps_its_rung_decisions_and_runs_no_trial_twice()
+    {
+        var config = HyperbandDefinition("asha-resume", 17, 3);
+        Func<IReadOnlyDictionary<string, string>, double[]> curve = hp => Enumerable.Range(1, 9).Select(k => Hartmann6(hp) * k / 9).ToArray();
+        var uninterrupted = await TuningJobRunner.Create(config, new FakeTrainingJobs(curve, 2)).RunAsync(TimeSpan.Zero);
+        Assert.Contains(uninterrupted.Trials, t => t.StoppedEarly);
+
+        var jobs = new FakeTrainingJobs(curve, 2);
+        var first = TuningJobRunner.Create(config, jobs);
+        for (var i = 0; i < 12; i++)
+            await first.StepAsync();
+        var restored = TuningJobState.FromJson(first.State.ToJson());
+        Assert.Contains(restored.Trials, t => t.Status == TrialStatus.InProgress);
+        Assert.Contains(restored.Trials, t => t.RungValues.Count > 0);
+        var state = await TuningJobRunner.Resume(restored, jobs).RunAsync(TimeSpan.Zero);
+
+        Assert.Equal(17, jobs.Started.Count); // FakeTrainingJobs throws on a second start of a name
+        Assert.Equal(uninterrupted.Trials.Select(t => (StrategyTests.Key(t.HyperParameters), t.StoppedEarly, t.RungValues.Count)),
+            state.Trials.Select(t => (StrategyTests.Key(t.HyperParameters), t.StoppedEarly, t.RungValues.Count)));
+        Assert.Equal(uninterrupted.BestTrainingJobName, state.BestTrainingJobName);
     }
 
     [Fact]
@@ -275,7 +326,7 @@ public sealed class RunnerTests
         var done = await adapter.DescribeAsync("tune-001-abcdef12");
         Assert.Equal(TrialJobStatus.Completed, done.Status);
         Assert.Equal(0.64, done.FinalMetrics["validation:auc"]);
-        Assert.Equal([0.61, 0.64], await adapter.GetIntermediateValuesAsync("tune-001-abcdef12", "validation:auc"));
+        Assert.Equal([new(0.61), new(0.64)], await adapter.GetIntermediateValuesAsync("tune-001-abcdef12", "validation:auc"));
     }
 
     private sealed class RecordingTrainingJobs : ITrainingJobs

@@ -120,9 +120,10 @@ internal static class Loop
 
 /// <summary>
 /// In-process training jobs: a job's learning curve is computed at start from its hyperparameters; every describe advances
-/// it one step; it completes after its last step. Records concurrency, starts and stops.
+/// it one step; it completes after its last step. Step k's value is reported at iteration k·<paramref name="reportEvery"/>
+/// (the trainer's LightGBM reports every 50), or without an iteration when it is 0 (as through DescribeTrainingJob). Records concurrency, starts and stops.
 /// </summary>
-internal sealed class FakeTrainingJobs(Func<IReadOnlyDictionary<string, string>, double[]> curve) : ITrialTrainingJobs
+internal sealed class FakeTrainingJobs(Func<IReadOnlyDictionary<string, string>, double[]> curve, int reportEvery = 1) : ITrialTrainingJobs
 {
     private sealed class Job(double[] curve, IReadOnlyDictionary<string, string> hyperParameters)
     {
@@ -166,8 +167,9 @@ internal sealed class FakeTrainingJobs(Func<IReadOnlyDictionary<string, string>,
         return Task.FromResult(new TrialJobDescription(job.Status, metrics));
     }
 
-    public Task<IReadOnlyList<double>> GetIntermediateValuesAsync(string trainingJobName, string metricName, CancellationToken ct = default) =>
-        Task.FromResult<IReadOnlyList<double>>(_jobs[trainingJobName].Curve.Take(_jobs[trainingJobName].Step).ToList());
+    public Task<IReadOnlyList<IntermediateValue>> GetIntermediateValuesAsync(string trainingJobName, string metricName, CancellationToken ct = default) =>
+        Task.FromResult<IReadOnlyList<IntermediateValue>>(_jobs[trainingJobName].Curve.Take(_jobs[trainingJobName].Step)
+            .Select((v, i) => new IntermediateValue(v, reportEvery > 0 ? (i + 1) * reportEvery : null)).ToList());
 
     public Task StopAsync(string trainingJobName, CancellationToken ct = default)
     {

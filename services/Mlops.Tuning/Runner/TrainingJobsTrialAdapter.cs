@@ -8,7 +8,8 @@ namespace Mlops.Tuning.Runner;
 /// Intermediate values are what DescribeTrainingJob shows: FinalMetricDataList holds each metric's latest value while the
 /// job runs (the local training service updates it per metric line; SageMaker itself publishes the series to CloudWatch,
 /// which the platform does not call). So the series is one value per change seen by a describe: as fine as the tuner
-/// polls, and coarser than the job's own per-iteration lines when it polls slowly.
+/// polls, and coarser than the job's own per-iteration lines when it polls slowly, and without iteration numbers, so
+/// Hyperband's rungs never judge such trials (they run to MaxResource).
 /// </summary>
 public sealed class TrainingJobsTrialAdapter(ITrainingJobs jobs, TrainerJobRequest template) : ITrialTrainingJobs
 {
@@ -42,13 +43,14 @@ public sealed class TrainingJobsTrialAdapter(ITrainingJobs jobs, TrainerJobReque
         return new TrialJobDescription(status, metrics, job.FailureReason);
     }
 
-    public async Task<IReadOnlyList<double>> GetIntermediateValuesAsync(string trainingJobName, string metricName, CancellationToken ct = default)
+    // No iteration: a describe shows the latest value, not when it was computed, so Hyperband has no rung to place it at.
+    public async Task<IReadOnlyList<IntermediateValue>> GetIntermediateValuesAsync(string trainingJobName, string metricName, CancellationToken ct = default)
     {
         await DescribeAsync(trainingJobName, ct);
         if (!_seen.TryGetValue(Key(trainingJobName, metricName), out var series))
             return [];
         lock (series)
-            return series.Select(s => s.Value).ToList();
+            return series.Select(s => new IntermediateValue(s.Value)).ToList();
     }
 
     public Task StopAsync(string trainingJobName, CancellationToken ct = default) => jobs.StopAsync(trainingJobName, ct);

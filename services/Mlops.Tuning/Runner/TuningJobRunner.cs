@@ -6,7 +6,7 @@ namespace Mlops.Tuning.Runner;
 
 /// <summary>
 /// Drives a tuning job: proposes trials, starts them as training jobs up to MaxParallelTrainingJobs, follows them, applies
-/// the median stopping rule, and ends by the completion criteria. Each <see cref="StepAsync"/> is one pass; between passes
+/// the median stopping rule (or Hyperband's rungs), and ends by the completion criteria. Each <see cref="StepAsync"/> is one pass; between passes
 /// the state (<see cref="State"/>) is plain data a service persists. Not thread-safe: one caller steps a job.
 /// </summary>
 public sealed class TuningJobRunner
@@ -19,6 +19,7 @@ public sealed class TuningJobRunner
     private readonly int _maxParallel;
     private readonly bool _earlyStopping;
     private readonly MedianStoppingSettings _medianStopping;
+    private readonly HyperbandSearch? _hyperband;
     private bool _resumed;
     private TuningJobState _state;
 
@@ -36,6 +37,7 @@ public sealed class TuningJobRunner
         _earlyStopping = config.TrainingJobEarlyStoppingType == EarlyStoppingTypes.Auto;
         _medianStopping = medianStopping ?? MedianStoppingSettings.Default;
         _strategy = SearchStrategies.Create(state.Definition, state.Seed);
+        _hyperband = _strategy as HyperbandSearch;
     }
 
     public TuningJobState State => _state;
@@ -169,8 +171,18 @@ public sealed class TuningJobRunner
         {
             var job = await _jobs.DescribeAsync(trial.TrainingJobName, ct);
             var current = trial;
-            if (_earlyStopping)
-                current = current with { IntermediateValues = await _jobs.GetIntermediateValuesAsync(trial.TrainingJobName, _metric, ct) };
+            var stop = false;
+            if (_earlyStopping || _hyperband is not null)
+            {
+                var points = await _jobs.GetIntermediateValuesAsync(trial.TrainingJobName, _metric, ct);
+                current = current with
+                {
+                    IntermediateValues = points.Select(p => p.Value).ToList(),
+                    LastIteration = points.LastOrDefault(p => p.Iteration is not null)?.Iteration ?? current.LastIteration,
+                };
+                // A trial that ended before its rungs were seen still records them: later trials are judged against it.
+                (current, stop) = Rungs(current, points, judge: job.Status == TrialJobStatus.InProgress && !current.StoppedEarly && !_state.StopRequested);
+            }
             switch (job.Status)
             {
                 case TrialJobStatus.Completed:
@@ -190,7 +202,8 @@ public sealed class TuningJobRunner
                     End(current with { Status = TrialStatus.Stopped, ObjectiveValue = objective });
                     break;
                 default:
-                    if (_earlyStopping && !current.StoppedEarly && job.Status == TrialJobStatus.InProgress && !_state.StopRequested && ShouldStopEarly(current))
+                    if (!current.StoppedEarly && job.Status == TrialJobStatus.InProgress && !_state.StopRequested
+                        && (stop || (_earlyStopping && ShouldStopEarly(current))))
                     {
                         await _jobs.StopAsync(current.TrainingJobName, ct);
                         current = current with { StoppedEarly = true };
@@ -199,6 +212,39 @@ public sealed class TuningJobRunner
                     break;
             }
         }
+    }
+
+    /// <summary>
+    /// Hyperband: records the trial's objective at each milestone of its bracket its series has reached (the latest value
+    /// reported at or before the milestone's iteration; the first one after it if the trainer reported none by then), and, when
+    /// <paramref name="judge"/>, applies ASHA's rule at each newly reached rung against the bracket's trials that recorded that
+    /// rung before. Needs iteration numbers: a series without them reaches no rung. Rungs recorded stay recorded (they are in
+    /// the state), so a resumed job never judges a rung twice or against other peers.
+    /// </summary>
+    private (TrialRecord Trial, bool Stop) Rungs(TrialRecord trial, IReadOnlyList<IntermediateValue> points, bool judge)
+    {
+        // A slot outside the plan is a state written by the earlier, retraining Hyperband: its trials are not judged.
+        if (_hyperband is null || trial.Hyperband is not { } slot || slot.Bracket >= _hyperband.Plan.Count)
+            return (trial, false);
+        var milestones = _hyperband.Plan[slot.Bracket].Milestones;
+        var reported = points.Where(p => p.Iteration is not null).ToList();
+        var values = trial.RungValues.ToList();
+        var stop = false;
+        while (!stop && values.Count < milestones.Count && reported.Count > 0 && reported[^1].Iteration >= milestones[values.Count])
+        {
+            var rung = values.Count;
+            var at = reported.LastOrDefault(p => p.Iteration <= milestones[rung]) ?? reported[0];
+            if (judge)
+            {
+                var earlier = _state.Trials.Where(t => t.Index != trial.Index && t.Hyperband?.Bracket == slot.Bracket && t.RungValues.Count > rung)
+                    .Select(t => t.RungValues[rung]);
+                stop = HyperbandSearch.ShouldStopAtRung(at.Value, earlier, _maximize, _hyperband.Eta);
+            }
+            values.Add(at.Value);
+        }
+        if (values.Count == trial.RungValues.Count)
+            return (trial, false);
+        return (trial with { RungValues = values, Hyperband = slot with { Rung = stop ? values.Count - 1 : values.Count } }, stop);
     }
 
     // SageMaker compares with "previously completed training jobs" (Vizier: "completed trials"): running, failed and

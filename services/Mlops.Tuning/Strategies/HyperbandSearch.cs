@@ -5,15 +5,20 @@ namespace Mlops.Tuning.Strategies;
 
 public sealed record HyperbandRung(int Configurations, int Resource);
 
-/// <summary>Bracket <c>s</c> of Hyperband: successive halving from <c>n</c> configurations at budget <c>r</c>.</summary>
-public sealed record HyperbandBracket(int S, IReadOnlyList<HyperbandRung> Rungs);
+/// <summary>Bracket <c>s</c> of Hyperband: successive halving from <c>n</c> configurations, judged at <c>s</c> rungs.</summary>
+public sealed record HyperbandBracket(int S, IReadOnlyList<HyperbandRung> Rungs)
+{
+    /// <summary>The resources at which this bracket's trials are judged: every rung but the last (MaxResource, the end).</summary>
+    public IReadOnlyList<int> Milestones => Rungs.Take(Rungs.Count - 1).Select(r => r.Resource).ToList();
+}
 
 /// <summary>
-/// Hyperband (Li et al., JMLR 2018) with successive halving run synchronously per bracket: a rung's survivors are chosen
-/// once the whole rung has finished, and each promotion is a new training job with the larger budget (training jobs
-/// cannot be resumed). Brackets are taken in the paper's order (most aggressive first) and repeat until the budget ends;
-/// a bracket's rung 0 may start while an earlier bracket waits, so parallel slots are not left idle. Rung-0 configurations
-/// are random; failed trials rank last.
+/// Hyperband as SageMaker runs it: asynchronous successive halving (ASHA, Li et al., MLSys 2020) over Hyperband's brackets
+/// (Li et al., JMLR 2018). Every trial is one training job with the resource hyperparameter at MaxResource; a trial of
+/// bracket s is judged at its bracket's rung milestones (MinResource·η^i, the s largest below MaxResource) by
+/// <see cref="ShouldStopAtRung"/> and stopped there when it is not in the top 1/η, so no configuration is ever retrained.
+/// New trials fill the brackets in the paper's order (most aggressive first, n_s trials each) and the order repeats; the
+/// configurations are random. The stopping itself is the runner's (it sees the intermediate values).
 /// </summary>
 public sealed class HyperbandSearch(SearchSpace space, long seed, bool maximize, int minResource, int maxResource, string resourceName,
     int eta = HyperbandSearch.DefaultEta) : ISearchStrategy
@@ -22,21 +27,25 @@ public sealed class HyperbandSearch(SearchSpace space, long seed, bool maximize,
 
     public IReadOnlyList<HyperbandBracket> Plan { get; } = Brackets(minResource, maxResource, eta);
 
-    /// <summary>Trials in one Hyperband iteration (every bracket once).</summary>
-    public int TrialsPerIteration => Plan.Sum(b => b.Rungs.Sum(r => r.Configurations));
+    public int Eta => eta;
+
+    public bool Maximize => maximize;
+
+    /// <summary>Trials (configurations) in one Hyperband iteration: every bracket's n once.</summary>
+    public int TrialsPerIteration => Plan.Sum(b => b.Rungs[0].Configurations);
 
     /// <summary>
-    /// The paper's brackets, budgets in units of <paramref name="min"/>: R = max/min, s_max = ⌊log_η R⌋, B = (s_max+1)R; bracket s
-    /// starts n = ⌈B/R · η^s/(s+1)⌉ configurations at r = R·η^−s, and rung i keeps ⌊n·η^−i⌋ of them at r·η^i.
+    /// The paper's brackets: R = max/min, s_max = ⌊log_η R⌋; bracket s starts n = ⌈(s_max+1)·η^s/(s+1)⌉ configurations and its
+    /// rung i keeps ⌊n·η^−i⌋ of them at MinResource·η^(s_max−s+i), the last rung at MaxResource (ASHA's rungs: when R is a
+    /// power of η these are the paper's budgets R·η^(i−s) exactly).
     /// </summary>
     public static IReadOnlyList<HyperbandBracket> Brackets(int min, int max, int eta = DefaultEta)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(min, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(max, min);
         ArgumentOutOfRangeException.ThrowIfLessThan(eta, 2);
-        var ratio = (double)max / min;
         var sMax = 0;
-        while (Power(eta, sMax + 1) <= ratio * (1 + 1e-12))
+        while (min * Power(eta, sMax + 1) <= max)
             sMax++;
         var brackets = new List<HyperbandBracket>();
         for (var s = sMax; s >= 0; s--)
@@ -45,62 +54,58 @@ public sealed class HyperbandSearch(SearchSpace space, long seed, bool maximize,
             var n = (int)(((long)(sMax + 1) * Power(eta, s) + s) / (s + 1));
             var rungs = Enumerable.Range(0, s + 1).Select(i => new HyperbandRung(
                 (int)(n / Power(eta, i)),
-                (int)Math.Clamp(Math.Round(max / (double)Power(eta, s - i)), min, max))).ToList();
+                i == s ? max : (int)(min * Power(eta, sMax - s + i)))).ToList();
             brackets.Add(new HyperbandBracket(s, rungs));
         }
         return brackets;
     }
 
+    /// <summary>
+    /// ASHA's rule for a trial that reached a rung: it continues when it is in the top ⌈m/η⌉ of the m trials of its bracket
+    /// that have reached the rung so far (itself included), else it stops. Rounding up means the first trial at a rung, and
+    /// any trial that beats every earlier one, always continues: a running job cannot be paused until enough peers arrive
+    /// (ASHA's promotion would make it wait), so it is judged once, on arrival, against those already there. Ties go to the
+    /// trial judged; non-finite values rank last.
+    /// </summary>
+    /// <param name="value">The trial's objective at the rung.</param>
+    /// <param name="earlier">The objective at the same rung of the bracket's trials that reached it before (any status).</param>
+    /// <param name="maximize">Whether larger is better.</param>
+    /// <param name="eta">Hyperband's η: the top 1/η continue.</param>
+    public static bool ShouldStopAtRung(double value, IEnumerable<double> earlier, bool maximize, int eta = DefaultEta)
+    {
+        var peers = earlier.ToList();
+        var better = peers.Count(v => double.IsFinite(v) && (!double.IsFinite(value) || (maximize ? v > value : v < value)));
+        var keep = (peers.Count + 1 + eta - 1) / eta;
+        return better >= keep;
+    }
+
     public IReadOnlyList<TrialProposal> Propose(int count, TuningHistory history)
     {
-        var proposals = new List<TrialProposal>();
-        var slots = history.Trials.Where(t => t.Hyperband is not null).ToList();
-        for (var b = 0; proposals.Count < count; b++)
+        var first = history.Trials.Count(t => t.Hyperband is not null);
+        var proposals = new List<TrialProposal>(count);
+        for (var k = first; k < first + count; k++)
         {
-            var bracket = Plan[b % Plan.Count];
-            var inBracket = slots.Where(t => t.Hyperband!.Bracket == b).ToList();
-            for (var i = 0; i < bracket.Rungs.Count && proposals.Count < count; i++)
-            {
-                var rung = bracket.Rungs[i];
-                var here = inBracket.Where(t => t.Hyperband!.Rung == i).ToList();
-                var planned = proposals.Where(p => p.Hyperband!.Bracket == b && p.Hyperband.Rung == i).ToList();
-                var need = rung.Configurations - here.Count - planned.Count;
-                if (i == 0)
-                {
-                    for (var k = 0; k < need && proposals.Count < count; k++)
-                    {
-                        var config = here.Count + planned.Count + k;
-                        var values = space.Format(space.Sample(Seeds.At(seed, b, config + 1)));
-                        proposals.Add(Proposal(values, new HyperbandSlot(b, 0, config, rung.Resource)));
-                    }
-                    continue;
-                }
-                var previous = inBracket.Where(t => t.Hyperband!.Rung == i - 1).ToList();
-                if (need <= 0)
-                    continue;
-                if (previous.Count < bracket.Rungs[i - 1].Configurations || previous.Any(t => !t.IsTerminal))
-                    break; // successive halving waits for the whole rung
-                var promoted = here.Select(t => t.Hyperband!.Config).ToHashSet();
-                var survivors = previous.OrderBy(Loss).ThenBy(t => t.Hyperband!.Config).Take(rung.Configurations)
-                    .Where(t => !promoted.Contains(t.Hyperband!.Config)).Take(Math.Min(need, count - proposals.Count));
-                foreach (var survivor in survivors)
-                {
-                    var values = survivor.HyperParameters.Where(kv => kv.Key != resourceName).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
-                    proposals.Add(Proposal(values, new HyperbandSlot(b, i, survivor.Hyperband!.Config, rung.Resource)));
-                }
-            }
+            var (bracket, config) = Slot(k);
+            var values = space.Format(space.Sample(Seeds.At(seed, k + 1, stream: 3)));
+            values[resourceName] = maxResource.ToString(CultureInfo.InvariantCulture);
+            proposals.Add(new TrialProposal(values, new HyperbandSlot(bracket, 0, config, maxResource)));
         }
         return proposals;
     }
 
-    private TrialProposal Proposal(Dictionary<string, string> values, HyperbandSlot slot)
+    /// <summary>The k-th trial's bracket (position in <see cref="Plan"/>) and its index among that bracket's trials.</summary>
+    public (int Bracket, int Config) Slot(int k)
     {
-        values[resourceName] = slot.Resource.ToString(CultureInfo.InvariantCulture);
-        return new TrialProposal(values, slot);
+        var iteration = k / TrialsPerIteration;
+        var position = k % TrialsPerIteration;
+        for (var b = 0; ; b++)
+        {
+            var n = Plan[b].Rungs[0].Configurations;
+            if (position < n)
+                return (b, iteration * n + position);
+            position -= n;
+        }
     }
-
-    private double Loss(TrialRecord t) =>
-        t.Status == TrialStatus.Completed && t.ObjectiveValue is { } v && double.IsFinite(v) ? (maximize ? -v : v) : double.PositiveInfinity;
 
     private static long Power(int b, int e)
     {

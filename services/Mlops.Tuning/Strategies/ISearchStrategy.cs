@@ -4,7 +4,10 @@ namespace Mlops.Tuning.Strategies;
 
 public enum TrialStatus { Pending, InProgress, Completed, Failed, Stopped }
 
-/// <summary>Where a Hyperband trial sits: bracket instance, rung, and the configuration it carries across rungs.</summary>
+/// <summary>
+/// Where a Hyperband trial sits: its bracket (position in <see cref="HyperbandSearch.Plan"/>), the rungs of that bracket it
+/// has passed so far, its index among the bracket's trials, and its resource (MaxResource: a trial is never retrained).
+/// </summary>
 public sealed record HyperbandSlot(int Bracket, int Rung, int Config, int Resource);
 
 /// <summary>One trial of a tuning job: one training job.</summary>
@@ -18,7 +21,7 @@ public sealed record TrialRecord
     public TrialStatus Status { get; init; } = TrialStatus.Pending;
     /// <summary>The objective metric's final value; for a trial stopped early, its last intermediate value.</summary>
     public double? ObjectiveValue { get; init; }
-    /// <summary>Stopped by the median rule (not by the user or the job's stop). Such a trial is never the best.</summary>
+    /// <summary>Stopped by the median rule or at a Hyperband rung (not by the user or the job's stop). Such a trial is never the best.</summary>
     public bool StoppedEarly { get; init; }
     public string? FailureReason { get; init; }
     /// <summary>The objective's values as the job reported them, oldest first (one per iteration for the platform's trainer).</summary>
@@ -26,6 +29,10 @@ public sealed record TrialRecord
     /// <summary>Order of reaching a terminal status (0-based), for "best not improving"; null while running.</summary>
     public int? EndOrder { get; init; }
     public HyperbandSlot? Hyperband { get; init; }
+    /// <summary>Hyperband: the objective at each rung milestone of its bracket the trial reached, lowest first.</summary>
+    public IReadOnlyList<double> RungValues { get; init; } = [];
+    /// <summary>The iteration of the latest intermediate value, when the jobs report iterations.</summary>
+    public int? LastIteration { get; init; }
 
     [JsonIgnore] public bool IsTerminal => Status is TrialStatus.Completed or TrialStatus.Failed or TrialStatus.Stopped;
     [JsonIgnore] public bool IsActive => Status is TrialStatus.Pending or TrialStatus.InProgress;

@@ -85,7 +85,7 @@ public sealed class TuneHandler(TuningJobs jobs, TuningStore store, ILogger<Tune
             ["objective_value"] = best.ObjectiveValue,
             ["hyperparameters"] = hyperParameters,
             ["trials"] = state.Trials.Count,
-            ["trials_stopped_early"] = state.Trials.Count(t => t.StoppedEarly || TuningViews.HalvedByHyperband(state, t)),
+            ["trials_stopped_early"] = state.Trials.Count(t => t.StoppedEarly),
         });
     }
 

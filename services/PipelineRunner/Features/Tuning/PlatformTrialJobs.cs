@@ -6,7 +6,7 @@ namespace Mlops.PipelineRunner.Features.Tuning;
 /// <summary>
 /// Trials as the platform's trainer jobs (SageMaker's API: the local training service, or SageMaker). The trial's
 /// hyperparameters (static and tuned, merged) carry the trainer's <c>algorithm</c>. Intermediate values for the median
-/// stopping rule are the objective's per-iteration values from the training service's <c>GET /jobs/{name}/metrics</c>
+/// stopping rule and Hyperband's rungs are the objective's per-iteration values from the training service's <c>GET /jobs/{name}/metrics</c>
 /// (iteration order, values replayed after training left out); against real SageMaker, which keeps the series in
 /// CloudWatch, there are none and the rule never fires.
 /// </summary>
@@ -52,13 +52,13 @@ public sealed class PlatformTrialJobs(ITrainingJobs jobs, SageMakerClient sageMa
         return new TrialJobDescription(status, metrics, job.FailureReason);
     }
 
-    public async Task<IReadOnlyList<double>> GetIntermediateValuesAsync(string trainingJobName, string metricName, CancellationToken ct = default)
+    public async Task<IReadOnlyList<IntermediateValue>> GetIntermediateValuesAsync(string trainingJobName, string metricName, CancellationToken ct = default)
     {
         try
         {
             var values = await sageMaker.GetLocalTrainingJobMetricsAsync(trainingJobName, ct);
             return values.Where(v => v.MetricName == metricName && v.Iteration is not null && v.Replayed != true && double.IsFinite(v.Value))
-                .OrderBy(v => v.Iteration).Select(v => v.Value).ToList();
+                .OrderBy(v => v.Iteration).Select(v => new IntermediateValue(v.Value, v.Iteration)).ToList();
         }
         catch (Exception e) when (e is SageMakerException or HttpRequestException)
         {

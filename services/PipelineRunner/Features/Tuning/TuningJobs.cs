@@ -96,7 +96,7 @@ public sealed class TuningJobs(TuningStore store, IServiceProvider services, Tim
         public static readonly Unused Instance = new();
         public Task StartAsync(string n, IReadOnlyDictionary<string, string> h, CancellationToken ct = default) => throw new InvalidOperationException();
         public Task<TrialJobDescription> DescribeAsync(string n, CancellationToken ct = default) => throw new InvalidOperationException();
-        public Task<IReadOnlyList<double>> GetIntermediateValuesAsync(string n, string m, CancellationToken ct = default) => throw new InvalidOperationException();
+        public Task<IReadOnlyList<IntermediateValue>> GetIntermediateValuesAsync(string n, string m, CancellationToken ct = default) => throw new InvalidOperationException();
         public Task StopAsync(string n, CancellationToken ct = default) => throw new InvalidOperationException();
     }
 }
@@ -117,7 +117,7 @@ public sealed class TuningMetrics : IDisposable
         _started = _meter.CreateCounter<long>("mlops.tuning.trials.started", "{trial}", "Trials started as training jobs.");
         _completed = _meter.CreateCounter<long>("mlops.tuning.trials.completed", "{trial}", "Trials that completed with an objective value.");
         _stoppedEarly = _meter.CreateCounter<long>("mlops.tuning.trials.stopped_early", "{trial}",
-            "Trials stopped early by the median stopping rule or not promoted by Hyperband.");
+            "Trials stopped early by the median stopping rule or at a Hyperband rung.");
         _failed = _meter.CreateCounter<long>("mlops.tuning.trials.failed", "{trial}", "Trials that failed.");
         _meter.CreateObservableGauge("mlops.tuning.trials.running", () => _running.Values.Sum(), "{trial}",
             "Trials running in the tuning jobs this runner steps.");
@@ -139,7 +139,7 @@ public sealed class TuningMetrics : IDisposable
                     case TrialStatus.Completed: _completed.Add(1, strategy); break;
                     case TrialStatus.Failed: _failed.Add(1, strategy); break;
                 }
-            if ((trial.StoppedEarly || TuningViews.HalvedByHyperband(after, trial)) && !(was is not null && (was.StoppedEarly || TuningViews.HalvedByHyperband(before, was))))
+            if (trial.StoppedEarly && was?.StoppedEarly != true)
                 _stoppedEarly.Add(1, strategy);
         }
         var name = after.Definition.HyperParameterTuningJobName!;

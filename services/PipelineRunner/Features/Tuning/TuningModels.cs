@@ -126,7 +126,7 @@ public sealed record TuningJobDescription
     /// <summary>The best objective after each trial's end, in end order (null until a trial has a result).</summary>
     public required IReadOnlyList<double?> BestSoFar { get; init; }
     public int WarmStartTrialCount { get; init; }
-    /// <summary>Iterations (the resource hyperparameter, or the objective's intermediate values) run over all trials.</summary>
+    /// <summary>Hyperband: iterations run over all trials (a completed trial's resource, a stopped one's last reported iteration).</summary>
     public long? IterationsRun { get; init; }
 }
 
@@ -146,7 +146,7 @@ public sealed record TrialSummary
     public required string ObjectiveStatus { get; init; }
     public string? FailureReason { get; init; }
     public bool StoppedEarly { get; init; }
-    /// <summary>Why it was stopped early: <c>median stopping rule</c> or <c>not promoted by Hyperband</c>.</summary>
+    /// <summary>Why it was stopped early: <c>median stopping rule</c> or <c>Hyperband rung</c>.</summary>
     public string? EarlyStoppingReason { get; init; }
     public int Index { get; init; }
     public int? EndOrder { get; init; }
@@ -167,7 +167,7 @@ public sealed record TuningJobListItem(string HyperParameterTuningJobName, strin
     DateTimeOffset CreationTime, DateTimeOffset? HyperParameterTuningEndTime, TrainingJobStatusCounters TrainingJobStatusCounters,
     string? BestTrainingJobName, double? BestObjectiveValue);
 
-/// <summary>How the service reads a record: trial summaries, counters, whether Hyperband halved a trial out.</summary>
+/// <summary>How the service reads a record: trial summaries, counters, why a trial was stopped early.</summary>
 public static class TuningViews
 {
     public static string Status(TuningJobRecord record) =>
@@ -222,7 +222,6 @@ public static class TuningViews
     public static TrialSummary Summary(TuningJobRecord record, TrialRecord t)
     {
         var objective = record.State.Definition.HyperParameterTuningJobConfig!.HyperParameterTuningJobObjective!;
-        var halved = HalvedByHyperband(record.State, t);
         return new TrialSummary
         {
             TrainingJobName = t.TrainingJobName,
@@ -231,8 +230,8 @@ public static class TuningViews
             FinalHyperParameterTuningJobObjectiveMetric = t.ObjectiveValue is { } v && double.IsFinite(v) ? new(objective.Type!, objective.MetricName!, v) : null,
             ObjectiveStatus = t.Status == TrialStatus.Failed ? "Failed" : t.ObjectiveValue is null ? "Pending" : "Succeeded",
             FailureReason = t.FailureReason,
-            StoppedEarly = t.StoppedEarly || halved,
-            EarlyStoppingReason = t.StoppedEarly ? "median stopping rule" : halved ? "not promoted by Hyperband" : null,
+            StoppedEarly = t.StoppedEarly,
+            EarlyStoppingReason = EarlyStoppingReason(t),
             Index = t.Index,
             EndOrder = t.EndOrder,
             RunId = record.Runs.GetValueOrDefault(t.TrainingJobName),
@@ -243,22 +242,16 @@ public static class TuningViews
         };
     }
 
-    /// <summary>
-    /// A Hyperband trial that ended and whose configuration the next rung of its bracket did not take: successive halving
-    /// stopped it at its budget (the training job itself ran to that budget).
-    /// </summary>
-    public static bool HalvedByHyperband(TuningJobState state, TrialRecord trial)
-    {
-        if (trial.Hyperband is not { } slot || !trial.IsTerminal)
-            return false;
-        var next = state.Trials.Where(o => o.Hyperband is { } s && s.Bracket == slot.Bracket && s.Rung == slot.Rung + 1).ToList();
-        return next.Count > 0 && !next.Any(o => o.Hyperband!.Config == slot.Config);
-    }
+    /// <summary>Why a trial was stopped early: its Hyperband rung (asynchronous successive halving) or the median rule.</summary>
+    public static string? EarlyStoppingReason(TrialRecord trial) =>
+        !trial.StoppedEarly ? null : trial.Hyperband is not null ? "Hyperband rung" : "median stopping rule";
 
     private static long? IterationsRun(TuningJobState state)
     {
+        // A completed trial ran its resource; any other the iterations it reported (a lower bound: a stopped job runs on
+        // until the stop lands).
         if (state.Trials.All(t => t.Hyperband is not null) && state.Trials.Count > 0)
-            return state.Trials.Sum(t => (long)t.Hyperband!.Resource);
+            return state.Trials.Sum(t => t.Status == TrialStatus.Completed ? t.Hyperband!.Resource : (long)(t.LastIteration ?? 0));
         return null;
     }
 }

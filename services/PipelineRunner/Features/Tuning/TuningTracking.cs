@@ -44,15 +44,6 @@ public sealed class TuningTracking(TrackingClient tracker, ITrainingJobs jobs, O
                 await FinishTrialAsync(record, trial, runId, ct);
                 finished.Add(trial.TrainingJobName);
             }
-            var halved = TuningViews.HalvedByHyperband(record.State, trial);
-            if (halved && finished.Contains(trial.TrainingJobName) && !record.Finished.Contains(trial.TrainingJobName + "#halved"))
-            {
-                await tracker.LogBatchAsync(runId, tags: new Dictionary<string, string>
-                {
-                    [StoppedEarlyTag] = "true", ["mlops.tuning.early_stopping_reason"] = "not promoted by Hyperband",
-                }, ct: ct);
-                finished.Add(trial.TrainingJobName + "#halved");
-            }
         }
         return record with { Runs = runs, Finished = finished };
     }
@@ -157,12 +148,12 @@ public sealed class TuningTracking(TrackingClient tracker, ITrainingJobs jobs, O
         catch (SageMakerException e) when (e.IsNotFound)
         {
         }
-        // The objective's per-iteration values (what the median rule judged), as the metric's history.
+        // The objective's per-iteration values (what the median rule and Hyperband's rungs judged), as the metric's history.
         metrics.AddRange(trial.IntermediateValues.Select((v, i) => new Metric($"{TrainHandler.TrackerKey(objective)}_by_iteration", v, now, i + 1)));
         if (trial.StoppedEarly)
         {
             tags[StoppedEarlyTag] = "true";
-            tags["mlops.tuning.early_stopping_reason"] = "median stopping rule";
+            tags["mlops.tuning.early_stopping_reason"] = TuningViews.EarlyStoppingReason(trial)!;
         }
         if (trial.FailureReason is { } failure)
             tags["mlops.tuning.failure_reason"] = failure.Length > 5000 ? failure[..5000] : failure;

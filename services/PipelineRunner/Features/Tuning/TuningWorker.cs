@@ -130,7 +130,7 @@ public sealed class TuningWorker(TuningStore store, TuningJobs tuningJobs, IServ
         var objective = state.Definition.HyperParameterTuningJobConfig!.HyperParameterTuningJobObjective!.MetricName!;
         var completed = new TuningJobCompleted(state.Definition.HyperParameterTuningJobName!, TuningViews.Status(record), state.CompletionReason,
             objective, best?.TrainingJobName, best?.ObjectiveValue, best is null ? null : record.Runs.GetValueOrDefault(best.TrainingJobName),
-            record.BestModelUri, state.Trials.Count, state.Trials.Count(t => t.StoppedEarly || TuningViews.HalvedByHyperband(state, t)),
+            record.BestModelUri, state.Trials.Count, state.Trials.Count(t => t.StoppedEarly),
             record.ParentRunId, record.EndedAt!.Value);
         if (!await store.CompleteAsync(_owner, record, completed, ct))
             throw new LeaseLostException(completed.TuningJobName);
