@@ -18,7 +18,7 @@ namespace Mlops.Tests;
 /// runner restart in the middle of all of them. The cases run concurrently (trials are small jobs; the budget is wall time).
 /// </summary>
 [Collection(FaultsCollection.Name)]
-public sealed class TuningTests(PlatformFixture platform)
+public sealed class TuningTests(PlatformFixture platform, ITestOutputHelper output)
 {
     private static readonly TimeSpan Finish = TimeSpan.FromMinutes(4);
 
@@ -315,7 +315,7 @@ public sealed class TuningTests(PlatformFixture platform)
 
         var listed = await client.ListTuningJobsAsync(limit: 1000);
         Assert.Contains(listed, j => j.HyperParameterTuningJobName == bayesian && j.BestTrainingJobName == best.TrainingJobName);
-        Console.WriteLine($"tuning cases: {elapsed.TotalSeconds:0.0} s; Bayesian best AUC {bestAuc:0.0000} vs default {defaultAuc:0.0000}; " +
+        output.WriteLine($"tuning cases: {elapsed.TotalSeconds:0.0} s; Bayesian best AUC {bestAuc:0.0000} vs default {defaultAuc:0.0000}; " +
             $"Hyperband iterations {hband.IterationsRun} of {4 * 4050}, {halved.Count} stopped at a rung; {Trials(hband)}");
     }
 

@@ -69,6 +69,9 @@ public sealed class HyperbandTests
         // A bracket's trials are numbered across iterations; every configuration is a new draw.
         Assert.Equal(Enumerable.Range(0, 24), trials.Where(t => t.Hyperband!.Bracket == 1).Select(t => t.Hyperband!.Config));
         Assert.Equal(trials.Count, trials.Select(t => t.HyperParameters["x"]).Distinct().Count());
+        // The same configurations as Random search with the same seed, so the two differ only in what Hyperband stops.
+        var random = Loop.Run(new RandomSearch(space, seed: 9), hp => D(hp["x"]), trials.Count);
+        Assert.Equal(random.Select(t => t.HyperParameters["x"]), trials.Select(t => t.HyperParameters["x"]));
         Assert.Equal(new[] { 1, 3, 9 }, hyperband.Plan[0].Milestones);
         Assert.Equal(new[] { 9 }, hyperband.Plan[2].Milestones);
         Assert.Empty(hyperband.Plan[3].Milestones);

@@ -18,7 +18,7 @@ public sealed record HyperbandBracket(int S, IReadOnlyList<HyperbandRung> Rungs)
 /// bracket s is judged at its bracket's rung milestones (MinResource·η^i, the s largest below MaxResource) by
 /// <see cref="ShouldStopAtRung"/> and stopped there when it is not in the top 1/η, so no configuration is ever retrained.
 /// New trials fill the brackets in the paper's order (most aggressive first, n_s trials each) and the order repeats; the
-/// configurations are random. The stopping itself is the runner's (it sees the intermediate values).
+/// k-th configuration is <see cref="RandomSearch"/>'s k-th for the same seed. The stopping itself is the runner's (it sees the intermediate values).
 /// </summary>
 public sealed class HyperbandSearch(SearchSpace space, long seed, bool maximize, int minResource, int maxResource, string resourceName,
     int eta = HyperbandSearch.DefaultEta) : ISearchStrategy
@@ -86,7 +86,8 @@ public sealed class HyperbandSearch(SearchSpace space, long seed, bool maximize,
         for (var k = first; k < first + count; k++)
         {
             var (bracket, config) = Slot(k);
-            var values = space.Format(space.Sample(Seeds.At(seed, k + 1, stream: 3)));
+            // Random search's k-th draw: with the same seed both try the same configurations, so comparing them isolates the stopping.
+            var values = space.Format(space.Sample(Seeds.At(seed, k)));
             values[resourceName] = maxResource.ToString(CultureInfo.InvariantCulture);
             proposals.Add(new TrialProposal(values, new HyperbandSlot(bracket, 0, config, maxResource)));
         }
