@@ -123,8 +123,10 @@ public sealed class RunnerTests
         StrategyConfig = new() { HyperbandStrategyConfig = new() { MinResource = 2 } },
     }) with { StaticHyperParameters = new Dictionary<string, string> { ["epochs"] = "18" } };
 
-    [Fact]
-    public async Task Hyperband_runs_each_trial_once_at_MaxResource_and_stops_those_outside_the_top_third_at_a_rung()
+    [Theory]
+    [InlineData(0)] // the stop lands at the next describe
+    [InlineData(3)] // the job trains on for 3 more reports (6 epochs) first: past the next rung, which it must not record
+    public async Task Hyperband_runs_each_trial_once_at_MaxResource_and_stops_those_outside_the_top_third_at_a_rung(int stopLag)
     {
         // One trial at a time, each a flat curve of 9 reports (epochs 2, 4, …, 18) at the next of these values.
         double[] values = [0.5, 0.4, 0.6, 0.3, 0.7, 0.55, 0.65, 0.45, 0.62];
@@ -133,7 +135,7 @@ public sealed class RunnerTests
         {
             Assert.Equal("18", hp["epochs"]);
             return Enumerable.Repeat(values[started++], 9).ToArray();
-        }, reportEvery: 2);
+        }, reportEvery: 2, stopLag);
         var state = await TuningJobRunner.Create(HyperbandDefinition("asha", 9, 1), jobs).RunAsync(TimeSpan.Zero);
 
         Assert.Equal(9, state.Trials.Count);
@@ -146,8 +148,23 @@ public sealed class RunnerTests
         Assert.Equal([1, 1, 1, 1, 2], state.Trials.Where(t => t.StoppedEarly).Select(t => t.RungValues.Count));
         Assert.Equal([0, 0, 0, 0, 1], state.Trials.Where(t => t.StoppedEarly).Select(t => t.Hyperband!.Rung));
         Assert.All(state.Trials.Where(t => !t.StoppedEarly), t => Assert.Equal((TrialStatus.Completed, 2), (t.Status, t.Hyperband!.Rung)));
-        Assert.Equal(4 * 9 + 4 * 1 + 3, jobs.StepsRun); // a stop lands at the next describe, so a trial stopped at epoch 2 reported once
+        Assert.Equal(4 * 9 + 4 * (1 + stopLag) + 3 + stopLag, jobs.StepsRun); // a trial stopped at epoch 2 reported 1 + stopLag times
         Assert.Equal(state.Trials[4].TrainingJobName, state.BestTrainingJobName);
+    }
+
+    [Fact]
+    public async Task Hyperband_judges_a_trial_only_against_trials_of_its_own_bracket()
+    {
+        // Trials 0–8 fill bracket 0 (judged at epochs 2 and 6), trial 9 opens bracket 1 (judged at 6): far worse than all
+        // of bracket 0 at epoch 6, it is nonetheless the first of its bracket there and continues.
+        var started = 0;
+        var jobs = new FakeTrainingJobs(_ => Enumerable.Repeat(started++ < 9 ? 0.9 : 0.1, 9).ToArray(), reportEvery: 2);
+        var state = await TuningJobRunner.Create(HyperbandDefinition("per-bracket", 10, 1), jobs).RunAsync(TimeSpan.Zero);
+
+        Assert.Equal([.. Enumerable.Repeat(0, 9), 1], state.Trials.Select(t => t.Hyperband!.Bracket));
+        Assert.All(state.Trials, t => Assert.Equal((TrialStatus.Completed, false), (t.Status, t.StoppedEarly))); // ties continue
+        Assert.Equal([0.1], state.Trials[9].RungValues);
+        Assert.Equal(10 * 9, jobs.StepsRun);
     }
 
     [Fact]

@@ -123,7 +123,7 @@ internal static class Loop
 /// it one step; it completes after its last step. Step k's value is reported at iteration k·<paramref name="reportEvery"/>
 /// (the trainer's LightGBM reports every 50), or without an iteration when it is 0 (as through DescribeTrainingJob). Records concurrency, starts and stops.
 /// </summary>
-internal sealed class FakeTrainingJobs(Func<IReadOnlyDictionary<string, string>, double[]> curve, int reportEvery = 1) : ITrialTrainingJobs
+internal sealed class FakeTrainingJobs(Func<IReadOnlyDictionary<string, string>, double[]> curve, int reportEvery = 1, int stopLag = 0) : ITrialTrainingJobs
 {
     private sealed class Job(double[] curve, IReadOnlyDictionary<string, string> hyperParameters)
     {
@@ -131,6 +131,7 @@ internal sealed class FakeTrainingJobs(Func<IReadOnlyDictionary<string, string>,
         public IReadOnlyDictionary<string, string> HyperParameters { get; } = hyperParameters;
         public int Step { get; set; }
         public bool StopRequested { get; set; }
+        public int StepsAfterStop { get; set; }
         public TrialJobStatus Status { get; set; } = TrialJobStatus.InProgress;
     }
 
@@ -158,7 +159,8 @@ internal sealed class FakeTrainingJobs(Func<IReadOnlyDictionary<string, string>,
             return Task.FromResult(new TrialJobDescription(TrialJobStatus.NotFound, new Dictionary<string, double>()));
         if (job.Status == TrialJobStatus.InProgress)
         {
-            if (job.StopRequested)
+            // A stop lands after stopLag more steps (a real job trains on until the stop reaches it).
+            if (job.StopRequested && job.StepsAfterStop++ >= stopLag)
                 job.Status = TrialJobStatus.Stopped;
             else if ((job.Step = Math.Min(job.Step + 1, job.Curve.Length)) >= job.Curve.Length)
                 job.Status = TrialJobStatus.Completed;

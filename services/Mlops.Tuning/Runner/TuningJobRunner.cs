@@ -223,8 +223,9 @@ public sealed class TuningJobRunner
     /// </summary>
     private (TrialRecord Trial, bool Stop) Rungs(TrialRecord trial, IReadOnlyList<IntermediateValue> points, bool judge)
     {
-        // A slot outside the plan is a state written by the earlier, retraining Hyperband: its trials are not judged.
-        if (_hyperband is null || trial.Hyperband is not { } slot || slot.Bracket >= _hyperband.Plan.Count)
+        // A slot outside the plan is a state written by the earlier, retraining Hyperband: its trials are not judged. A trial
+        // stopped at a rung records no later one while its stop lands: it did not pass that rung, and is no peer there.
+        if (_hyperband is null || trial.Hyperband is not { } slot || slot.Bracket >= _hyperband.Plan.Count || trial.StoppedEarly)
             return (trial, false);
         var milestones = _hyperband.Plan[slot.Bracket].Milestones;
         var reported = points.Where(p => p.Iteration is not null).ToList();
