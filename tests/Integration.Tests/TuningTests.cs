@@ -269,12 +269,20 @@ public sealed class TuningTests(PlatformFixture platform, ITestOutputHelper outp
         Assert.False(hband.TrainingJobs[0].StoppedEarly, Trials(hband));
         Assert.All(halved, t => Assert.Equal(("Stopped", "Hyperband rung"), (t.TrainingJobStatus, t.EarlyStoppingReason)));
         Assert.DoesNotContain(hband.BestTrainingJob!.TrainingJobName, halved.Select(t => t.TrainingJobName));
-        Assert.InRange(hband.IterationsRun!.Value, (4 - halved.Count) * 4050 + halved.Count * 50, 4 * 4050 - 1);
+        // At most every iteration: these 1,500-row jobs are fast, and on a loaded machine a stop decided at a rung can land
+        // after the job's last iteration (the job still ends Stopped; seen once at 16,200 of 16,200). The decision is what
+        // this asserts; what stopping saves is the benchmark's (benchmarks/README.md).
+        Assert.InRange(hband.IterationsRun!.Value, (4 - halved.Count) * 4050 + halved.Count * 50, 4 * 4050);
         await AssertTrialsAreChildRunsAsync(tracker, sageMaker, hband, ["num_iterations"]);
         foreach (var t in halved)
         {
             var run = await tracker.GetRunAsync(t.RunId!);
             Assert.Equal(("true", "Hyperband rung"), (run.Tag("mlops.tuning.stopped_early"), run.Tag("mlops.tuning.early_stopping_reason")));
+            // The objective's history as the rungs judged it, stepped by the iteration LightGBM reported it at (every 50).
+            var history = await tracker.GetMetricHistoryAsync(t.RunId!, "validation/auc_by_iteration");
+            Assert.NotEmpty(history);
+            Assert.All(history, m => Assert.True(m.Step > 0 && m.Step % 50 == 0, $"step {m.Step} is not a LightGBM report iteration"));
+            Assert.Equal(history.Count, history.Select(m => m.Step).Distinct().Count());
             // The training job itself was stopped, before its last iteration.
             var job = await sageMaker.DescribeTrainingJobAsync(t.TrainingJobName);
             Assert.Equal("Stopped", job.TrainingJobStatus);

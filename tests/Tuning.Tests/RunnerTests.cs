@@ -147,6 +147,9 @@ public sealed class RunnerTests
         Assert.All(state.Trials.Where(t => t.StoppedEarly), t => Assert.Equal(TrialStatus.Stopped, t.Status));
         Assert.Equal([1, 1, 1, 1, 2], state.Trials.Where(t => t.StoppedEarly).Select(t => t.RungValues.Count));
         Assert.Equal([0, 0, 0, 0, 1], state.Trials.Where(t => t.StoppedEarly).Select(t => t.Hyperband!.Rung));
+        // Every value keeps the epoch it was reported at (the tracker's step for the metric's history).
+        Assert.All(state.Trials, t => Assert.Equal(Enumerable.Range(1, t.IntermediateValues.Count).Select(i => 2 * i), t.IntermediateIterations));
+        Assert.Equal(Enumerable.Range(1, 9).Select(i => 2 * i), state.Trials[0].IntermediateIterations);
         Assert.All(state.Trials.Where(t => !t.StoppedEarly), t => Assert.Equal((TrialStatus.Completed, 2), (t.Status, t.Hyperband!.Rung)));
         Assert.Equal(4 * 9 + 4 * (1 + stopLag) + 3 + stopLag, jobs.StepsRun); // a trial stopped at epoch 2 reported 1 + stopLag times
         Assert.Equal(state.Trials[4].TrainingJobName, state.BestTrainingJobName);

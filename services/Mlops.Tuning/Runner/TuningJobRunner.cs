@@ -178,6 +178,7 @@ public sealed class TuningJobRunner
                 current = current with
                 {
                     IntermediateValues = points.Select(p => p.Value).ToList(),
+                    IntermediateIterations = points.All(p => p.Iteration is not null) ? points.Select(p => p.Iteration!.Value).ToList() : [],
                     LastIteration = points.LastOrDefault(p => p.Iteration is not null)?.Iteration ?? current.LastIteration,
                 };
                 // A trial that ended before its rungs were seen still records them: later trials are judged against it.

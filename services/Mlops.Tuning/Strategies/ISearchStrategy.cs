@@ -26,6 +26,8 @@ public sealed record TrialRecord
     public string? FailureReason { get; init; }
     /// <summary>The objective's values as the job reported them, oldest first (one per iteration for the platform's trainer).</summary>
     public IReadOnlyList<double> IntermediateValues { get; init; } = [];
+    /// <summary>The iteration of each of <see cref="IntermediateValues"/> (same length) when the jobs report iterations, else empty.</summary>
+    public IReadOnlyList<int> IntermediateIterations { get; init; } = [];
     /// <summary>Order of reaching a terminal status (0-based), for "best not improving"; null while running.</summary>
     public int? EndOrder { get; init; }
     public HyperbandSlot? Hyperband { get; init; }

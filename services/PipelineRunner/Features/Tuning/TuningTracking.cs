@@ -148,8 +148,10 @@ public sealed class TuningTracking(TrackingClient tracker, ITrainingJobs jobs, O
         catch (SageMakerException e) when (e.IsNotFound)
         {
         }
-        // The objective's per-iteration values (what the median rule and Hyperband's rungs judged), as the metric's history.
-        metrics.AddRange(trial.IntermediateValues.Select((v, i) => new Metric($"{TrainHandler.TrackerKey(objective)}_by_iteration", v, now, i + 1)));
+        // The objective's per-iteration values (what the median rule and Hyperband's rungs judged), as the metric's history:
+        // step = the iteration the job reported the value at (the report's number when the jobs report none).
+        var iterations = trial.IntermediateIterations.Count == trial.IntermediateValues.Count ? trial.IntermediateIterations : null;
+        metrics.AddRange(trial.IntermediateValues.Select((v, i) => new Metric($"{TrainHandler.TrackerKey(objective)}_by_iteration", v, now, iterations?[i] ?? i + 1)));
         if (trial.StoppedEarly)
         {
             tags[StoppedEarlyTag] = "true";
