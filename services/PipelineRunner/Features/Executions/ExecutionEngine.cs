@@ -173,6 +173,12 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
         {
             result = new StepFailed(FailureKinds.ServiceFault, e.Message);
         }
+        catch (HttpIOException e)
+        {
+            // A response cut off in transport (e.g. "The response ended prematurely" reading S3 under load): the service's
+            // fault, retried as SageMaker Pipelines retries Step.SERVICE_FAULT — not the step's.
+            result = new StepFailed(FailureKinds.ServiceFault, e.Message);
+        }
         catch (Exception e)
         {
             result = new StepFailed(FailureKinds.StepFailed, e.Message);
