@@ -14,7 +14,7 @@ public sealed class MedianStoppingRuleTests
     ];
 
     [Fact]
-    public void A_clearly_worse_trial_is_stopped_at_its_fourth_report() =>
+    public void A_clearly_worse_trial_is_stopped() =>
         Assert.True(MedianStoppingRule.ShouldStop([0.52, 0.54, 0.55, 0.56], Completed, maximize: true));
 
     [Fact]
@@ -22,16 +22,18 @@ public sealed class MedianStoppingRuleTests
         Assert.False(MedianStoppingRule.ShouldStop([0.63, 0.69, 0.72, 0.74], Completed, maximize: true));
 
     [Fact]
-    public void No_trial_is_judged_before_the_grace_period_of_four_reports()
+    public void Like_SageMaker_a_trial_is_judged_from_its_first_report_and_a_grace_period_delays_that()
     {
-        Assert.Equal(4, MedianStoppingSettings.Default.MinReports);
+        Assert.Equal(1, MedianStoppingSettings.Default.MinReports);
         Assert.Equal(3, MedianStoppingSettings.Default.MinCompletedTrials);
-        // Far below every completed trial at reports 1–3, and still not stopped: curves are noisiest, slow learners furthest behind, early.
-        Assert.False(MedianStoppingRule.ShouldStop([0.30], Completed, maximize: true));
-        Assert.False(MedianStoppingRule.ShouldStop([0.30, 0.31, 0.32], Completed, maximize: true));
-        Assert.True(MedianStoppingRule.ShouldStop([0.30, 0.31, 0.32, 0.33], Completed, maximize: true));
-        // A shorter grace period (benchmarks only; the API has no place for it) judges from the first report.
-        Assert.True(MedianStoppingRule.ShouldStop([0.30], Completed, maximize: true, new MedianStoppingSettings(MinReports: 1)));
+        // SageMaker judges "after each epoch": far below every completed trial's first value, stopped at once.
+        Assert.True(MedianStoppingRule.ShouldStop([0.30], Completed, maximize: true));
+        Assert.False(MedianStoppingRule.ShouldStop([0.65], Completed, maximize: true));
+        // Katib's grace period (start_step 4; benchmarks only, the API has no place for it) judges nothing before report 4.
+        var katib = new MedianStoppingSettings(MinReports: 4);
+        Assert.False(MedianStoppingRule.ShouldStop([0.30], Completed, maximize: true, katib));
+        Assert.False(MedianStoppingRule.ShouldStop([0.30, 0.31, 0.32], Completed, maximize: true, katib));
+        Assert.True(MedianStoppingRule.ShouldStop([0.30, 0.31, 0.32, 0.33], Completed, maximize: true, katib));
     }
 
     [Fact]
