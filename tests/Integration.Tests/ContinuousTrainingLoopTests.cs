@@ -172,6 +172,9 @@ public sealed partial class ContinuousTrainingLoopTests(PlatformFixture platform
             await Task.Delay(TimeSpan.FromSeconds(1), timeout.Token);
             var start = await commands.ExecuteCommandAsync(id, KnownResourceCommands.StartCommand, timeout.Token);
             Assert.True(start.Success, start.Message);
+            // The replica itself answering, not only the AppHost's snapshot (which can still say healthy from before the
+            // stop): otherwise the next replica is stopped while this one is still starting, and Serving is down.
+            await platform.WaitForInstanceAnsweringAsync(id, timeout.Token);
             await platform.WaitForReplicasHealthyAsync(ResourceNames.Serving, replicas, timeout.Token);
             output.WriteLine($"{DateTime.UtcNow:HH:mm:ss} [{settings.Name}] Serving replica {id} is back");
         }

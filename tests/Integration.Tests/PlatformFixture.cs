@@ -93,6 +93,7 @@ public sealed class PlatformFixture : IAsyncLifetime
             .WithEnvironment("TrainingService__StopGracePeriodSeconds", "5");
 
         App = await builder.BuildAsync();
+        WatchResourceIds();
         using var timeout = new CancellationTokenSource(StartTimeout);
         await App.StartAsync(timeout.Token);
         await WaitHealthyAsync(timeout.Token);
@@ -157,7 +158,45 @@ public sealed class PlatformFixture : IAsyncLifetime
             await Task.Delay(pause, timeout.Token);
         var start = await commands.ExecuteCommandAsync(target, KnownResourceCommands.StartCommand, timeout.Token);
         Assert.True(start.Success, start.Message);
+        if (Services.Contains(resource))
+            foreach (var id in instances)
+                await WaitForInstanceAnsweringAsync(id, timeout.Token);
         await WaitForReplicasHealthyAsync(resource, instances.Count, timeout.Token);
+    }
+
+    /// <summary>A service instance's own address (its port, not the AppHost's proxy, which spreads requests over the replicas).</summary>
+    public Uri InstanceAddress(string id)
+    {
+        Assert.True(App.ResourceNotifications.TryGetCurrentState(id, out var state), id);
+        var urls = state!.Snapshot.EnvironmentVariables.Single(v => v.Name == "ASPNETCORE_URLS").Value!;
+        return new Uri(urls.Split(';').First(u => u.StartsWith("http://", StringComparison.Ordinal)).Replace("+", "localhost").Replace("*", "localhost"));
+    }
+
+    /// <summary>
+    /// Waits until a service instance answers its own /health with 200 (healthy and ready). Right after a start command
+    /// the AppHost's snapshot of the instance can still carry the health it had before it stopped (seen: a Serving
+    /// replica reported Running and Healthy half a second after its start, 13 s before it listened), so a wait on the
+    /// snapshot alone returns while the instance is still down.
+    /// </summary>
+    public async Task WaitForInstanceAnsweringAsync(string id, CancellationToken ct)
+    {
+        using var client = new HttpClient { BaseAddress = InstanceAddress(id), Timeout = TimeSpan.FromSeconds(5) };
+        while (true)
+        {
+            try
+            {
+                using var response = await client.GetAsync("/health", ct);
+                if (response.IsSuccessStatusCode)
+                    return;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+            {
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(250), ct);
+        }
     }
 
     private async Task<string> DescribeHealthAsync()
@@ -244,14 +283,60 @@ public sealed class PlatformFixture : IAsyncLifetime
         return connection;
     }
 
+    /// <summary>Every resource instance id the AppHost has reported (replicas apart), for <see cref="SaveResourceLogsAsync"/>.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _resourceIds = new();
+    private readonly CancellationTokenSource _stopping = new();
+
+    private void WatchResourceIds() => _ = Task.Run(async () =>
+    {
+        try
+        {
+            await foreach (var e in App.ResourceNotifications.WatchAsync(_stopping.Token))
+                _resourceIds.TryAdd(e.ResourceId, true);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    });
+
+    /// <summary>
+    /// With MLOPS_IT_LOGS set to a folder, every resource's console log (services, infrastructure, the sample) is written
+    /// there, one file per instance, when the run ends: the throwaway data folder goes with the run, these stay.
+    /// </summary>
+    private async Task SaveResourceLogsAsync()
+    {
+        if (Environment.GetEnvironmentVariable("MLOPS_IT_LOGS") is not { Length: > 0 } folder)
+            return;
+        Directory.CreateDirectory(folder);
+        var logs = App.Services.GetRequiredService<ResourceLoggerService>();
+        foreach (var id in _resourceIds.Keys)
+        {
+            await using var file = File.CreateText(Path.Combine(folder, $"{id}.log"));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            try
+            {
+                await foreach (var batch in logs.GetAllAsync(id).WithCancellation(timeout.Token))
+                    foreach (var line in batch)
+                        await file.WriteLineAsync(line.IsErrorMessage ? $"! {line.Content}" : line.Content);
+            }
+            catch (OperationCanceledException)
+            {
+                await file.WriteLineAsync("(the log did not end within 30 s)");
+            }
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (App is not null)
         {
+            await SaveResourceLogsAsync();
+            await _stopping.CancelAsync();
             await App.StopAsync();
             await App.DisposeAsync();
         }
         await Otlp.DisposeAsync();
+        _stopping.Dispose();
         try { Directory.Delete(_dataDirectory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
