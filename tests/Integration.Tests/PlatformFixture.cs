@@ -165,12 +165,14 @@ public sealed class PlatformFixture : IAsyncLifetime
     }
 
     /// <summary>A service instance's own address (its port, not the AppHost's proxy, which spreads requests over the replicas).</summary>
-    public Uri InstanceAddress(string id)
-    {
-        Assert.True(App.ResourceNotifications.TryGetCurrentState(id, out var state), id);
-        var urls = state!.Snapshot.EnvironmentVariables.Single(v => v.Name == "ASPNETCORE_URLS").Value!;
-        return new Uri(urls.Split(';').First(u => u.StartsWith("http://", StringComparison.Ordinal)).Replace("+", "localhost").Replace("*", "localhost"));
-    }
+    public Uri InstanceAddress(string id) => TryInstanceAddress(id) ?? throw new InvalidOperationException($"{id} has no ASPNETCORE_URLS (not running?)");
+
+    /// <summary>Null while the instance has no environment yet (stopped, or starting after a stop).</summary>
+    private Uri? TryInstanceAddress(string id) =>
+        App.ResourceNotifications.TryGetCurrentState(id, out var state)
+        && state.Snapshot.EnvironmentVariables.FirstOrDefault(v => v.Name == "ASPNETCORE_URLS")?.Value is { Length: > 0 } urls
+            ? new Uri(urls.Split(';').First(u => u.StartsWith("http://", StringComparison.Ordinal)).Replace("+", "localhost").Replace("*", "localhost"))
+            : null;
 
     /// <summary>
     /// Waits until a service instance answers its own /health with 200 (healthy and ready). Right after a start command
@@ -180,20 +182,23 @@ public sealed class PlatformFixture : IAsyncLifetime
     /// </summary>
     public async Task WaitForInstanceAnsweringAsync(string id, CancellationToken ct)
     {
-        using var client = new HttpClient { BaseAddress = InstanceAddress(id), Timeout = TimeSpan.FromSeconds(5) };
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         while (true)
         {
-            try
+            if (TryInstanceAddress(id) is { } address)
             {
-                using var response = await client.GetAsync("/health", ct);
-                if (response.IsSuccessStatusCode)
-                    return;
-            }
-            catch (HttpRequestException)
-            {
-            }
-            catch (TaskCanceledException) when (!ct.IsCancellationRequested)
-            {
+                try
+                {
+                    using var response = await client.GetAsync(new Uri(address, "/health"), ct);
+                    if (response.IsSuccessStatusCode)
+                        return;
+                }
+                catch (HttpRequestException)
+                {
+                }
+                catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+                {
+                }
             }
             await Task.Delay(TimeSpan.FromMilliseconds(250), ct);
         }
