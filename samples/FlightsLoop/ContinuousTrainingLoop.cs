@@ -134,6 +134,8 @@ public sealed class ContinuousTrainingLoop(LoopSettings settings, LoopClients cl
             ChallengerRows = Interlocked.Read(ref challengerRows), LabelsPosted = Interlocked.Read(ref labelsPosted), Errors = [.. errors],
         };
         narrate($"Traffic: {outcome.Requests:N0} requests, {outcome.RequestErrors:N0} answered with an error ({(outcome.Requests == 0 ? 0 : 100.0 * outcome.RequestErrors / outcome.Requests):F2} %); {outcome.LabelsPosted:N0} labels posted.");
+        if (outcome.Errors.Count > 0)
+            narrate($"Errors ({outcome.Errors.Count}, the first 3): {string.Join(" | ", outcome.Errors.Take(3))}");
         return outcome;
     }
 
@@ -211,7 +213,11 @@ public sealed class ContinuousTrainingLoop(LoopSettings settings, LoopClients cl
         catch (HttpRequestException e)
         {
             Interlocked.Increment(ref requestErrors);
-            errors.Add(e.Message);
+            // When and how, down to the transport's own error (a reset, a connection refused, a response cut off).
+            var causes = new List<string>();
+            for (Exception? x = e; x is not null; x = x.InnerException)
+                causes.Add(x.Message);
+            errors.Add($"{DateTimeOffset.UtcNow:HH:mm:ss.fff} {string.Join(" ← ", causes)} ({e.HttpRequestError})");
             return;
         }
         var due = DateTimeOffset.UtcNow + s.LabelLag;

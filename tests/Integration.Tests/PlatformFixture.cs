@@ -93,7 +93,7 @@ public sealed class PlatformFixture : IAsyncLifetime
             .WithEnvironment("TrainingService__StopGracePeriodSeconds", "5");
 
         App = await builder.BuildAsync();
-        WatchResourceIds();
+        StartWritingResourceLogs();
         using var timeout = new CancellationTokenSource(StartTimeout);
         await App.StartAsync(timeout.Token);
         await WaitHealthyAsync(timeout.Token);
@@ -288,46 +288,47 @@ public sealed class PlatformFixture : IAsyncLifetime
         return connection;
     }
 
-    /// <summary>Every resource instance id the AppHost has reported (replicas apart), for <see cref="SaveResourceLogsAsync"/>.</summary>
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _resourceIds = new();
     private readonly CancellationTokenSource _stopping = new();
-
-    private void WatchResourceIds() => _ = Task.Run(async () =>
-    {
-        try
-        {
-            await foreach (var e in App.ResourceNotifications.WatchAsync(_stopping.Token))
-                _resourceIds.TryAdd(e.ResourceId, true);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    });
+    private readonly List<Task> _logWriters = [];
 
     /// <summary>
-    /// With MLOPS_IT_LOGS set to a folder, every resource's console log (services, infrastructure, the sample) is written
-    /// there, one file per instance, when the run ends: the throwaway data folder goes with the run, these stay.
+    /// With MLOPS_IT_LOGS set to a folder, every resource instance's console log (services, infrastructure, the sample)
+    /// is written there as it comes, one file per instance (replicas apart), across the instance's restarts: the AppHost
+    /// keeps only the current run's lines of a restarted instance, and the throwaway data folder goes with the run.
     /// </summary>
-    private async Task SaveResourceLogsAsync()
+    private void StartWritingResourceLogs()
     {
         if (Environment.GetEnvironmentVariable("MLOPS_IT_LOGS") is not { Length: > 0 } folder)
             return;
         Directory.CreateDirectory(folder);
         var logs = App.Services.GetRequiredService<ResourceLoggerService>();
-        foreach (var id in _resourceIds.Keys)
+        var seen = new HashSet<string>();
+        _ = Task.Run(async () =>
         {
-            await using var file = File.CreateText(Path.Combine(folder, $"{id}.log"));
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             try
             {
-                await foreach (var batch in logs.GetAllAsync(id).WithCancellation(timeout.Token))
-                    foreach (var line in batch)
-                        await file.WriteLineAsync(line.IsErrorMessage ? $"! {line.Content}" : line.Content);
+                await foreach (var e in App.ResourceNotifications.WatchAsync(_stopping.Token))
+                    if (seen.Add(e.ResourceId))
+                        lock (_logWriters)
+                            _logWriters.Add(WriteLogAsync(logs, e.ResourceId, Path.Combine(folder, $"{e.ResourceId}.log")));
             }
             catch (OperationCanceledException)
             {
-                await file.WriteLineAsync("(the log did not end within 30 s)");
             }
+        });
+    }
+
+    private async Task WriteLogAsync(ResourceLoggerService logs, string id, string path)
+    {
+        await using var file = new StreamWriter(path) { AutoFlush = true };
+        try
+        {
+            await foreach (var batch in logs.WatchAsync(id).WithCancellation(_stopping.Token))
+                foreach (var line in batch)
+                    await file.WriteLineAsync(line.IsErrorMessage ? $"! {line.Content}" : line.Content);
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
@@ -335,8 +336,11 @@ public sealed class PlatformFixture : IAsyncLifetime
     {
         if (App is not null)
         {
-            await SaveResourceLogsAsync();
             await _stopping.CancelAsync();
+            Task[] writers;
+            lock (_logWriters)
+                writers = [.. _logWriters];
+            await Task.WhenAll(writers);
             await App.StopAsync();
             await App.DisposeAsync();
         }
