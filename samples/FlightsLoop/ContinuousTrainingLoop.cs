@@ -29,7 +29,7 @@ public sealed class ContinuousTrainingLoop(LoopSettings settings, LoopClients cl
     private readonly List<Flight> labelled = [];
     private readonly HashSet<(string, DateTime)> labelledKeys = [];
     private readonly ConcurrentBag<string> errors = [];
-    private long requests, requestErrors, challengerRows, labelsPosted;
+    private long requests, requestErrors, requestsResent, challengerRows, labelsPosted;
 
     /// <summary>Raised as the loop reaches each stage (for tests that inject faults at a stage).</summary>
     public event Action<string>? Stage;
@@ -130,10 +130,12 @@ public sealed class ContinuousTrainingLoop(LoopSettings settings, LoopClients cl
         }
         outcome = outcome with
         {
-            Requests = Interlocked.Read(ref requests), RequestErrors = Interlocked.Read(ref requestErrors),
+            Requests = Interlocked.Read(ref requests), RequestErrors = Interlocked.Read(ref requestErrors), RequestsResent = Interlocked.Read(ref requestsResent),
             ChallengerRows = Interlocked.Read(ref challengerRows), LabelsPosted = Interlocked.Read(ref labelsPosted), Errors = [.. errors],
         };
-        narrate($"Traffic: {outcome.Requests:N0} requests, {outcome.RequestErrors:N0} answered with an error ({(outcome.Requests == 0 ? 0 : 100.0 * outcome.RequestErrors / outcome.Requests):F2} %); {outcome.LabelsPosted:N0} labels posted.");
+        narrate($"Traffic: {outcome.Requests:N0} requests, {outcome.RequestErrors:N0} answered with an error ({(outcome.Requests == 0 ? 0 : 100.0 * outcome.RequestErrors / outcome.Requests):F2} %), {outcome.RequestsResent:N0} resent after a connection closed unanswered; {outcome.LabelsPosted:N0} labels posted.");
+        if (outcome.Errors.Count > 0)
+            narrate($"Errors ({outcome.Errors.Count}, the first 3): {string.Join(" | ", outcome.Errors.Take(3))}");
         return outcome;
     }
 
@@ -195,24 +197,39 @@ public sealed class ContinuousTrainingLoop(LoopSettings settings, LoopClients cl
             ["inference_ids"] = new JsonArray([.. ids.Select(i => (JsonNode)i)]),
         };
         Interlocked.Increment(ref requests);
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            using var response = await clients.Serving.PostAsJsonAsync($"endpoints/{s.Endpoint}/invocations", body, ct);
-            if (!response.IsSuccessStatusCode)
+            try
+            {
+                using var response = await clients.Serving.PostAsJsonAsync($"endpoints/{s.Endpoint}/invocations", body, ct);
+                if (!response.IsSuccessStatusCode)
+                {
+                    Interlocked.Increment(ref requestErrors);
+                    errors.Add($"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(ct)}");
+                    return;
+                }
+                var answer = JsonNode.Parse(await response.Content.ReadAsStringAsync(ct))!;
+                if (answer["predictions"]!.AsArray().FirstOrDefault()?["variant"]?.ToString() == LoopSettings.ChallengerVariant)
+                    Interlocked.Add(ref challengerRows, chunk.Length);
+                break;
+            }
+            catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.ResponseEnded && attempt == 1)
+            {
+                // The connection closed before any answer (a replica stopping as the request went out: the AppHost's
+                // proxy had passed it a connection its server was closing). Nothing was answered, so the request is sent
+                // once more, as SageMaker's runtime clients resend on a connection closed unanswered; counted.
+                Interlocked.Increment(ref requestsResent);
+            }
+            catch (HttpRequestException e)
             {
                 Interlocked.Increment(ref requestErrors);
-                errors.Add($"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(ct)}");
+                // When and how, down to the transport's own error (a reset, a connection refused, a response cut off).
+                var causes = new List<string>();
+                for (Exception? x = e; x is not null; x = x.InnerException)
+                    causes.Add(x.Message);
+                errors.Add($"{DateTimeOffset.UtcNow:HH:mm:ss.fff} {string.Join(" ← ", causes)} ({e.HttpRequestError}, attempt {attempt})");
                 return;
             }
-            var answer = JsonNode.Parse(await response.Content.ReadAsStringAsync(ct))!;
-            if (answer["predictions"]!.AsArray().FirstOrDefault()?["variant"]?.ToString() == LoopSettings.ChallengerVariant)
-                Interlocked.Add(ref challengerRows, chunk.Length);
-        }
-        catch (HttpRequestException e)
-        {
-            Interlocked.Increment(ref requestErrors);
-            errors.Add(e.Message);
-            return;
         }
         var due = DateTimeOffset.UtcNow + s.LabelLag;
         for (var i = 0; i < chunk.Length; i++)

@@ -89,6 +89,8 @@ public sealed record LoopOutcome
     public string? ChampionAfter { get; init; }
     public long Requests { get; init; }
     public long RequestErrors { get; init; }
+    /// <summary>Invocations sent a second time because the connection closed before any answer (a replica stopping).</summary>
+    public long RequestsResent { get; init; }
     public long ChallengerRows { get; init; }
     public long LabelsPosted { get; init; }
     public IReadOnlyList<string> Errors { get; init; } = [];

@@ -93,6 +93,7 @@ public sealed class PlatformFixture : IAsyncLifetime
             .WithEnvironment("TrainingService__StopGracePeriodSeconds", "5");
 
         App = await builder.BuildAsync();
+        StartWritingResourceLogs();
         using var timeout = new CancellationTokenSource(StartTimeout);
         await App.StartAsync(timeout.Token);
         await WaitHealthyAsync(timeout.Token);
@@ -157,7 +158,50 @@ public sealed class PlatformFixture : IAsyncLifetime
             await Task.Delay(pause, timeout.Token);
         var start = await commands.ExecuteCommandAsync(target, KnownResourceCommands.StartCommand, timeout.Token);
         Assert.True(start.Success, start.Message);
+        if (Services.Contains(resource))
+            foreach (var id in instances)
+                await WaitForInstanceAnsweringAsync(id, timeout.Token);
         await WaitForReplicasHealthyAsync(resource, instances.Count, timeout.Token);
+    }
+
+    /// <summary>A service instance's own address (its port, not the AppHost's proxy, which spreads requests over the replicas).</summary>
+    public Uri InstanceAddress(string id) => TryInstanceAddress(id) ?? throw new InvalidOperationException($"{id} has no ASPNETCORE_URLS (not running?)");
+
+    /// <summary>Null while the instance has no environment yet (stopped, or starting after a stop).</summary>
+    private Uri? TryInstanceAddress(string id) =>
+        App.ResourceNotifications.TryGetCurrentState(id, out var state)
+        && state.Snapshot.EnvironmentVariables.FirstOrDefault(v => v.Name == "ASPNETCORE_URLS")?.Value is { Length: > 0 } urls
+            ? new Uri(urls.Split(';').First(u => u.StartsWith("http://", StringComparison.Ordinal)).Replace("+", "localhost").Replace("*", "localhost"))
+            : null;
+
+    /// <summary>
+    /// Waits until a service instance answers its own /health with 200 (healthy and ready). Right after a start command
+    /// the AppHost's snapshot of the instance can still carry the health it had before it stopped (seen: a Serving
+    /// replica reported Running and Healthy half a second after its start, 13 s before it listened), so a wait on the
+    /// snapshot alone returns while the instance is still down.
+    /// </summary>
+    public async Task WaitForInstanceAnsweringAsync(string id, CancellationToken ct)
+    {
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        while (true)
+        {
+            if (TryInstanceAddress(id) is { } address)
+            {
+                try
+                {
+                    using var response = await client.GetAsync(new Uri(address, "/health"), ct);
+                    if (response.IsSuccessStatusCode)
+                        return;
+                }
+                catch (HttpRequestException)
+                {
+                }
+                catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+                {
+                }
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(250), ct);
+        }
     }
 
     private async Task<string> DescribeHealthAsync()
@@ -244,14 +288,64 @@ public sealed class PlatformFixture : IAsyncLifetime
         return connection;
     }
 
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Task> _logWriters = [];
+
+    /// <summary>
+    /// With MLOPS_IT_LOGS set to a folder, every resource instance's console log (services, infrastructure, the sample)
+    /// is written there as it comes, one file per instance (replicas apart), across the instance's restarts: the AppHost
+    /// keeps only the current run's lines of a restarted instance, and the throwaway data folder goes with the run.
+    /// </summary>
+    private void StartWritingResourceLogs()
+    {
+        if (Environment.GetEnvironmentVariable("MLOPS_IT_LOGS") is not { Length: > 0 } folder)
+            return;
+        Directory.CreateDirectory(folder);
+        var logs = App.Services.GetRequiredService<ResourceLoggerService>();
+        var seen = new HashSet<string>();
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var e in App.ResourceNotifications.WatchAsync(_stopping.Token))
+                    if (seen.Add(e.ResourceId))
+                        lock (_logWriters)
+                            _logWriters.Add(WriteLogAsync(logs, e.ResourceId, Path.Combine(folder, $"{e.ResourceId}.log")));
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+    }
+
+    private async Task WriteLogAsync(ResourceLoggerService logs, string id, string path)
+    {
+        await using var file = new StreamWriter(path) { AutoFlush = true };
+        try
+        {
+            await foreach (var batch in logs.WatchAsync(id).WithCancellation(_stopping.Token))
+                foreach (var line in batch)
+                    await file.WriteLineAsync(line.IsErrorMessage ? $"! {line.Content}" : line.Content);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (App is not null)
         {
+            await _stopping.CancelAsync();
+            Task[] writers;
+            lock (_logWriters)
+                writers = [.. _logWriters];
+            await Task.WhenAll(writers);
             await App.StopAsync();
             await App.DisposeAsync();
         }
         await Otlp.DisposeAsync();
+        _stopping.Dispose();
         try { Directory.Delete(_dataDirectory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 

@@ -17,10 +17,7 @@ public sealed partial class ServingTests
         var ids = await platform.WaitForReplicasHealthyAsync(ResourceNames.Serving, PlatformFixture.Replicas[ResourceNames.Serving], timeout.Token);
         return [.. ids.Select(id =>
         {
-            Assert.True(platform.App.ResourceNotifications.TryGetCurrentState(id, out var state), id);
-            var urls = state!.Snapshot.EnvironmentVariables.Single(v => v.Name == "ASPNETCORE_URLS").Value!;
-            var http = urls.Split(';').First(u => u.StartsWith("http://", StringComparison.Ordinal)).Replace("+", "localhost").Replace("*", "localhost");
-            var client = new HttpClient { BaseAddress = new Uri(http), Timeout = TimeSpan.FromSeconds(60) };
+            var client = new HttpClient { BaseAddress = platform.InstanceAddress(id), Timeout = TimeSpan.FromSeconds(60) };
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", platform.ApiKey);
             return client;
         })];

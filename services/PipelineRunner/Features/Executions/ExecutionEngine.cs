@@ -179,6 +179,13 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
             // fault, retried as SageMaker Pipelines retries Step.SERVICE_FAULT — not the step's.
             result = new StepFailed(FailureKinds.ServiceFault, e.Message);
         }
+        catch (Amazon.Runtime.AmazonClientException e) when (e.Message.Contains("Expected hash not equal to calculated hash", StringComparison.Ordinal))
+        {
+            // An object read whose bytes did not match the hash S3 sent for it (the SDK checks as the body ends; it has no
+            // exception type of its own): the bytes were not the object's — seen on the S3 emulator reading an object
+            // while it was being overwritten. The service's fault, retried like the cut-off response above.
+            result = new StepFailed(FailureKinds.ServiceFault, e.Message);
+        }
         catch (Exception e)
         {
             result = new StepFailed(FailureKinds.StepFailed, e.Message);
