@@ -30,6 +30,7 @@ public sealed class ContinuousTrainingLoop(LoopSettings settings, LoopClients cl
     private readonly HashSet<(string, DateTime)> labelledKeys = [];
     private readonly ConcurrentBag<string> errors = [];
     private long requests, requestErrors, requestsResent, challengerRows, labelsPosted;
+    private const int MaxInvocationAttempts = 3;
 
     /// <summary>Raised as the loop reaches each stage (for tests that inject faults at a stage).</summary>
     public event Action<string>? Stage;
@@ -213,12 +214,16 @@ public sealed class ContinuousTrainingLoop(LoopSettings settings, LoopClients cl
                     Interlocked.Add(ref challengerRows, chunk.Length);
                 break;
             }
-            catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.ResponseEnded && attempt == 1)
+            catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.ResponseEnded or HttpRequestError.ConnectionError
+                                                 && attempt < MaxInvocationAttempts)
             {
-                // The connection closed before any answer (a replica stopping as the request went out: the AppHost's
-                // proxy had passed it a connection its server was closing). Nothing was answered, so the request is sent
-                // once more, as SageMaker's runtime clients resend on a connection closed unanswered; counted.
-                Interlocked.Increment(ref requestsResent);
+                // No answer at all: the connection closed or could not be made (a replica stopping as the request went out;
+                // the AppHost's proxy goes on passing it connections for a moment, so a resend at once can meet the same
+                // replica). Nothing was answered, so the request is sent again after a pause, up to 3 attempts, as the AWS
+                // SDK's standard retry mode does for SageMaker's runtime; a request resent is counted once.
+                if (attempt == 1)
+                    Interlocked.Increment(ref requestsResent);
+                await Task.Delay(TimeSpan.FromMilliseconds(250 * attempt), ct);
             }
             catch (HttpRequestException e)
             {

@@ -89,7 +89,7 @@ public sealed record LoopOutcome
     public string? ChampionAfter { get; init; }
     public long Requests { get; init; }
     public long RequestErrors { get; init; }
-    /// <summary>Invocations sent a second time because the connection closed before any answer (a replica stopping).</summary>
+    /// <summary>Invocations sent again (up to 3 attempts) because the connection closed or failed before any answer (a replica stopping).</summary>
     public long RequestsResent { get; init; }
     public long ChallengerRows { get; init; }
     public long LabelsPosted { get; init; }

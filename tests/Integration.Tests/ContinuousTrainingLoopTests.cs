@@ -300,9 +300,9 @@ public sealed partial class ContinuousTrainingLoopTests(PlatformFixture platform
         Assert.Equal(outcome.FirstVersion, endpoint["variants"]!.AsArray().Single()!["model_version"]!.GetValue<string>());
         output.WriteLine($"[{settings.Name}] traffic: {outcome.RequestErrors} of {outcome.Requests} replayed requests failed, {outcome.RequestsResent} resent; Serving replicas stopped during rollout states {string.Join(", ", servingRestart.StatesAtStop)}");
         Assert.True(outcome.RequestErrors == 0, $"{outcome.RequestErrors} of {outcome.Requests} replayed requests failed: {string.Join(" | ", outcome.Errors.Take(3))}");
-        // A replica stopping can close, unanswered, the one connection the proxy had just passed it (the caller resends
-        // that request once): at most one per stopped replica, and none lost.
-        Assert.True(outcome.RequestsResent <= PlatformFixture.Replicas[ResourceNames.Serving], $"{outcome.RequestsResent} requests resent");
+        // A replica stopping can close, unanswered, the connections the proxy passes it in that moment (the caller resends
+        // those requests, up to 3 attempts): a few per stopped replica, and none lost.
+        Assert.True(outcome.RequestsResent <= 2 * PlatformFixture.Replicas[ResourceNames.Serving], $"{outcome.RequestsResent} requests resent");
         // The rolling restart of Serving began while the canary took traffic, and went through every replica.
         Assert.Equal(PlatformFixture.Replicas[ResourceNames.Serving], servingRestart.StatesAtStop.Count);
         Assert.True(servingRestart.StatesAtStop[0] is "shifting" or "baking", $"the first replica stopped during {servingRestart.StatesAtStop[0]}");

@@ -38,6 +38,11 @@ public sealed class PipelineReplicaTests(PlatformFixture platform)
     public async Task TwoReplicas_ShareExecutions_WithNoStepRunTwice()
     {
         Assert.Equal(2, PlatformFixture.Replicas[ResourceNames.PipelineRunner]);
+        // Both replicas listening, not only reported healthy: a replica started again by an earlier test (the kill below,
+        // a restart) can be in the snapshot as healthy seconds before it listens, and then the other one claims every step.
+        using (var ready = new CancellationTokenSource(PlatformFixture.StartTimeout))
+            foreach (var replica in await platform.WaitForReplicasHealthyAsync(ResourceNames.PipelineRunner, 2, ready.Token))
+                await platform.WaitForInstanceAnsweringAsync(replica, ready.Token);
         using var client = Client();
         var name = Unique("replicas");
         await UpsertAsync(client, name, """
@@ -104,6 +109,7 @@ public sealed class PipelineReplicaTests(PlatformFixture platform)
             var start = await commands.ExecuteCommandAsync(instance, KnownResourceCommands.StartCommand, timeout.Token);
             Assert.True(start.Success, start.Message);
             await platform.WaitForReplicasHealthyAsync(ResourceNames.PipelineRunner, 2, timeout.Token);
+            await platform.WaitForInstanceAnsweringAsync(instance, timeout.Token);
         }
     }
 
