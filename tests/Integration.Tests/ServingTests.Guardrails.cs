@@ -35,7 +35,12 @@ public sealed partial class ServingTests
 
         var shadow = await UpdateAsync(client, name, [new { name = "shadow", model_name = Model, model_version = challenger.Version }],
             new { type = "shadow", shadow_percent = 100, wait_seconds = 3600 });
-        Assert.Equal(("shadowing", 0), ((string?)shadow["state"], (int)shadow["new_share"]!));
+        // Nothing is mirrored until every replica has the shadow variant loaded; then each one mirrors from its next refresh.
+        Assert.Equal(("provisioning", 0), ((string?)shadow["state"], (int)shadow["new_share"]!));
+        var shadowing = await WaitForDeploymentAsync(client, name, (string)shadow["deployment_id"]!, "shadowing");
+        Assert.Contains("loaded on every replica", (string?)shadowing["history"]!.AsArray().Last()!["note"]);
+        await EveryReplicaAsync(async c => (await c.GetFromJsonAsync<JsonObject>($"/api/endpoints/{name}"))!["traffic"]!.AsArray()
+            .Any(t => (string?)t!["variant"] == "shadow" && (double?)t["mirrored_percent"] == 100), TimeSpan.FromSeconds(10), "mirroring to the shadow variant");
         var traffic = (await client.GetFromJsonAsync<JsonObject>($"/api/endpoints/{name}"))!["traffic"]!.AsArray()
             .ToDictionary(t => (string)t!["variant"]!, t => ((double)t!["percent"]!, (double?)t["mirrored_percent"]));
         Assert.Equal((100.0, (double?)null), traffic["primary"]);
@@ -134,15 +139,27 @@ public sealed partial class ServingTests
         // Back to the champion with an hour of baking: the challenger fleet stays loaded, so a rollback is served at once.
         var blue = await UpdateAsync(client, name, champion.Version, new { type = "blue_green", baking_seconds = 3600, promote_alias = alias });
         await WaitForDeploymentAsync(client, name, (string)blue["deployment_id"]!, "baking");
-        // The replica that took the step serves it at once; any other within its refresh interval.
-        await Poll.UntilAsync(async () => (await CountVersionsAsync(client, name, 1)).ContainsKey(champion.Version) ? "" : null, TimeSpan.FromSeconds(1),
-            "the blue fleet to answer within a second of the switch");
+        // The replica that took the step serves it at once, the others from their next refresh (≤ 200 ms by default): no model loads.
+        await EveryReplicaAsync(async c => (await CountVersionsAsync(c, name, 1)).ContainsKey(champion.Version), TimeSpan.FromSeconds(3),
+            "the blue fleet answering within 3 s of the switch");
         Assert.Equal(20, (await CountVersionsAsync(client, name, 20)).GetValueOrDefault(champion.Version));
-        var clock = Stopwatch.StartNew();
-        var rolledBack = await client.PostAsJsonAsync($"/api/endpoints/{name}/deployments/{blue["deployment_id"]}/rollback", new { reason = "test" });
-        Assert.Equal(HttpStatusCode.OK, rolledBack.StatusCode);
-        Assert.Equal(1, (await CountVersionsAsync(client, name, 1)).GetValueOrDefault(challenger.Version));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"rollback to the first answer of the old fleet took {clock.ElapsedMilliseconds} ms");
+        // Rolled back on one replica: it answers from the old fleet at once, the others within their refresh.
+        var replicas = await ReplicaClientsAsync();
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            var rolledBack = await replicas[0].PostAsJsonAsync($"/api/endpoints/{name}/deployments/{blue["deployment_id"]}/rollback", new { reason = "test" });
+            Assert.Equal(HttpStatusCode.OK, rolledBack.StatusCode);
+            Assert.Equal(1, (await CountVersionsAsync(replicas[0], name, 1)).GetValueOrDefault(challenger.Version));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"rollback to the first answer of the old fleet took {clock.ElapsedMilliseconds} ms");
+        }
+        finally
+        {
+            foreach (var c in replicas)
+                c.Dispose();
+        }
+        await EveryReplicaAsync(async c => (await CountVersionsAsync(c, name, 1)).ContainsKey(challenger.Version), TimeSpan.FromSeconds(3),
+            "the old fleet answering within 3 s of the rollback");
         Assert.Equal(20, (await CountVersionsAsync(client, name, 20)).GetValueOrDefault(challenger.Version));
         Assert.Equal(challenger.Version, (await tracker.GetModelVersionByAliasAsync(Model, alias)).Version);
     }
@@ -173,17 +190,8 @@ public sealed partial class ServingTests
             $"the alarm's rollback came {(rolledBackAt - breached).TotalMilliseconds:0} ms after the fifth failed request");
         // The replica that decided serves the champion at once, the other from its next refresh (≤ 200 ms by default, longer
         // under load): counting through the proxy before then can meet the bad version on that replica.
-        var replicas = await ReplicaClientsAsync();
-        try
-        {
-            await Task.WhenAll(replicas.Select(c => Poll.UntilAsync(async () =>
-                (await InvokeAsync(c, name, Flights[0])).StatusCode == HttpStatusCode.OK ? "" : null, TimeSpan.FromSeconds(5), "every replica serving the champion again")));
-        }
-        finally
-        {
-            foreach (var c in replicas)
-                c.Dispose();
-        }
+        await EveryReplicaAsync(async c => (await InvokeAsync(c, name, Flights[0])).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(5),
+            "serving the champion again");
         Assert.Equal(20, (await CountVersionsAsync(client, name, 20)).GetValueOrDefault(champion.Version));
         Assert.Equal(champion.Version, (await tracker.GetModelVersionByAliasAsync(Model, alias)).Version);
     }

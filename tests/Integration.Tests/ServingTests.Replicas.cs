@@ -23,6 +23,24 @@ public sealed partial class ServingTests
         })];
     }
 
+    /// <summary>
+    /// Waits until every Serving replica, each on its own port, passes <paramref name="probe"/>: a deployment's step or
+    /// rollback is served at once by the replica that took it and by the others from their next refresh.
+    /// </summary>
+    private async Task EveryReplicaAsync(Func<HttpClient, Task<bool>> probe, TimeSpan timeout, string what)
+    {
+        var replicas = await ReplicaClientsAsync();
+        try
+        {
+            await Task.WhenAll(replicas.Select((c, i) => Poll.UntilAsync(async () => await probe(c) ? "" : null, timeout, $"replica {i + 1} of {replicas.Length}: {what}")));
+        }
+        finally
+        {
+            foreach (var c in replicas)
+                c.Dispose();
+        }
+    }
+
     [Fact]
     public async Task TwoReplicas_ANewEndpointAnswersOnBoth_AndTheAlarmJudgesTheFleetsTraffic_AndBothServeTheRollback()
     {

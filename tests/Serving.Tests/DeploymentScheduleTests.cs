@@ -90,9 +90,23 @@ public sealed class DeploymentScheduleTests
     }
 
     [Fact]
-    public void Shadow_MirrorsForTheWaitWithoutAnyShare_ThenSwitchesAndBakes() =>
-        Assert.Equal([("shadowing", 0, 0), ("baking", 100, 300), ("succeeded", 100, 30)],
+    public void Shadow_ProvisionsEverywhere_MirrorsForTheWaitWithoutAnyShare_ThenSwitchesAndBakes() =>
+        Assert.Equal([("provisioning", 0, 0), ("shadowing", 0, 0), ("baking", 100, 300), ("succeeded", 100, 30)],
             Run(new DeploymentStrategy("shadow", WaitSeconds: 300, BakingSeconds: 30, ShadowPercent: 25)));
+
+    [Fact]
+    public void Shadow_MirrorsNothingUntilEveryReplicaHasTheShadowVariants_AndItsWaitStartsThen()
+    {
+        var s = new DeploymentStrategy("shadow", WaitSeconds: 300, ShadowPercent: 25);
+        var start = DeploymentSchedule.Start(s, T0);
+        Assert.Equal((DeploymentStates.Provisioning, 0, (DateTimeOffset?)T0), (start.State, start.NewShare, start.NextAt));
+        var waiting = DeploymentSchedule.Advance(s, new DeploymentProgress(start.State, 0, T0, NewFleetWarm: false, ColdReplicas: 2), T0.AddSeconds(5));
+        Assert.False(waiting.Recorded);
+        Assert.Contains("2 replica", waiting.Note);
+        var mirroring = DeploymentSchedule.Advance(s, new DeploymentProgress(start.State, 0, T0, NewFleetWarm: true), T0.AddSeconds(8));
+        Assert.Equal((DeploymentStates.Shadowing, 0, (DateTimeOffset?)T0.AddSeconds(308)), (mirroring.State, mirroring.NewShare, mirroring.NextAt));
+        Assert.Contains("25 % of requests mirrored", mirroring.Note);
+    }
 
     [Fact]
     public void MaxExecutionTimeout_BoundsEveryWait_AndRollsBackWhenReached()

@@ -22,7 +22,7 @@ public static class DeploymentSchedule
     public const int MinExecutionSeconds = 600;
     public const int MaxExecutionSeconds = 14_400;
 
-    /// <summary>How often a blue/green deployment checks whether its new fleet is loaded everywhere.</summary>
+    /// <summary>How often a blue/green or shadow deployment checks whether its new fleet is loaded everywhere.</summary>
     public static readonly TimeSpan ProvisioningPoll = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Everything wrong with a strategy, in words naming the field; empty when it is valid.</summary>
@@ -110,8 +110,10 @@ public static class DeploymentSchedule
         // Nothing routes to the new fleet until every replica reports it loaded; the engine checks at once.
         DeploymentStrategy.BlueGreen => new DeploymentStep(DeploymentStates.Provisioning, 0, now,
             "new fleet provisioning: traffic switches once every replica has it loaded"),
-        DeploymentStrategy.Shadow => new DeploymentStep(DeploymentStates.Shadowing, 0, now.AddSeconds(s.WaitSeconds!.Value),
-            $"{s.ShadowPercent} % of requests mirrored to the shadow variants for {s.WaitSeconds} s; their answers are captured, never returned"),
+        // Mirroring starts once every replica has the shadow variants loaded, so every request in the sample is mirrored
+        // and the wait counts mirrored time only.
+        DeploymentStrategy.Shadow => new DeploymentStep(DeploymentStates.Provisioning, 0, now,
+            "shadow variants provisioning: mirroring starts once every replica has them loaded"),
         _ => Shifted(s, 100, now),
     });
 
@@ -124,6 +126,9 @@ public static class DeploymentSchedule
         {
             DeploymentStates.Provisioning when !p.NewFleetWarm => new DeploymentStep(DeploymentStates.Provisioning, 0, now + ProvisioningPoll,
                 $"waiting for {p.ColdReplicas} replica(s) to load the new fleet", Recorded: false),
+            DeploymentStates.Provisioning when s.Type == DeploymentStrategy.Shadow => new DeploymentStep(DeploymentStates.Shadowing, 0,
+                now.AddSeconds(s.WaitSeconds!.Value),
+                $"shadow variants loaded on every replica; {s.ShadowPercent} % of requests mirrored to them for {s.WaitSeconds} s, their answers captured, never returned"),
             DeploymentStates.Provisioning => Shifted(s, 100, now, "new fleet loaded on every replica; all traffic switched"),
             DeploymentStates.Shadowing => Shifted(s, 100, now, "shadow period over without an alarm; all traffic switched"),
             DeploymentStates.Shifting => Shifted(s, s.Type == DeploymentStrategy.Linear ? Math.Min(100, p.NewShare + s.StepPercent!.Value) : 100, now),

@@ -95,8 +95,8 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
             throw IdempotencyKey.Reused(idempotencyKey, "a deployment of another endpoint", "the same endpoint and body");
         }
         await EndpointStore.TouchEndpointAsync(transaction, name, null, ct);
-        // A configuration is deployed when it takes traffic: now, unless it starts with none (blue/green provisioning,
-        // shadowing), in which case the deployment engine publishes it at the step that gives it a share.
+        // A configuration is deployed when it takes traffic: now, unless it starts with none (blue/green or shadow
+        // provisioning, shadowing), in which case the deployment engine publishes it at the step that gives it a share.
         if (step.NewShare > 0)
             await PublishDeployedAsync(transaction, config, options.Value.Environment, now, ct);
         await transaction.CommitAsync(ct);
