@@ -245,6 +245,10 @@ public sealed partial class ServingTests(PlatformFixture platform)
         Assert.Equal(200, served.Values.Sum());
         var rolledBack = await client.PostAsJsonAsync($"/api/endpoints/{name}/deployments/{canary["deployment_id"]}/rollback", new { reason = "test" });
         Assert.Equal(HttpStatusCode.OK, rolledBack.StatusCode);
+        // The replica that took the rollback serves it at once, the other from its next refresh.
+        await EveryReplicaAsync(async c => (await c.GetFromJsonAsync<JsonObject>($"/api/endpoints/{name}"))!["traffic"]!.AsArray() is { Count: > 0 } traffic
+            && traffic.All(t => (double)t!["percent"]! == 0 || (string?)t["model_version"] == champion.Version), TimeSpan.FromSeconds(3),
+            "routing all traffic to the champion within 3 s of the rollback");
         Assert.Equal(20, (await CountVersionsAsync(client, name, 20)).GetValueOrDefault(champion.Version));
 
         // Invalid strategies change nothing.

@@ -91,6 +91,15 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
             : null;
     }
 
+    /// <summary>
+    /// A failure in transport rather than in the step: the service's fault (Step.SERVICE_FAULT), which SageMaker Pipelines
+    /// retries — a request that could not be sent or answered; a response cut off (e.g. "The response ended prematurely"
+    /// reading S3 under load); an object read whose bytes did not match the hash S3 sent for it (the SDK checks as the body
+    /// ends and has no exception type of its own for it: seen on the S3 emulator reading an object being overwritten).
+    /// </summary>
+    public static bool IsTransportFault(Exception e) => e is HttpRequestException or HttpIOException
+        || e is Amazon.Runtime.AmazonClientException && e.Message.Contains("Expected hash not equal to calculated hash", StringComparison.Ordinal);
+
     private async Task ReleaseLeaseAsync(Claim claim)
     {
         try
@@ -169,21 +178,8 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
         {
             result = new StepFailed((int)e.StatusCode >= 500 ? FailureKinds.ServiceFault : FailureKinds.StepFailed, $"ExperimentTracker: {e.Message}");
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (IsTransportFault(e))
         {
-            result = new StepFailed(FailureKinds.ServiceFault, e.Message);
-        }
-        catch (HttpIOException e)
-        {
-            // A response cut off in transport (e.g. "The response ended prematurely" reading S3 under load): the service's
-            // fault, retried as SageMaker Pipelines retries Step.SERVICE_FAULT — not the step's.
-            result = new StepFailed(FailureKinds.ServiceFault, e.Message);
-        }
-        catch (Amazon.Runtime.AmazonClientException e) when (e.Message.Contains("Expected hash not equal to calculated hash", StringComparison.Ordinal))
-        {
-            // An object read whose bytes did not match the hash S3 sent for it (the SDK checks as the body ends; it has no
-            // exception type of its own): the bytes were not the object's — seen on the S3 emulator reading an object
-            // while it was being overwritten. The service's fault, retried like the cut-off response above.
             result = new StepFailed(FailureKinds.ServiceFault, e.Message);
         }
         catch (Exception e)
