@@ -117,6 +117,22 @@ public sealed class RunnerTests
         Assert.All(state.Trials.Take(3), t => Assert.False(t.StoppedEarly));
     }
 
+    [Fact]
+    public async Task A_trial_whose_job_completes_before_its_stop_lands_is_completed_not_stopped_early()
+    {
+        // Three good trials of 8 reports run first; the fourth is poor and judged at its first report, but its job has only
+        // 2 reports to make and the stop takes 3 more polls to land: the job completes first, with its full budget spent.
+        var started = 0;
+        var jobs = new FakeTrainingJobs(_ => started++ < 3 ? Enumerable.Repeat(0.7, 8).ToArray() : [0.1, 0.2], stopLag: 3);
+        var config = Hartmann("Random", 4, 3) with { TrainingJobEarlyStoppingType = "Auto" };
+        var state = await TuningJobRunner.Create(Definition("stop-too-late", config), jobs).RunAsync(TimeSpan.Zero);
+
+        var poor = state.Trials[3];
+        Assert.Contains(poor.TrainingJobName, jobs.Stopped);
+        Assert.Equal((TrialStatus.Completed, false, 0.2), (poor.Status, poor.StoppedEarly, poor.ObjectiveValue));
+        Assert.Equal(3 * 8 + 2, jobs.StepsRun);
+    }
+
     /// <summary>Hyperband over "epochs" 2–18 (brackets of 9 trials judged at 2 and 6, 5 at 6, 3 never), reports every 2 epochs.</summary>
     private static TuningJobDefinition HyperbandDefinition(string name, int budget, int parallel) => Definition(name, Hartmann("Hyperband", budget, parallel) with
     {

@@ -187,8 +187,10 @@ public sealed class TuningJobRunner
             switch (job.Status)
             {
                 case TrialJobStatus.Completed:
+                    // A job that completed before an early stop reached it ran its whole budget: a completed trial like
+                    // any other (SageMaker reports the job Completed), a candidate for best and a reference for the median.
                     End(job.FinalMetrics.TryGetValue(_metric, out var value) && double.IsFinite(value)
-                        ? current with { Status = TrialStatus.Completed, ObjectiveValue = value }
+                        ? current with { Status = TrialStatus.Completed, ObjectiveValue = value, StoppedEarly = false }
                         : current with { Status = TrialStatus.Failed, FailureReason = $"the objective metric {_metric} was not reported (or not a finite number)" });
                     break;
                 case TrialJobStatus.Failed:

@@ -134,13 +134,16 @@ public sealed class TuningMetrics : IDisposable
             if (trial.Status != TrialStatus.Pending && was?.Status is null or TrialStatus.Pending)
                 _started.Add(1, strategy);
             if (trial.IsTerminal && was?.IsTerminal != true)
+            {
                 switch (trial.Status)
                 {
                     case TrialStatus.Completed: _completed.Add(1, strategy); break;
                     case TrialStatus.Failed: _failed.Add(1, strategy); break;
                 }
-            if (trial.StoppedEarly && was?.StoppedEarly != true)
-                _stoppedEarly.Add(1, strategy);
+                // Counted when the trial ends: a job that completed before its stop reached it was not stopped early.
+                if (trial.StoppedEarly)
+                    _stoppedEarly.Add(1, strategy);
+            }
         }
         var name = after.Definition.HyperParameterTuningJobName!;
         if (after.Status is TuningJobStatus.Completed or TuningJobStatus.Stopped)
