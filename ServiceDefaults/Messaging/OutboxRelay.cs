@@ -4,6 +4,7 @@ using MassTransit;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Mlops.ServiceDefaults.Data;
 using Npgsql;
 
 namespace Mlops.ServiceDefaults.Messaging;
@@ -155,30 +156,8 @@ public sealed class OutboxRelay(NpgsqlDataSource dataSource, IBus bus, IOptions<
     }
 
     // A commit anywhere in this service wakes the relay at once instead of at the next poll.
-    private async Task ListenAsync(CancellationToken ct)
-    {
-        while (!ct.IsCancellationRequested)
-        {
-            try
-            {
-                await using var connection = await dataSource.OpenConnectionAsync(ct);
-                connection.Notification += (_, _) => _wake.Release();
-                await using (var listen = new NpgsqlCommand($"LISTEN {Outbox.NotifyChannel}", connection))
-                    await listen.ExecuteNonQueryAsync(ct);
-                while (!ct.IsCancellationRequested)
-                    await connection.WaitAsync(ct);
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
-                logger.LogDebug("Outbox listener reconnecting: {Message}", e.Message);
-                await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
+    private Task ListenAsync(CancellationToken ct) =>
+        Notifications.ListenAsync(dataSource, Outbox.NotifyChannel, _ => _wake.Release(), logger, ct);
 }
 
 /// <summary>A row no retry can publish; it is parked so later events are not held back.</summary>

@@ -34,7 +34,7 @@ public sealed class ServingOptions
     /// <summary>Capture objects written to S3 at once.</summary>
     [Range(1, 32)] public int CaptureUploads { get; set; } = 4;
 
-    /// <summary>How often a replica checks for endpoint changes (traffic shifts, new configurations, rollbacks).</summary>
+    /// <summary>How often, at the latest, a replica checks for endpoint changes (traffic shifts, new configurations, rollbacks); each change is also notified to every replica the moment it commits.</summary>
     [Range(20, 10_000)] public int RefreshMilliseconds { get; set; } = 200;
 
     /// <summary>How often the deployment engine looks for due steps.</summary>

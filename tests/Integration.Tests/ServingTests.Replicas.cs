@@ -1,9 +1,11 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Mlops.ExperimentTracker.Client;
+using Npgsql;
 
 namespace Mlops.Tests;
 
@@ -39,6 +41,55 @@ public sealed partial class ServingTests
             foreach (var c in replicas)
                 c.Dispose();
         }
+    }
+
+    [Fact]
+    public async Task EveryChangeOfAnEndpoint_IsNotifiedAsItCommits_AndTheOtherReplicaServesItThen()
+    {
+        var (champion, challenger, _, name) = await EndpointOnTheChampionWithAChallengerAsync();
+        // What the replicas listen to, heard on a connection of the test's own.
+        await using var db = await platform.OpenDatabaseAsync(ResourceNames.Serving);
+        var notified = new ConcurrentQueue<string>();
+        db.Notification += (_, e) => notified.Enqueue(e.Payload);
+        await using (var listen = new NpgsqlCommand("LISTEN serving_endpoints", db))
+            await listen.ExecuteNonQueryAsync();
+        using var stop = new CancellationTokenSource();
+        var hearing = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+                await db.WaitAsync(stop.Token);
+        });
+
+        var replicas = await ReplicaClientsAsync();
+        var latencies = new List<double>();
+        try
+        {
+            // Updates made on one replica, alternating the version: each is notified with the endpoint's name, and the
+            // other replica routes the new configuration (the time until it does is printed: a notification, not its refresh).
+            for (var i = 0; i < 6; i++)
+            {
+                var version = i % 2 == 0 ? challenger.Version : champion.Version;
+                var update = await UpdateAsync(replicas[0], name, version, new { type = "all_at_once" });
+                var config = (int)update["to_version"]!;
+                var applied = Stopwatch.StartNew();
+                await Poll.UntilAsync(async () => (await replicas[1].GetFromJsonAsync<JsonObject>($"/api/endpoints/{name}"))!["traffic"]!.AsArray()
+                    .Any(t => (int)t!["config_version"]! == config && (double)t["percent"]! == 100) ? "" : null, TimeSpan.FromSeconds(10),
+                    $"the other replica routing configuration {config}");
+                latencies.Add(applied.Elapsed.TotalMilliseconds);
+                await WaitForDeploymentAsync(replicas[0], name, (string)update["deployment_id"]!, "succeeded");
+            }
+            await Poll.UntilAsync(() => Task.FromResult(notified.Count(n => n == name) >= 6 ? "" : null), TimeSpan.FromSeconds(10),
+                () => $"a notification per update of {name} ({notified.Count(n => n == name)} so far)");
+        }
+        finally
+        {
+            foreach (var c in replicas)
+                c.Dispose();
+            await stop.CancelAsync();
+            await hearing.ContinueWith(_ => { });
+        }
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"other replica routing each update after (ms, from the update's answer): {string.Join(", ", latencies.Select(l => l.ToString("0")))}");
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Options;
 using Mlops.PipelineRunner.Features.Definitions;
+using Mlops.ServiceDefaults.Data;
 using Mlops.ServiceDefaults.Messaging;
 using Npgsql;
 using NpgsqlTypes;
@@ -303,28 +304,6 @@ public sealed class ExecutionEngine(NpgsqlDataSource db, ExecutionStore store, I
         _wake.Release(); // a dependant may be ready now: look at once rather than wait for the NOTIFY
     }
 
-    private async Task ListenAsync(CancellationToken ct)
-    {
-        while (!ct.IsCancellationRequested)
-        {
-            try
-            {
-                await using var connection = await db.OpenConnectionAsync(ct);
-                connection.Notification += (_, _) => _wake.Release(options.Value.Concurrency);
-                await using (var listen = new NpgsqlCommand($"LISTEN {ExecutionStore.NotifyChannel}", connection))
-                    await listen.ExecuteNonQueryAsync(ct);
-                while (!ct.IsCancellationRequested)
-                    await connection.WaitAsync(ct);
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                logger.LogWarning(e, "LISTEN {Channel} failed; polling until it is back", ExecutionStore.NotifyChannel);
-                await Task.Delay(TimeSpan.FromSeconds(1), ct).ContinueWith(_ => { });
-            }
-        }
-    }
+    private Task ListenAsync(CancellationToken ct) =>
+        Notifications.ListenAsync(db, ExecutionStore.NotifyChannel, _ => _wake.Release(options.Value.Concurrency), logger, ct);
 }

@@ -146,10 +146,22 @@ public static class EndpointStore
     public static Task PostponeDeploymentAsync(NpgsqlTransaction transaction, string id, DateTimeOffset next, CancellationToken ct) =>
         transaction.ExecuteAsync("UPDATE deployments SET next_at = @next WHERE deployment_id = @id", ct, ("id", id), ("next", next));
 
-    /// <summary>Bumps the endpoint's revision (every replica reloads it) and optionally moves it to another configuration.</summary>
+    /// <summary>
+    /// The channel a change of an endpoint is notified on (payload: its name), when the transaction commits: every replica
+    /// reloads it then rather than at its next refresh.
+    /// </summary>
+    public const string NotifyChannel = "serving_endpoints";
+
+    /// <summary>
+    /// Bumps the endpoint's revision (every replica reloads it: at once on the notification, at the latest at its next
+    /// refresh) and optionally moves it to another configuration.
+    /// </summary>
     public static Task TouchEndpointAsync(NpgsqlTransaction transaction, string name, int? configVersion, CancellationToken ct) =>
         transaction.ExecuteAsync(
-            "UPDATE endpoints SET revision = revision + 1, updated_at = now(), config_version = COALESCE(@version, config_version) WHERE name = @name",
+            $"""
+            UPDATE endpoints SET revision = revision + 1, updated_at = now(), config_version = COALESCE(@version, config_version) WHERE name = @name;
+            SELECT pg_notify('{NotifyChannel}', @name);
+            """,
             ct, ("name", name), ("version", configVersion));
 
     public static async Task<int> NextConfigVersionAsync(NpgsqlTransaction transaction, string name, CancellationToken ct)

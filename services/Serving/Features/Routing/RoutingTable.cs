@@ -5,13 +5,14 @@ using Mlops.Serving.Features.Alarms;
 using Mlops.Serving.Features.Deployments;
 using Mlops.Serving.Features.Endpoints;
 using Mlops.Serving.Features.Models;
+using Mlops.ServiceDefaults.Data;
 using Npgsql;
 
 namespace Mlops.Serving.Features.Routing;
 
 /// <summary>
-/// The endpoints this replica routes, kept in step with PostgreSQL: every few hundred milliseconds it compares each
-/// endpoint's revision and reloads the ones that changed. A new route replaces the old one only once every model it
+/// The endpoints this replica routes, kept in step with PostgreSQL: when a change is notified (LISTEN, the moment it
+/// commits) and at least every few hundred milliseconds it compares each endpoint's revision and reloads the ones that changed. A new route replaces the old one only once every model it
 /// names is loaded and warmed up, so a swap never fails a request (requests in flight keep the route they started with).
 /// Every replica does the same, which is how they share configuration and deployment state.
 /// </summary>
@@ -51,9 +52,25 @@ public sealed class RoutingTable(NpgsqlDataSource db, ModelCache models, BuiltIn
     /// <summary>Every route this replica serves now.</summary>
     public ICollection<EndpointRoute> Routes => _routes.Values;
 
+    // Released by a change notification (any endpoint): the loop refreshes at once instead of at the end of its interval.
+    private readonly SemaphoreSlim _changed = new(0, 1);
+
+    private void Changed()
+    {
+        try
+        {
+            _changed.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // A refresh is already due.
+        }
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var interval = TimeSpan.FromMilliseconds(options.Value.RefreshMilliseconds);
+        var listening = Notifications.ListenAsync(db, EndpointStore.NotifyChannel, _ => Changed(), logger, stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -68,12 +85,13 @@ public sealed class RoutingTable(NpgsqlDataSource db, ModelCache models, BuiltIn
             }
             try
             {
-                await Task.Delay(interval, stoppingToken);
+                await _changed.WaitAsync(interval, stoppingToken);
             }
             catch (OperationCanceledException)
             {
             }
         }
+        await listening;
         await replicas.LeaveAsync();
     }
 
