@@ -92,6 +92,24 @@ public sealed partial class ExperimentTrackerTests
                 var d = (await GetNativeAsync($"/api/lineage/model-versions/{model}/1")).GetProperty("model_version").GetProperty("deployments")[0];
                 return d.GetProperty("retired_at").ValueKind == JsonValueKind.Null ? null : (object)true;
             }, TimeSpan.FromSeconds(30), "the ModelRetired event to reach the tracker's lineage");
+
+            // A retirement consumed before its deployment (each event has a queue of its own): the deployment, when it
+            // arrives, is recorded retired at that time, never live.
+            var early = Guid.NewGuid().ToString("N");
+            var retiredAt = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            await bus.Publish(new ModelRetired(early, retiredAt));
+            await Poll.UntilAsync(async () =>
+            {
+                await using var db = await platform.OpenDatabaseAsync(ResourceNames.ExperimentTracker);
+                await using var command = new Npgsql.NpgsqlCommand("SELECT count(*) FROM deployment_retirements WHERE deployment_id = @id", db);
+                command.Parameters.AddWithValue("id", early);
+                return (long)(await command.ExecuteScalarAsync())! == 1 ? "" : null;
+            }, TimeSpan.FromSeconds(30), "the early ModelRetired event to be consumed");
+            await bus.Publish(new ModelDeployed(early, "delay", model, "1", "production", retiredAt.AddSeconds(-5)));
+            var late = await Poll.UntilAsync(async () => (await GetNativeAsync($"/api/lineage/model-versions/{model}/1")).GetProperty("model_version")
+                .GetProperty("deployments").EnumerateArray().FirstOrDefault(d => d.GetProperty("deployment_id").GetString() == early) is { ValueKind: JsonValueKind.Object } d
+                ? new[] { d } : null, TimeSpan.FromSeconds(30), "the late ModelDeployed event to reach the tracker's lineage");
+            Assert.Equal(retiredAt, late[0].GetProperty("retired_at").GetDateTimeOffset());
         }
         finally
         {

@@ -5,7 +5,7 @@ using Npgsql;
 
 namespace Mlops.ExperimentTracker.Features.Lineage;
 
-/// <summary>Records Serving's deployments for lineage, once per message (inbox).</summary>
+/// <summary>Records Serving's deployments for lineage, once per message (inbox), with the retirement if it was consumed first.</summary>
 public sealed class ModelDeployedConsumer(NpgsqlDataSource db) : IConsumer<ModelDeployed>
 {
     public Task Consume(ConsumeContext<ModelDeployed> context) =>
@@ -16,8 +16,12 @@ public sealed class ModelDeployedConsumer(NpgsqlDataSource db) : IConsumer<Model
                 throw new InvalidOperationException($"ModelDeployed {m.DeploymentId} names version '{m.ModelVersion}', which is not an integer.");
             await transaction.ExecuteAsync(
                 """
-                INSERT INTO deployments (deployment_id, endpoint, model_name, model_version, environment, deployed_at)
-                VALUES (@id, @endpoint, @name, @version, @environment, @at) ON CONFLICT (deployment_id) DO NOTHING
+                SELECT pg_advisory_xact_lock(hashtext(@id));
+                INSERT INTO deployments (deployment_id, endpoint, model_name, model_version, environment, deployed_at, retired_at)
+                VALUES (@id, @endpoint, @name, @version, @environment, @at,
+                        (SELECT retired_at FROM deployment_retirements WHERE deployment_id = @id))
+                ON CONFLICT (deployment_id) DO NOTHING;
+                DELETE FROM deployment_retirements WHERE deployment_id = @id;
                 """, context.CancellationToken, ("id", m.DeploymentId), ("endpoint", m.Endpoint), ("name", m.ModelName), ("version", version),
                 ("environment", m.Environment), ("at", m.DeployedAt.ToUnixTimeMilliseconds()));
         });
