@@ -68,6 +68,38 @@ public sealed partial class ExperimentTrackerTests
     }
 
     [Fact]
+    public async Task GarbageCollection_LeavesARunRestoredWhileItRuns_WithItsArtifacts()
+    {
+        var experiment = await CreateExperimentAsync(Unique("gc-restore"));
+        var run = await CreateRunAsync(experiment);
+        await ReadOkAsync(await _client.PutAsync($"{Artifacts}/{experiment}/{run}/artifacts/model/weights.bin", new ByteArrayContent(new byte[512])));
+        await PostAsync("runs/delete", new { run_id = run });
+
+        // A restore in flight: the run's row changed and locked, not yet committed, when the collection reads its candidates.
+        await using var db = await platform.OpenDatabaseAsync(ResourceNames.ExperimentTracker);
+        await using var restore = await db.BeginTransactionAsync();
+        await using (var update = db.Command("UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE run_id = @r", restore, ("r", run)))
+            Assert.Equal(1, await update.ExecuteNonQueryAsync());
+        var collecting = _admin.PostAsJsonAsync("/api/admin/gc", new { run_ids = new[] { run }, dry_run = false });
+        await using (var watcher = await platform.OpenDatabaseAsync(ResourceNames.ExperimentTracker))
+            await Poll.UntilAsync(async () =>
+            {
+                if (collecting.IsCompleted)
+                    return "done"; // finished without waiting: the assertions below say whether it kept the run
+                await using var waiting = watcher.Command(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'", null);
+                return (long)(await waiting.ExecuteScalarAsync())! > 0 ? "waiting" : null;
+            }, TimeSpan.FromSeconds(30), "the collection to reach the run's lock");
+        await restore.CommitAsync();
+
+        var collected = await ReadOkAsync(await collecting);
+        Assert.Empty(collected.GetProperty("deleted_runs").EnumerateArray());
+        Assert.Equal(0, collected.GetProperty("artifact_objects_deleted").GetInt32());
+        Assert.Equal("active", (await GetRunAsync(run)).GetProperty("info").GetProperty("lifecycle_stage").GetString());
+        Assert.Equal(HttpStatusCode.OK, (await _client.GetAsync($"{Artifacts}/{experiment}/{run}/artifacts/model/weights.bin")).StatusCode);
+    }
+
+    [Fact]
     public async Task CompareRuns_ParamsAndLatestMetrics_ColumnPerRun()
     {
         var experiment = await CreateExperimentAsync(Unique("compare"));

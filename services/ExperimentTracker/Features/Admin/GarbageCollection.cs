@@ -102,7 +102,40 @@ public static class GarbageCollection
         if (request.DryRun ?? true)
             return TypedResults.Ok(new GcResponse(true, doomed.Select(d => d.RunId).ToList(), experiments.Select(e => e.ToString()).ToList(), kept, 0));
 
-        // Artifacts first: if this stops half way, the rows still point at what is left and the next run finishes it.
+        // Locked and checked again before anything goes, experiments first (as an experiment's restore takes them; NO KEY,
+        // so runs can still be created in a live one meanwhile), then runs: a run or experiment restored, or a run registered, since the candidates were read is left alone, and a
+        // restore from now on waits for this collection and then finds nothing. The locks are held until the rows go;
+        // the runs' locks also make a log-batch in flight finish first (metric_chunks has no foreign key, migration
+        // 0006), and any later one finds the run gone and writes nothing.
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        await using (var lockExperiments = connection.Command(
+            """
+            SELECT experiment_id FROM experiments
+            WHERE experiment_id = ANY(@experiments) OR experiment_id IN (SELECT experiment_id FROM runs WHERE run_id = ANY(@runs))
+            ORDER BY experiment_id FOR NO KEY UPDATE
+            """, transaction, ("experiments", experiments.ToArray()), ("runs", doomed.Select(d => d.RunId).ToArray())))
+            await lockExperiments.ExecuteNonQueryAsync(ct);
+        var ids = (await connection.ReadAllAsync(
+            """
+            SELECT r.run_id FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id
+            WHERE r.run_id = ANY(@runs)
+              AND ((r.lifecycle_stage = 'deleted' AND r.deleted_time <= @cutoff) OR (e.lifecycle_stage = 'deleted' AND e.last_update_time <= @cutoff))
+              AND NOT EXISTS (SELECT 1 FROM model_versions v WHERE v.run_id = r.run_id)
+            ORDER BY r.run_id FOR UPDATE OF r
+            """, [new NpgsqlParameter("runs", doomed.Select(d => d.RunId).ToArray()), new NpgsqlParameter("cutoff", cutoff)],
+            r => r.GetString(0), ct, transaction)).ToHashSet(StringComparer.Ordinal);
+        doomed = doomed.Where(d => ids.Contains(d.RunId)).ToList();
+        experiments = await connection.ReadAllAsync(
+            """
+            SELECT e.experiment_id FROM experiments e
+            WHERE e.experiment_id = ANY(@experiments) AND e.lifecycle_stage = 'deleted' AND e.last_update_time <= @cutoff
+              AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.experiment_id = e.experiment_id AND NOT (r.run_id = ANY(@doomed)))
+            ORDER BY e.experiment_id
+            """, [new NpgsqlParameter("experiments", experiments.ToArray()), new NpgsqlParameter("cutoff", cutoff),
+                new NpgsqlParameter("doomed", doomed.Select(d => d.RunId).ToArray())], r => r.GetInt64(0), ct, transaction);
+
+        // Artifacts before rows: if this stops half way, the rows (rolled back) still point at what is left and the next
+        // collection finishes it.
         var bucket = storage.Value.ArtifactBucket;
         var objects = 0;
         foreach (var run in doomed)
@@ -116,15 +149,10 @@ public static class GarbageCollection
         foreach (var experiment in experiments)
             objects += await store.DeletePrefixAsync(bucket, $"{experiment}/", ct);
 
-        await using var transaction = await connection.BeginTransactionAsync(ct);
-        var ids = doomed.Select(d => d.RunId).ToArray();
-        // The runs are locked before their rows go: metric_chunks has no foreign key (migration 0006), and a log-batch
-        // in flight holds its run's row lock while it inserts chunks, so this waits for it, and any later one finds the
-        // run gone and writes nothing.
-        await transaction.ExecuteAsync("SELECT 1 FROM runs WHERE run_id = ANY(@ids) ORDER BY run_id FOR UPDATE", ct, ("ids", ids));
+        var removed = doomed.Select(d => d.RunId).ToArray();
         foreach (var table in new[] { "metric_chunks", "params", "tags", "run_inputs" })
-            await transaction.ExecuteAsync($"DELETE FROM {table} WHERE run_id = ANY(@ids)", ct, ("ids", ids));
-        await transaction.ExecuteAsync("DELETE FROM runs WHERE run_id = ANY(@ids)", ct, ("ids", ids));
+            await transaction.ExecuteAsync($"DELETE FROM {table} WHERE run_id = ANY(@ids)", ct, ("ids", removed));
+        await transaction.ExecuteAsync("DELETE FROM runs WHERE run_id = ANY(@ids)", ct, ("ids", removed));
         var experimentArray = experiments.ToArray();
         await transaction.ExecuteAsync("DELETE FROM datasets WHERE experiment_id = ANY(@ids)", ct, ("ids", experimentArray));
         await transaction.ExecuteAsync("DELETE FROM experiment_tags WHERE experiment_id = ANY(@ids)", ct, ("ids", experimentArray));
@@ -132,7 +160,7 @@ public static class GarbageCollection
         await transaction.CommitAsync(ct);
         loggers.CreateLogger(typeof(GarbageCollection)).LogInformation(
             "Garbage collection removed {Runs} runs, {Experiments} experiments and {Objects} artifact objects; kept {Kept} runs with registered models",
-            ids.Length, experimentArray.Length, objects, kept.Count);
-        return TypedResults.Ok(new GcResponse(false, ids, experiments.Select(e => e.ToString()).ToList(), kept, objects));
+            removed.Length, experimentArray.Length, objects, kept.Count);
+        return TypedResults.Ok(new GcResponse(false, removed, experiments.Select(e => e.ToString()).ToList(), kept, objects));
     }
 }
