@@ -73,66 +73,61 @@ public static class GarbageCollection
                     detail: "Only deleted runs and experiments can be collected; delete them first.");
         }
 
-        // Candidates: deleted runs old enough, or every run of a deleted experiment old enough.
+        // Candidates: deleted runs old enough, or every run of a deleted experiment old enough. Read once to answer a dry
+        // run, and for a real collection read again under the rows' locks (below), limited to what the first read found.
         var filter = runIds.Length > 0 || experimentIds.Count > 0
             ? "(r.run_id = ANY(@runs) OR r.experiment_id = ANY(@experiments))"
             : "TRUE";
-        var candidates = await connection.ReadAllAsync(
-            $"""
-            SELECT r.run_id, r.artifact_uri, EXISTS (SELECT 1 FROM model_versions v WHERE v.run_id = r.run_id)
-            FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id
-            WHERE {filter}
-              AND ((r.lifecycle_stage = 'deleted' AND r.deleted_time <= @cutoff)
-                   OR (e.lifecycle_stage = 'deleted' AND e.last_update_time <= @cutoff))
-            ORDER BY r.run_id
-            """, [new NpgsqlParameter("runs", runIds), new NpgsqlParameter("experiments", experimentIds.ToArray()), new NpgsqlParameter("cutoff", cutoff)],
-            r => (RunId: r.GetString(0), ArtifactUri: r.GetString(1), Registered: r.GetBoolean(2)), ct);
-        var kept = candidates.Where(c => c.Registered)
-            .Select(c => new KeptRun(c.RunId, "A registered model version was made from this run; delete the model version first.")).ToList();
-        var doomed = candidates.Where(c => !c.Registered).ToList();
-        var experiments = await connection.ReadAllAsync(
-            $"""
-            SELECT e.experiment_id FROM experiments e
-            WHERE e.lifecycle_stage = 'deleted' AND e.last_update_time <= @cutoff AND e.experiment_id <> 0
-              {(runIds.Length > 0 || experimentIds.Count > 0 ? "AND e.experiment_id = ANY(@experiments)" : "")}
-              AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.experiment_id = e.experiment_id AND NOT (r.run_id = ANY(@doomed)))
-            ORDER BY e.experiment_id
-            """, [new NpgsqlParameter("cutoff", cutoff), new NpgsqlParameter("experiments", experimentIds.ToArray()),
-                new NpgsqlParameter("doomed", doomed.Select(d => d.RunId).ToArray())], r => r.GetInt64(0), ct);
+        async Task<(List<KeptRun> Kept, List<(string RunId, string ArtifactUri, bool Registered)> Doomed, List<long> Experiments)> SelectAsync(
+            NpgsqlTransaction? locked, string[]? onlyRuns, long[]? onlyExperiments)
+        {
+            var candidates = await connection.ReadAllAsync(
+                $"""
+                SELECT r.run_id, r.artifact_uri, EXISTS (SELECT 1 FROM model_versions v WHERE v.run_id = r.run_id)
+                FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id
+                WHERE {filter} {(onlyRuns is null ? "" : "AND r.run_id = ANY(@only)")}
+                  AND ((r.lifecycle_stage = 'deleted' AND r.deleted_time <= @cutoff)
+                       OR (e.lifecycle_stage = 'deleted' AND e.last_update_time <= @cutoff))
+                ORDER BY r.run_id {(locked is null ? "" : "FOR UPDATE OF r")}
+                """, [new NpgsqlParameter("runs", runIds), new NpgsqlParameter("experiments", experimentIds.ToArray()), new NpgsqlParameter("cutoff", cutoff),
+                    new NpgsqlParameter("only", onlyRuns ?? [])],
+                r => (RunId: r.GetString(0), ArtifactUri: r.GetString(1), Registered: r.GetBoolean(2)), ct, locked);
+            var doomedRuns = candidates.Where(c => !c.Registered).ToList();
+            var deletable = await connection.ReadAllAsync(
+                $"""
+                SELECT e.experiment_id FROM experiments e
+                WHERE e.lifecycle_stage = 'deleted' AND e.last_update_time <= @cutoff AND e.experiment_id <> 0
+                  {(runIds.Length > 0 || experimentIds.Count > 0 ? "AND e.experiment_id = ANY(@experiments)" : "")}
+                  {(onlyExperiments is null ? "" : "AND e.experiment_id = ANY(@only)")}
+                  AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.experiment_id = e.experiment_id AND NOT (r.run_id = ANY(@doomed)))
+                ORDER BY e.experiment_id
+                """, [new NpgsqlParameter("cutoff", cutoff), new NpgsqlParameter("experiments", experimentIds.ToArray()),
+                    new NpgsqlParameter("only", onlyExperiments ?? []), new NpgsqlParameter("doomed", doomedRuns.Select(d => d.RunId).ToArray())],
+                r => r.GetInt64(0), ct, locked);
+            return ([.. candidates.Where(c => c.Registered).Select(c => new KeptRun(c.RunId, "A registered model version was made from this run; delete the model version first."))],
+                doomedRuns, deletable);
+        }
+
+        var (kept, doomed, experiments) = await SelectAsync(null, null, null);
         if (request.DryRun ?? true)
             return TypedResults.Ok(new GcResponse(true, doomed.Select(d => d.RunId).ToList(), experiments.Select(e => e.ToString()).ToList(), kept, 0));
 
-        // Locked and checked again before anything goes, experiments first (as an experiment's restore takes them; NO KEY,
-        // so runs can still be created in a live one meanwhile), then runs: a run or experiment restored, or a run registered, since the candidates were read is left alone, and a
-        // restore from now on waits for this collection and then finds nothing. The locks are held until the rows go;
-        // the runs' locks also make a log-batch in flight finish first (metric_chunks has no foreign key, migration
-        // 0006), and any later one finds the run gone and writes nothing.
+        // Locked and read again before anything goes, experiments first (as an experiment's restore takes them; NO KEY,
+        // so runs can still be created in a live one meanwhile), then runs: a run or experiment restored since the first
+        // read is left alone, a run registered since is reported kept, and a restore from now on waits for this
+        // collection and then finds nothing. The locks are held until the rows go; the runs' locks also make a log-batch
+        // in flight finish first (metric_chunks has no foreign key, migration 0006), and any later one finds the run gone
+        // and writes nothing.
+        var found = kept.Select(k => k.RunId).Concat(doomed.Select(d => d.RunId)).ToArray();
         await using var transaction = await connection.BeginTransactionAsync(ct);
         await using (var lockExperiments = connection.Command(
             """
             SELECT experiment_id FROM experiments
             WHERE experiment_id = ANY(@experiments) OR experiment_id IN (SELECT experiment_id FROM runs WHERE run_id = ANY(@runs))
             ORDER BY experiment_id FOR NO KEY UPDATE
-            """, transaction, ("experiments", experiments.ToArray()), ("runs", doomed.Select(d => d.RunId).ToArray())))
+            """, transaction, ("experiments", experiments.ToArray()), ("runs", found)))
             await lockExperiments.ExecuteNonQueryAsync(ct);
-        var ids = (await connection.ReadAllAsync(
-            """
-            SELECT r.run_id FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id
-            WHERE r.run_id = ANY(@runs)
-              AND ((r.lifecycle_stage = 'deleted' AND r.deleted_time <= @cutoff) OR (e.lifecycle_stage = 'deleted' AND e.last_update_time <= @cutoff))
-              AND NOT EXISTS (SELECT 1 FROM model_versions v WHERE v.run_id = r.run_id)
-            ORDER BY r.run_id FOR UPDATE OF r
-            """, [new NpgsqlParameter("runs", doomed.Select(d => d.RunId).ToArray()), new NpgsqlParameter("cutoff", cutoff)],
-            r => r.GetString(0), ct, transaction)).ToHashSet(StringComparer.Ordinal);
-        doomed = doomed.Where(d => ids.Contains(d.RunId)).ToList();
-        experiments = await connection.ReadAllAsync(
-            """
-            SELECT e.experiment_id FROM experiments e
-            WHERE e.experiment_id = ANY(@experiments) AND e.lifecycle_stage = 'deleted' AND e.last_update_time <= @cutoff
-              AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.experiment_id = e.experiment_id AND NOT (r.run_id = ANY(@doomed)))
-            ORDER BY e.experiment_id
-            """, [new NpgsqlParameter("experiments", experiments.ToArray()), new NpgsqlParameter("cutoff", cutoff),
-                new NpgsqlParameter("doomed", doomed.Select(d => d.RunId).ToArray())], r => r.GetInt64(0), ct, transaction);
+        (kept, doomed, experiments) = await SelectAsync(transaction, found, [.. experiments]);
 
         // Artifacts before rows: if this stops half way, the rows (rolled back) still point at what is left and the next
         // collection finishes it.

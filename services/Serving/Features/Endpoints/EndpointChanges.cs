@@ -116,7 +116,7 @@ public sealed class EndpointChanges(NpgsqlDataSource db, TrackingClient tracker,
             live.Add(current);
         if (await EndpointStore.LockActiveAsync(transaction, name, ct) is { } active && await EndpointStore.LoadConfigAsync(transaction, name, active.ToVersion, ct) is { } next)
             live.Add(next);
-        await transaction.ExecuteAsync($"DELETE FROM endpoints WHERE name = @name; SELECT pg_notify('{EndpointStore.NotifyChannel}', @name);", ct, ("name", name));
+        await transaction.ExecuteAsync($"DELETE FROM endpoints WHERE name = @name; {EndpointStore.NotifySql}", ct, ("name", name));
         foreach (var config in live)
             await PublishRetiredAsync(transaction, config, now, ct);
         await transaction.CommitAsync(ct);

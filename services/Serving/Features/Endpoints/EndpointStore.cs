@@ -152,6 +152,9 @@ public static class EndpointStore
     /// </summary>
     public const string NotifyChannel = "serving_endpoints";
 
+    /// <summary>The statement that notifies a change of endpoint <c>@name</c>, appended to the statement that makes it.</summary>
+    public const string NotifySql = $"SELECT pg_notify('{NotifyChannel}', @name);";
+
     /// <summary>
     /// Bumps the endpoint's revision (every replica reloads it: at once on the notification, at the latest at its next
     /// refresh) and optionally moves it to another configuration.
@@ -160,7 +163,7 @@ public static class EndpointStore
         transaction.ExecuteAsync(
             $"""
             UPDATE endpoints SET revision = revision + 1, updated_at = now(), config_version = COALESCE(@version, config_version) WHERE name = @name;
-            SELECT pg_notify('{NotifyChannel}', @name);
+            {NotifySql}
             """,
             ct, ("name", name), ("version", configVersion));
 

@@ -12,8 +12,8 @@ namespace Mlops.Serving.Features.Routing;
 
 /// <summary>
 /// The endpoints this replica routes, kept in step with PostgreSQL: when a change is notified (LISTEN, the moment it
-/// commits) and at least every few hundred milliseconds it compares each endpoint's revision and reloads the ones that changed. A new route replaces the old one only once every model it
-/// names is loaded and warmed up, so a swap never fails a request (requests in flight keep the route they started with).
+/// commits) and at least every few hundred milliseconds it compares each endpoint's revision and reloads the ones that
+/// changed. A new route replaces the old one only once every model it names is loaded and warmed up, so a swap never fails a request (requests in flight keep the route they started with).
 /// Every replica does the same, which is how they share configuration and deployment state.
 /// </summary>
 public sealed class RoutingTable(NpgsqlDataSource db, ModelCache models, BuiltInAlarms alarms, ReplicaRegistry replicas, IOptions<ServingOptions> options,
