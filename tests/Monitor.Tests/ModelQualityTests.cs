@@ -161,4 +161,19 @@ public sealed class ModelQualityTests
             Assert.InRange(e.SamplingError, 1e-4, 0.05);
         }
     }
+
+    [Fact]
+    public void Cbpe_SamplingError_DoesNotDependOnTheOrderTheReferenceWasRead()
+    {
+        // Capture objects from several Serving replicas list in no fixed order: the same rows must give the same band.
+        var random = new Random(5);
+        BinaryRow Draw() { var p = random.NextDouble(); return new BinaryRow(random.NextDouble() < p, p >= 0.5, p); }
+        var reference = Enumerable.Range(0, 1_000).Select(_ => Draw()).ToArray();
+        var chunk = Enumerable.Range(0, 1_000).Select(_ => Draw()).ToArray();
+        var (scores, predicted) = (chunk.Select(r => r.Probability!.Value).ToArray(), chunk.Select(r => r.Predicted).ToArray());
+        var shuffled = reference.OrderBy(_ => random.Next()).ToArray();
+        var (a, b) = (Cbpe.Estimate(reference, scores, predicted), Cbpe.Estimate(shuffled, scores, predicted));
+        foreach (var metric in new[] { "auc", "accuracy", "precision", "recall", "f1" })
+            Assert.Equal(a[metric], b[metric]);
+    }
 }

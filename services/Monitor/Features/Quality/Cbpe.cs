@@ -84,7 +84,7 @@ public sealed record EstimatedMetric(double Value, double SamplingError, double 
 /// label: the expected confusion matrix is TP = Σ_{ŷ=1} p, FP = Σ_{ŷ=1} (1 − p), FN = Σ_{ŷ=0} p, TN = Σ_{ŷ=0} (1 − p),
 /// from which accuracy, precision, recall and F1 follow; the expected ROC curve ranks rows by score with cumulative
 /// expected positives and negatives, and its area is the AUC estimate. Sampling error: the standard deviation of the
-/// realised metric over bootstrap samples of the chunk's size drawn from the reference (seeded); chunks over 20,000 rows
+/// realised metric over bootstrap samples of the chunk's size drawn from the reference (seeded, in a canonical order); chunks over 20,000 rows
 /// are bootstrapped at 20,000 and the deviation scaled by √(20,000/n).
 /// </summary>
 public static class Cbpe
@@ -165,6 +165,10 @@ public static class Cbpe
         for (var i = 0; i < reference.Count; i++) (referenceScores[i], referenceLabels[i]) = (reference[i].Probability!.Value, reference[i].Label);
         var calibrator = IsotonicCalibrator.Fit(referenceScores, referenceLabels);
         var expected = Expected(scores, predicted, calibrator);
+        // The bootstrap draws from the reference in a canonical order (by score, then label, then prediction), so the same
+        // reference rows give the same sampling error whatever order they were read in (capture objects from several
+        // replicas list in no fixed order).
+        var canonical = reference.OrderBy(r => r.Probability).ThenBy(r => r.Label).ThenBy(r => r.Predicted).ToArray();
         var random = new Random(seed);
         var realised = new List<Dictionary<string, double>>();
         // A metric's sampling error falls as 1/√n: bootstrap at most MaxBootstrapSize rows and scale to the chunk's size.
@@ -173,7 +177,7 @@ public static class Cbpe
         var sample = new BinaryRow[size];
         for (var b = 0; b < BootstrapSamples && scores.Count > 0; b++)
         {
-            for (var i = 0; i < sample.Length; i++) sample[i] = reference[random.Next(reference.Count)];
+            for (var i = 0; i < sample.Length; i++) sample[i] = canonical[random.Next(canonical.Length)];
             var m = ModelQualityMetrics.Binary(sample);
             realised.Add(m);
         }
