@@ -24,43 +24,6 @@ public sealed class AlarmEvaluationTests
         Assert.Equal(AlarmStates.Ok, AlarmEvaluation.Evaluate(Alarm(1, 1), [0.1, 0.9, 0.9]).State);
     }
 
-    /// <summary>
-    /// The examples of CloudWatch's "How alarm state is evaluated when data is missing" (missing data treated as missing,
-    /// its default), written as there: oldest first, 0 a datapoint within the threshold, X one breaching it, - a run that
-    /// recorded no such metric. Its sixth example (X - - - -, 3 of 3: ALARM) is the one not followed: a lone breaching
-    /// datapoint with every later run missing is INSUFFICIENT_DATA here, as the same datapoint is when it is the newest.
-    /// </summary>
-    [Theory]
-    [InlineData(3, 3, "0 - X - X", AlarmStates.Ok)]
-    [InlineData(3, 3, "0 - - - -", AlarmStates.Ok)]
-    [InlineData(3, 3, "- - - - -", AlarmStates.InsufficientData)]
-    [InlineData(3, 3, "0 X X - X", AlarmStates.Alarm)]
-    [InlineData(3, 3, "- - - - X", AlarmStates.InsufficientData)]
-    [InlineData(3, 2, "0 - X - X", AlarmStates.Alarm)]
-    [InlineData(3, 2, "0 0 X 0 X", AlarmStates.Alarm)]
-    [InlineData(3, 2, "0 - X - -", AlarmStates.Ok)]
-    [InlineData(3, 2, "- - - - 0", AlarmStates.Ok)]
-    [InlineData(3, 2, "- - - - X", AlarmStates.InsufficientData)]
-    public void MissingDatapoints_AreEvaluatedAsCloudWatchsExamples(int n, int m, string datapoints, string state) =>
-        Assert.Equal(state, AlarmEvaluation.Evaluate(Alarm(n, m), Newest(datapoints)).State);
-
-    [Fact]
-    public void ARunWithNoData_NeitherClearsNorRaisesAnAlarmItsEarlierRunsDecide()
-    {
-        // 2 of 2 breaching, then a run without the metric (e.g. no traffic in its window): still ALARM, so the alarm is not
-        // cleared and raised again (a second retraining) by the next breaching run.
-        var (state, reason, value) = AlarmEvaluation.Evaluate(Alarm(2, 2), Newest("X X -"));
-        Assert.Equal((AlarmStates.Alarm, 0.9), (state, value));
-        Assert.Contains("1 of the last 3 run(s) recorded no", reason);
-        Assert.Equal(AlarmStates.Ok, AlarmEvaluation.Evaluate(Alarm(2, 2), Newest("X 0 -")).State);
-        // Beyond the evaluation range (N + 2 runs) nothing counts.
-        Assert.Equal(AlarmStates.InsufficientData, AlarmEvaluation.Evaluate(Alarm(1, 1), Newest("X - - -")).State);
-        Assert.Equal(AlarmStates.Alarm, AlarmEvaluation.Evaluate(Alarm(1, 1), Newest("X - -")).State);
-    }
-
-    private static double?[] Newest(string oldestFirst) =>
-        [.. oldestFirst.Split(' ').Reverse().Select(d => d switch { "0" => 0.1, "X" => 0.9, _ => (double?)null })];
-
     [Fact]
     public void NoDatapoints_IsInsufficientData()
     {

@@ -40,35 +40,19 @@ public static class AlarmEvaluation
         _ => throw new ArgumentOutOfRangeException(nameof(op), op, "Unknown comparison operator."),
     };
 
-    /// <summary>
-    /// How many of the latest runs an alarm of <paramref name="evaluationPeriods"/> looks at: CloudWatch "attempts to
-    /// retrieve a higher number of data points than specified by Evaluation Periods" (its documented example: 5 for 3).
-    /// </summary>
-    public static int EvaluationRange(int evaluationPeriods) => evaluationPeriods + 2;
-
-    /// <summary>
-    /// CloudWatch's evaluation with missing data treated as <c>missing</c> (its default) over the latest datapoints of the
-    /// evaluation range (newest first; null = the run recorded no such metric). With at least N datapoints in the range,
-    /// the N most recent ones are evaluated and missing ones are skipped; with fewer, those that exist are evaluated. ALARM
-    /// when at least M breach; else OK when any evaluated datapoint does not breach; else (none, or only breaching ones,
-    /// fewer than M) INSUFFICIENT_DATA.
-    /// </summary>
+    /// <summary>ALARM when at least M of the last N datapoints breach; INSUFFICIENT_DATA when none of them exists; else OK.</summary>
     public static (string State, string Reason, double? Value) Evaluate(AlarmRow alarm, IReadOnlyList<double?> latest)
     {
-        var range = latest.Take(EvaluationRange(alarm.EvaluationPeriods)).ToList();
-        var evaluated = range.Where(v => v.HasValue).Select(v => v!.Value).Take(alarm.EvaluationPeriods).ToList();
-        var breaching = evaluated.Count(v => Breaches(alarm.ComparisonOperator, v, alarm.Threshold));
-        double? newest = evaluated.Count > 0 ? evaluated[0] : null;
-        var shown = string.Join(", ", evaluated.Select(v => v.ToString("G6", System.Globalization.CultureInfo.InvariantCulture)));
-        var skipped = range.Count(v => !v.HasValue) is > 0 and var m ? $" ({m} of the last {range.Count} run(s) recorded no '{alarm.Metric}')" : "";
-        var threshold = alarm.Threshold.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var window = latest.Take(alarm.EvaluationPeriods).ToList();
+        var present = window.Where(v => v.HasValue).Select(v => v!.Value).ToList();
+        var breaching = present.Count(v => Breaches(alarm.ComparisonOperator, v, alarm.Threshold));
+        var newest = window.FirstOrDefault(v => v.HasValue);
+        var shown = string.Join(", ", window.Select(v => v?.ToString("G6", System.Globalization.CultureInfo.InvariantCulture) ?? "missing"));
         if (breaching >= alarm.DatapointsToAlarm)
-            return (AlarmStates.Alarm, $"Threshold crossed: {breaching} of the last {evaluated.Count} datapoint(s) [{shown}] were {Words(alarm.ComparisonOperator)} the threshold ({threshold}); {alarm.DatapointsToAlarm} needed{skipped}.", newest);
-        if (evaluated.Count == 0)
-            return (AlarmStates.InsufficientData, $"Insufficient data: none of the last {Math.Max(range.Count, 1)} run(s) recorded '{alarm.Metric}'.", null);
-        if (breaching == evaluated.Count)
-            return (AlarmStates.InsufficientData, $"Insufficient data: only {evaluated.Count} datapoint(s) [{shown}], all {Words(alarm.ComparisonOperator)} the threshold ({threshold}); {alarm.DatapointsToAlarm} needed{skipped}.", newest);
-        return (AlarmStates.Ok, $"Threshold not crossed: {breaching} of the last {evaluated.Count} datapoint(s) [{shown}] breached; {alarm.DatapointsToAlarm} needed{skipped}.", newest);
+            return (AlarmStates.Alarm, $"Threshold crossed: {breaching} of the last {window.Count} datapoint(s) [{shown}] were {Words(alarm.ComparisonOperator)} the threshold ({alarm.Threshold.ToString(System.Globalization.CultureInfo.InvariantCulture)}); {alarm.DatapointsToAlarm} needed.", newest);
+        if (present.Count == 0)
+            return (AlarmStates.InsufficientData, $"Insufficient data: none of the last {Math.Max(window.Count, 1)} run(s) recorded '{alarm.Metric}'.", null);
+        return (AlarmStates.Ok, $"Threshold not crossed: {breaching} of the last {window.Count} datapoint(s) [{shown}] breached; {alarm.DatapointsToAlarm} needed.", newest);
     }
 
     private static string Words(string op) => op switch

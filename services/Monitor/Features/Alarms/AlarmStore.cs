@@ -73,7 +73,7 @@ public sealed class AlarmStore(NpgsqlDataSource db)
                 WHERE r.status = 'completed' AND (@endpoint::text IS NULL OR r.endpoint = @endpoint)
                 ORDER BY r.seq DESC LIMIT @n
                 """, [new NpgsqlParameter("metric", alarm.Metric), new NpgsqlParameter("endpoint", (object?)alarm.Endpoint ?? DBNull.Value),
-                    new NpgsqlParameter("n", AlarmEvaluation.EvaluationRange(alarm.EvaluationPeriods))], r => r.IsDBNull(0) ? (double?)null : r.GetDouble(0), ct, tx);
+                    new NpgsqlParameter("n", alarm.EvaluationPeriods)], r => r.IsDBNull(0) ? (double?)null : r.GetDouble(0), ct, tx);
             var (state, reason, value) = AlarmEvaluation.Evaluate(alarm, latest);
             if (state == alarm.State) continue;
             var seq = alarm.StateChangeSeq + 1;
